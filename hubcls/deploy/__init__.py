@@ -1,0 +1,1 @@
+"""hubcls.deploy"""

@@ -1,0 +1,42 @@
+"""Exceptions raised by hubcls. All derive from HubclsError so callers can catch one type."""
+from __future__ import annotations
+
+
+class HubclsError(Exception):
+    """Base class of every hubcls error."""
+
+
+class PaddleNotInstalledError(HubclsError, ImportError):
+    """No PaddlePaddle build is importable."""
+
+
+class ConfigError(HubclsError, ValueError):
+    """A config value is missing or invalid; the message names the key path and allowed values."""
+
+
+class RegistryError(HubclsError, KeyError):
+    """Unknown or duplicate name in a registry."""
+
+    def __str__(self):  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class ImageDecodeError(HubclsError, ValueError):
+    """An image could not be decoded. ``source`` names the file (or '<bytes>'), ``reason`` says why."""
+
+    def __init__(self, source, reason: str):
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"cannot decode image {self.source}: {reason}")
+
+
+class WeightsError(HubclsError, ValueError):
+    """A weight file does not match the model (the message lists the keys)."""
+
+
+class DownloadError(HubclsError, OSError):
+    """A download failed or its checksum/size did not verify."""
+
+
+class OfflineError(DownloadError):
+    """HUBCLS_OFFLINE=1 and a file is not in the cache; the message says where to put it."""
