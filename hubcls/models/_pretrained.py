@@ -54,3 +54,49 @@ def legendary_url(name: str) -> str:
     if name.endswith("_ssld"):
         return f"{DYGRAPH_BASE}legendary_models/{name[:-5]}_ssld_pretrained.pdparams"
     return f"{DYGRAPH_BASE}legendary_models/{name}_pretrained.pdparams"
+
+
+# ---------------------------------------------------------------------------------------------
+# The zoo table (a copy of PaddleClas release/2.0's model-zoo facts, shipped as package data) is
+# the one source of top-1, params, MACs, URLs and eval sizes; family files only add what the
+# table cannot say (which architecture a weight name uses, key scheme, mean/std overrides).
+import csv
+import functools
+from pathlib import Path
+
+ZOO_TABLE = Path(__file__).with_name("zoo.tsv")
+
+
+@functools.lru_cache(maxsize=None)
+def zoo_table() -> dict:
+    """name -> row (dict of str) of hubcls/models/zoo.tsv."""
+    with open(ZOO_TABLE, newline="", encoding="utf-8") as f:
+        return {row["name"]: row for row in csv.DictReader(f, delimiter="\t")}
+
+
+def _num(value, cast=float):
+    return cast(value) if value not in (None, "") else None
+
+
+def zoo_cfg(name: str, arch: Optional[str] = None, **overrides) -> PretrainedCfg:
+    """PretrainedCfg for a zoo-table model. ``arch`` defaults to the name itself (a weight variant
+    such as ``ResNet50_vd_ssld`` passes ``arch="ResNet50_vd"``). Keyword overrides win over the table."""
+    row = zoo_table()[name]
+    fields = dict(
+        name=name,
+        arch=arch or name,
+        url=row["weights_url_2_0"] or None,
+        url_legendary=row["weights_url_legendary"] or None,
+        input_size=_num(row["input_size"], int) or 224,
+        resize_short=_num(row["resize_short"], int) or None,
+        top1=_num(row["top1"]),
+        top5=_num(row["top5"]),
+        params_m=_num(row["params_m_today"]) or _num(row["params_m"]),
+        macs_g=_num(row["macs_g_today"]),
+        in_2020_readme=row["in_2020_readme"] == "yes",
+    )
+    if fields["resize_short"] is None:
+        # no release/2.0 config: PaddleClas's eval convention is resize_short = crop / 0.875
+        fields["resize_short"] = int(round(fields["input_size"] / 0.875))
+    fields.update(overrides)
+    return PretrainedCfg(**fields)
