@@ -1,0 +1,223 @@
+"""Robust image decoding: anything a user or a dataset hands us -> uint8 HxWx3 RGB, or a clear
+``ImageDecodeError(source, reason)``. Never anything that takes the process down.
+
+Conventions (documented in docs/data.md):
+
+* EXIF orientation is applied (the pixels come out the way a photo viewer shows them).
+* Grayscale / bilevel images are replicated to 3 channels.
+* 16-bit images (``I;16*``, ``I``) are scaled to 8 bits (``round(v / 257)``); float images
+  (``F``) are clipped to [0, 255].
+* Palette images are expanded; transparency (alpha channel or palette transparency) is composited
+  on a white background (``background=`` changes the colour); ``alpha="drop"`` discards it instead.
+* CMYK (including Adobe's inverted CMYK JPEGs), YCbCr, LAB, HSV are converted to RGB by Pillow.
+* Animated GIF/PNG/WebP and multi-page TIFF: the first frame/page.
+* Decompression bombs: an image with more than ``max_pixels`` pixels (default
+  :data:`DEFAULT_MAX_PIXELS`, override per call or with ``HUBCLS_MAX_IMAGE_PIXELS``) is refused
+  from its header, before any pixel is decoded.
+* Truncated files, non-images, empty files, missing files -> ``ImageDecodeError``.
+
+``reduce_to`` enables reduced-size JPEG decoding (libjpeg DCT scaling by 1/2, 1/4 or 1/8 through
+Pillow's ``draft``) when the caller will downscale anyway: the decoded image keeps its short side
+``>= reduce_to`` pixels (and its aspect ratio up to one pixel of rounding).
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import ImageDecodeError
+
+DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own limit x2: the size where Pillow itself refuses
+_ENV_MAX_PIXELS = "HUBCLS_MAX_IMAGE_PIXELS"
+
+Source = Union[str, os.PathLike, bytes, bytearray, memoryview, "io.IOBase"]
+
+
+def default_max_pixels() -> int:
+    value = os.environ.get(_ENV_MAX_PIXELS)
+    if value:
+        try:
+            return int(float(value))
+        except ValueError:
+            raise ImageDecodeError("<config>", f"{_ENV_MAX_PIXELS}={value!r} is not a number") from None
+    return DEFAULT_MAX_PIXELS
+
+
+def _describe(src) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return os.fspath(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return f"<bytes len={len(src)}>"
+    return getattr(src, "name", None) or f"<{type(src).__name__}>"
+
+
+def _read_bytes(src, name: str) -> bytes:
+    if isinstance(src, (str, os.PathLike)):
+        try:
+            with open(src, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise ImageDecodeError(name, "no such file") from None
+        except IsADirectoryError:
+            raise ImageDecodeError(name, "is a directory") from None
+        except OSError as exc:
+            raise ImageDecodeError(name, f"cannot read file: {exc.strerror or exc}") from None
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src)
+    if hasattr(src, "read"):
+        try:
+            data = src.read()
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a decode failure
+            raise ImageDecodeError(name, f"cannot read file object: {exc}") from None
+        if not isinstance(data, (bytes, bytearray)):
+            raise ImageDecodeError(name, "file object must be opened in binary mode")
+        return bytes(data)
+    raise ImageDecodeError(name, f"unsupported input type {type(src).__name__} "
+                                 "(expected a path, bytes or a binary file object)")
+
+
+def _draft_size(w: int, h: int, reduce_to: int) -> Tuple[int, int]:
+    # Pillow's draft picks the largest DCT scale whose output is still >= the requested size
+    # in both dimensions; request the size whose short side is exactly reduce_to.
+    short = min(w, h)
+    if short <= reduce_to:
+        return w, h
+    f = reduce_to / short
+    return max(1, int(np.ceil(w * f))), max(1, int(np.ceil(h * f)))
+
+
+def _to_rgb(img, name: str, alpha: str, background) -> np.ndarray:
+    from PIL import Image
+
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img)
+        arr = np.clip(np.rint(arr.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
+    if mode == "F":
+        arr = np.clip(np.rint(np.asarray(img, dtype=np.float64)), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode == "PA":
+        img = img.convert("RGBA")
+    elif mode in ("L", "1") and "transparency" in img.info:
+        img = img.convert("LA")
+    elif mode == "RGB" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    mode = img.mode
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        if mode in ("RGBa", "La"):  # premultiplied
+            img = img.convert(mode[0:-1] + "A")
+        rgba = img.convert("RGBA")
+        if alpha == "drop":
+            return np.ascontiguousarray(np.asarray(rgba)[:, :, :3])
+        base = Image.new("RGBA", rgba.size, tuple(background) + (255,))
+        base.alpha_composite(rgba)
+        return np.ascontiguousarray(np.asarray(base)[:, :, :3])
+    if mode != "RGB":
+        img = img.convert("RGB")
+    arr = np.asarray(img)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ImageDecodeError(name, f"unexpected decoded shape {arr.shape} (mode {mode})")
+    return arr
+
+
+def read_image(
+    src: Source,
+    *,
+    max_pixels: Optional[int] = None,
+    reduce_to: Optional[int] = None,
+    alpha: str = "white",
+    background: Tuple[int, int, int] = (255, 255, 255),
+    name: Optional[str] = None,
+) -> np.ndarray:
+    """Decode ``src`` (path, bytes or binary file object) to a uint8 HxWx3 RGB array.
+
+    ``max_pixels``: refuse images with more pixels (decompression-bomb guard; ``0``/``None`` ->
+    default). ``reduce_to``: short side the caller needs; JPEGs larger than that decode at a reduced
+    DCT scale. ``alpha``: ``"white"`` composites transparency on ``background``, ``"drop"``
+    discards it. ``name`` overrides the source name used in errors.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if alpha not in ("white", "drop"):
+        raise ValueError(f"alpha must be 'white' or 'drop', got {alpha!r}")
+    name = name or _describe(src)
+    limit = int(max_pixels) if max_pixels else default_max_pixels()
+    data = _read_bytes(src, name)
+    if not data:
+        raise ImageDecodeError(name, "empty file")
+
+    old_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # we enforce our own limit below; Pillow's warning/error would preempt a configured one
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                img = Image.open(io.BytesIO(data))
+            except Image.DecompressionBombError:
+                Image.MAX_IMAGE_PIXELS = None  # our limit decides; re-read only the header
+                img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w <= 0 or h <= 0:
+                raise ImageDecodeError(name, f"invalid image size {w}x{h}")
+            if w * h > limit:
+                raise ImageDecodeError(
+                    name, f"image has {w}x{h} = {w * h} pixels, more than the limit of {limit} "
+                          f"(decompression-bomb guard; raise max_pixels or {_ENV_MAX_PIXELS})")
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            if reduce_to and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
+                dw, dh = _draft_size(w, h, int(reduce_to))
+                if (dw, dh) != (w, h):
+                    img.draft(img.mode if img.mode != "YCbCr" else "RGB", (dw, dh))
+            img.load()
+            try:
+                img = ImageOps.exif_transpose(img)
+            except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the pixels
+                pass
+            return _to_rgb(img, name, alpha, background)
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError(name, "not an image file (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct_error(),
+            MemoryError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason.lower():
+            reason = f"truncated file ({reason})"
+        raise ImageDecodeError(name, reason) from None
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(name, str(exc)) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+
+
+def struct_error():
+    import struct
+
+    return struct.error
+
+
+def image_size(src: Source) -> Tuple[int, int]:
+    """(width, height) from the header only, after EXIF orientation (a 90-degree tag swaps them)."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = _describe(src)
+    data = _read_bytes(src, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except UnidentifiedImageError:
+        raise ImageDecodeError(name, "not an image file (unrecognised format)") from None
+    except Exception as exc:  # noqa: BLE001
+        raise ImageDecodeError(name, str(exc)) from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
