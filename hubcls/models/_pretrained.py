@@ -23,6 +23,7 @@ class PretrainedCfg:
     sha256: Optional[str] = None               # checksum when known (official files: unknown offline)
     file_size: Optional[int] = None
     key_scheme: str = "2.0"                    # scheme of `url`: "2.0" | "legendary"
+    url_static: Optional[str] = None           # Paddle 1.x static `.tar` (one file per parameter)
     num_classes: int = 1000
     input_size: int = 224                      # eval crop
     resize_short: Optional[int] = 256          # eval resize of the short side
@@ -39,10 +40,41 @@ class PretrainedCfg:
 
     @property
     def has_weights(self) -> bool:
-        return bool(self.url or self.url_legendary)
+        return bool(self.url or self.url_legendary or self.url_static)
+
+    def weight_urls(self) -> list:
+        """Candidate weight URLs, preferred first: release/2.0 dygraph (the file the zoo table's
+        accuracy belongs to), then legendary, then the static tar."""
+        return [u for u in (self.url, self.url_legendary, self.url_static) if u]
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PretrainedCfg":
+        import dataclasses
+
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        for k in ("mean", "std"):
+            if k in kw and kw[k] is not None:
+                kw[k] = tuple(kw[k])
+        return cls(**kw)
 
     def with_(self, **changes) -> "PretrainedCfg":
         return replace(self, **changes)
+
+
+STATIC_BASE = "https://paddle-imagenet-models-name.bj.bcebos.com/"
+
+
+def static_url(name: str) -> str:
+    """Paddle 1.x static weights of the 2020 zoo: a tar of one file per parameter."""
+    return f"{STATIC_BASE}{name}_pretrained.tar"
 
 
 def dygraph_url(name: str) -> str:

@@ -61,13 +61,46 @@ def register_pretrained(cfg: PretrainedCfg) -> PretrainedCfg:
     return cfg
 
 
+# PaddleHub module names that do not reduce to a PaddleClas name by spelling rules alone.
+HUB_ALIASES = {
+    "mobilenet_v3_large_ssld": "MobileNetV3_large_x1_0_ssld",
+    "mobilenet_v3_small_ssld": "MobileNetV3_small_x1_0_ssld",
+    "mobilenet_v3_large": "MobileNetV3_large_x1_0",
+    "mobilenet_v3_small": "MobileNetV3_small_x1_0",
+    "mobilenet_v1": "MobileNetV1",
+    "mobilenet_v2": "MobileNetV2",
+    "mobilenet_v2_ssld": "MobileNetV2_ssld",
+    "mobilenet_v1_ssld": "MobileNetV1_ssld",
+    "resnet50_vd_10w": "ResNet50_vd_10w",
+    "shufflenet_v2": "ShuffleNetV2_x1_0",
+}
+
+
+def _ensure_families():
+    # the family files register on import of hubcls.models
+    from . import _families  # noqa: F401
+
+
+def _squash(key: str) -> str:
+    return key.replace("_", "")
+
+
 def resolve(name: str) -> PretrainedCfg:
     """Name (any spelling) -> its pretrained config; an architecture without weights gets a bare one."""
+    _ensure_families()
     key = _canonical(name)
+    if key in HUB_ALIASES:
+        key = _canonical(HUB_ALIASES[key])
     if key in _PRETRAINED:
         return _PRETRAINED[key]
     if key in ARCHS:
         return PretrainedCfg(name=ARCHS._names[key], arch=ARCHS._names[key])
+    # snake-case spellings that split words PaddleClas writes together (mobilenet_v2 -> MobileNetV2)
+    squashed = _squash(key)
+    hits = {k for k in set(_PRETRAINED) | set(ARCHS._items) if _squash(k) == squashed}
+    if len(hits) == 1:
+        (hit,) = hits
+        return _PRETRAINED[hit] if hit in _PRETRAINED else PretrainedCfg(name=ARCHS._names[hit], arch=ARCHS._names[hit])
     import difflib
 
     pool = sorted(set(_PRETRAINED) | set(ARCHS._items))
@@ -77,9 +110,65 @@ def resolve(name: str) -> PretrainedCfg:
 
 
 def get_arch(name: str):
+    _ensure_families()
     return ARCHS.get(_canonical(name))
 
 
 def pretrained_cfgs() -> Dict[str, PretrainedCfg]:
+    _ensure_families()
     ARCHS._ensure_loaded()
     return dict(_PRETRAINED)
+
+
+def list_models(pattern: str = "*", pretrained: Optional[bool] = None) -> list:
+    """Model names (PaddleClas spelling) matching a shell wildcard, case-insensitively.
+
+    ``pretrained=True``: only names with official weights; ``False``: only names without; ``None``: all.
+    Architectures and weight variants (``ResNet50_vd_ssld``) are both listed.
+    """
+    import fnmatch
+
+    _ensure_families()
+    ARCHS._ensure_loaded()
+    names = {}
+    for key in ARCHS._items:
+        names[key] = resolve(key)
+    names.update(_PRETRAINED)
+    pats = [pattern] if isinstance(pattern, str) else list(pattern)
+    pats = [p.lower() for p in pats]
+    out = []
+    for key, cfg in names.items():
+        if not any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(cfg.name.lower(), p) for p in pats):
+            continue
+        if pretrained is not None and bool(cfg.has_weights) != bool(pretrained):
+            continue
+        out.append(cfg.name)
+    return sorted(set(out), key=lambda n: n.lower())
+
+
+# ---------------------------------------------------------------------------------------------
+# Key maps: how a family's parameters are named in *other* weight-file schemes.
+#
+#   register_key_map("ResNet", fn, scheme="2.0")
+#
+# ``fn(model) -> {model_state_key: file_key}`` for every key of ``model.state_dict()`` that the scheme
+# names. The family is ``getattr(model, "key_family", type(model).__name__)``. The weight loader tries
+# the model's own names plus every scheme registered for its family and keeps the one that covers
+# the file's keys; static (Paddle 1.x) names are also gathered from layers' ``_static_names``.
+_KEY_MAPS: Dict[str, Dict[str, object]] = {}
+
+
+def register_key_map(family: str, fn=None, *, scheme: str = "2.0"):
+    def _do(f):
+        maps = _KEY_MAPS.setdefault(family.lower(), {})
+        if scheme in maps and maps[scheme] is not f:
+            raise RegistryError(f"duplicate key map for family {family!r} scheme {scheme!r}")
+        maps[scheme] = f
+        return f
+
+    return _do(fn) if fn is not None else _do
+
+
+def key_maps_for(model) -> Dict[str, object]:
+    family = getattr(model, "key_family", None) or type(model).__name__
+    return dict(_KEY_MAPS.get(family.lower(), {}))
