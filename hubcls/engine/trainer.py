@@ -1,0 +1,569 @@
+"""The training / evaluation loop behind ``hubcls train`` and ``hubcls eval``.
+
+One Trainer runs in every process of a ``paddle.distributed.launch`` job: each rank reads its shard
+(the data loader's rank/world_size), gradients are averaged by ``paddle.DataParallel``, evaluation
+predictions are gathered and de-duplicated by sample index, and only rank 0 writes checkpoints, logs
+and reports.
+
+Exact resume: the data pipeline's randomness is a function of (seed, epoch, index), Paddle's global
+RNG is re-seeded from (seed, epoch, rank) at every epoch start, and a checkpoint holds the model,
+optimizer, LR step, EMA and RNG state, so "N epochs straight" and "k epochs, kill, resume" end with the
+same weights.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .._paddle import import_paddle
+from ..errors import ConfigError
+from . import checkpoint as ckpt
+from .config import _get, class_num as cfg_class_num, dump_config, named_items
+from .losses import CombinedLoss
+from .metrics import METRICS, EvalResult, write_class_report, write_confusion_csv
+from .optim import build_optimizer
+
+_AMP_WARNED = False
+
+
+def dist_info():
+    """(rank, world_size) of this process as paddle.distributed.launch sets them."""
+    world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1") or 1)
+    rank = int(os.environ.get("PADDLE_TRAINER_ID", "0") or 0)
+    return rank, world
+
+
+def select_device(name: str = "auto") -> str:
+    paddle = import_paddle()
+    name = str(name or "auto").lower()
+    has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    if name == "gpu" and not has_gpu:
+        warnings.warn("Global.device=gpu but no CUDA device is available; using the CPU")
+        name = "cpu"
+    if name == "auto":
+        name = "gpu" if has_gpu else "cpu"
+    if name == "gpu":
+        local = int(os.environ.get("FLAGS_selected_gpus", os.environ.get("PADDLE_LOCAL_RANK", "0")).split(",")[0] or 0)
+        paddle.set_device(f"gpu:{local}")
+    else:
+        paddle.set_device("cpu")
+    return name
+
+
+def load_state_tolerant(model, state: dict, source: str = "weights", log=print) -> dict:
+    """Load ``state`` into ``model``, skipping keys whose shape differs (a new classifier size).
+
+    Returns {"loaded": n, "skipped_shape": [...], "missing": [...], "unexpected": [...]}.
+    """
+    own = model.state_dict()
+    use, skipped = {}, []
+    for k, v in state.items():
+        if k in own:
+            if list(own[k].shape) == list(v.shape):
+                use[k] = v
+            else:
+                skipped.append(k)
+    missing = [k for k in own if k not in use and k not in skipped]
+    unexpected = [k for k in state if k not in own]
+    if not use:
+        raise ConfigError(f"{source}: no parameter matches the model (first keys: {list(state)[:3]} vs {list(own)[:3]})")
+    model.set_state_dict(use)
+    if skipped:
+        log(f"{source}: kept {len(use)} tensors; re-initialised {len(skipped)} with a different shape "
+            f"({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})")
+    return {"loaded": len(use), "skipped_shape": skipped, "missing": missing, "unexpected": unexpected}
+
+
+def build_model(cfg: dict, log=print):
+    """Arch section -> model. ``Arch.pretrained`` (True / path / url) and ``Global.pretrained_model``
+    are honoured; a checkpoint with a different class count keeps its backbone."""
+    arch = dict(cfg.get("Arch") or {})
+    name = arch.pop("name")
+    n_cls = arch.pop("class_num", None) or _get(cfg, "Global.class_num")
+    pretrained = arch.pop("pretrained", False)
+    arch.pop("freeze_stages", None)
+    lr_mult = arch.pop("lr_mult_list", None)
+    kwargs = dict(arch)
+    if n_cls:
+        kwargs["num_classes"] = int(n_cls)
+    import hubcls.models as models
+
+    create = getattr(models, "create_model", None)
+
+    def make(**kw):
+        if create is not None:
+            return create(name, pretrained=pretrained, **kw)
+        # zoo factory not available: build the registered architecture directly
+        from ..models._registry import get_arch
+
+        m = get_arch(name)(**kw)
+        if pretrained:
+            load_state_tolerant(m, ckpt.load_weights(pretrained), str(pretrained), log)
+        return m
+
+    model = None
+    if lr_mult is not None:
+        # PaddleClas passes lr_mult_list to the architecture (ParamAttr per stage); models that do
+        # not take it get the same effect from optimizer parameter groups (see engine.optim)
+        try:
+            model = make(lr_mult_list=list(lr_mult), **kwargs)
+            model._hubcls_lr_mult_applied = True
+        except TypeError:
+            model = None
+    if model is None:
+        model = make(**kwargs)
+    pm = _get(cfg, "Global.pretrained_model")
+    if pm:
+        load_state_tolerant(model, ckpt.load_weights(pm), f"Global.pretrained_model={pm}", log)
+    return model
+
+
+def _param_name_map(model):
+    return {p.name: n for n, p in model.named_parameters()}
+
+
+def _rename_opt_state(state: dict, mapping: dict) -> dict:
+    """Optimizer state keys are ``<paddle param name>_<accumulator>``; paddle names depend on creation
+    order in the process, so checkpoints store structured names instead (and map back on load)."""
+    out = {}
+    names = sorted(mapping, key=len, reverse=True)
+    for k, v in state.items():
+        if isinstance(v, dict) and k == "master_weights":
+            out[k] = {mapping.get(kk, kk): vv for kk, vv in v.items()}
+            continue
+        for n in names:
+            if k.startswith(n + "_") or k == n:
+                k = mapping[n] + k[len(n):]
+                break
+        out[k] = v
+    return out
+
+
+class Trainer:
+    def __init__(self, config: dict, *, model=None, train_loader=None, eval_loader=None, quiet: bool = False,
+                 log_file=None):
+        self.cfg = config
+        self.paddle = paddle = import_paddle()
+        self.quiet = quiet
+        self.rank, self.world = dist_info()
+        self.device = select_device(_get(config, "Global.device", "auto"))
+        if self.world > 1:
+            import paddle.distributed as dist
+
+            dist.init_parallel_env()
+        self.seed = int(_get(config, "Global.seed", 0) or 0)
+        paddle.seed(self.seed)
+        np.random.seed(self.seed)
+        self.epochs = int(_get(config, "Global.epochs", 1))
+        out = Path(_get(config, "Global.output_dir", "./output/"))
+        self.output_dir = out / str(config["Arch"]["name"]) if _get(config, "Global.output_subdir", True) else out
+        self._log_fp = None
+        self.model = model if model is not None else build_model(config, log=self.log)
+        self.train_loader = train_loader
+        self.eval_loader = eval_loader
+        self._loaders_given = train_loader is not None or eval_loader is not None
+        self.class_names = None
+        self.num_classes = cfg_class_num(config)
+        self.history = []
+        self.start_epoch = 1
+        self.global_step = 0
+        self.best = {"metric": None, "value": -math.inf, "epoch": 0}
+        self.ema = None
+        self.optimizer = None
+        self.lr_sched = None
+        self.scaler = None
+
+    # ------------------------------------------------------------------ helpers
+    def log(self, msg: str) -> None:
+        if self.rank == 0 and not self.quiet:
+            print(msg, flush=True)
+
+    def _jsonl(self, record: dict) -> None:
+        if self.rank != 0:
+            return
+        if self._log_fp is None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self._log_fp = open(self.output_dir / "train_log.jsonl", "a", encoding="utf-8")
+        self._log_fp.write(json.dumps(record) + "\n")
+        self._log_fp.flush()
+
+    def _build_loader(self, mode):
+        from .. import data
+
+        build = getattr(data, "build_dataloader", None)
+        if build is None:
+            raise ConfigError("hubcls.data.build_dataloader is not available in this install")
+        self._check_files(mode)
+        return build(self.cfg, mode, seed=self.seed, rank=self.rank, world_size=self.world)
+
+    def _check_files(self, mode):
+        ds = _get(self.cfg, f"DataLoader.{mode}.dataset")
+        if not isinstance(ds, dict):
+            raise ConfigError(f"DataLoader.{mode}.dataset is required (a mapping with name, image_root, cls_label_path)")
+        for key in ("image_root", "cls_label_path"):
+            v = ds.get(key)
+            if v and not Path(v).exists():
+                raise ConfigError(f"DataLoader.{mode}.dataset.{key}: {v!r} does not exist")
+
+    def _loader_classes(self, loader):
+        ds = getattr(loader, "dataset", None)
+        n = getattr(loader, "num_classes", None) or getattr(ds, "num_classes", None)
+        names = getattr(ds, "class_names", None) or getattr(loader, "class_names", None)
+        return n, names
+
+    def preflight(self, mode="Train"):
+        """Data-dependent checks before any step runs: class count vs labels, top-k vs classes."""
+        loader = self.train_loader if mode == "Train" else self.eval_loader
+        n_data, names = self._loader_classes(loader) if loader is not None else (None, None)
+        n_cfg = self.num_classes
+        if n_cfg and n_data and n_data > n_cfg:
+            raise ConfigError(
+                f"Arch.class_num={n_cfg} but the {mode} labels have {n_data} classes "
+                f"(DataLoader.{mode}.dataset.cls_label_path); set -o Arch.class_num={n_data}")
+        self.num_classes = n_cfg or n_data
+        if names and not self.class_names:
+            self.class_names = list(names)
+        if not self.num_classes:
+            raise ConfigError("Arch.class_num is required (the data loader does not report a class count)")
+        out_dim = self._model_out_dim()
+        if out_dim and out_dim != self.num_classes:
+            raise ConfigError(f"the model has {out_dim} outputs but Arch.class_num={self.num_classes}")
+        for m in ("Train", "Eval"):
+            for i, (name, kw) in enumerate(named_items(_get(self.cfg, f"Metric.{m}"), f"Metric.{m}")):
+                ks = kw.get("topk")
+                ks = [ks] if isinstance(ks, int) else (ks or [])
+                bad = [k for k in ks if k > self.num_classes]
+                if bad:
+                    raise ConfigError(
+                        f"Metric.{m}[{i}].{name}.topk={ks}: top-{bad[0]} needs at least {bad[0]} classes, "
+                        f"the task has {self.num_classes}; use topk <= {self.num_classes}")
+
+    def _model_out_dim(self):
+        n = getattr(self.model, "num_classes", None)
+        if isinstance(n, int) and n > 0:
+            return n
+        return None
+
+    def _to_tensor(self, x, dtype=None):
+        paddle = self.paddle
+        if isinstance(x, paddle.Tensor):
+            return x
+        return paddle.to_tensor(np.asarray(x), dtype=dtype)
+
+    def _batch(self, batch):
+        if isinstance(batch, (list, tuple)):
+            batch = {"image": batch[0], "label": batch[1], "index": batch[2] if len(batch) > 2 else None}
+        out = {"image": self._to_tensor(batch["image"], "float32"), "label": self._to_tensor(batch["label"])}
+        idx = batch.get("index")
+        out["index"] = np.asarray(idx.numpy() if hasattr(idx, "numpy") else idx) if idx is not None else None
+        return out
+
+    # ------------------------------------------------------------------ setup
+    def setup_train(self):
+        paddle = self.paddle
+        if self.train_loader is None:
+            self.train_loader = self._build_loader("Train")
+        if self.eval_loader is None and _get(self.cfg, "Global.eval_during_train", True) and _get(self.cfg, "DataLoader.Eval"):
+            self.eval_loader = self._build_loader("Eval")
+        self.preflight("Train")
+        self.loss_fn = CombinedLoss(named_items(_get(self.cfg, "Loss.Train"), "Loss.Train"))
+        self.eval_loss_fn = CombinedLoss(named_items(_get(self.cfg, "Loss.Eval") or _get(self.cfg, "Loss.Train"), "Loss.Eval"))
+        self.accum = int(_get(self.cfg, "Global.accum_steps", 1) or 1)
+        steps_per_epoch = max(1, len(self.train_loader) // self.accum)
+        self.steps_per_epoch = steps_per_epoch
+        self.optimizer, self.lr_sched = build_optimizer(
+            _get(self.cfg, "Optimizer"), self.model, self.epochs, steps_per_epoch,
+            lr_mult_list=None if getattr(self.model, "_hubcls_lr_mult_applied", False) else _get(self.cfg, "Arch.lr_mult_list"),
+            no_wd_norm_bias=bool(_get(self.cfg, "Global.no_weight_decay_on_norm_bias", False)),
+            freeze_stages=int(_get(self.cfg, "Arch.freeze_stages", 0) or 0))
+        ema_cfg = self.cfg.get("EMA")
+        if ema_cfg and ema_cfg.get("decay", 0.9999):
+            from .ema import ModelEMA
+
+            self.ema = ModelEMA(self.model, float(ema_cfg.get("decay", 0.9999)))
+        self.use_amp = bool(_get(self.cfg, "AMP.use_amp", False) or (self.cfg.get("AMP") and _get(self.cfg, "AMP.use_amp") is None))
+        if self.use_amp and self.device != "gpu":
+            global _AMP_WARNED
+            if not _AMP_WARNED:
+                warnings.warn("AMP is configured but this run is on the CPU: AMP is a no-op here (fp32 training)")
+                _AMP_WARNED = True
+            self.use_amp = False
+        if self.use_amp:
+            self.amp_level = _get(self.cfg, "AMP.level", "O1")
+            self.scaler = paddle.amp.GradScaler(
+                init_loss_scaling=float(_get(self.cfg, "AMP.scale_loss", 1024.0)),
+                use_dynamic_loss_scaling=bool(_get(self.cfg, "AMP.use_dynamic_loss_scaling", True)))
+            if self.amp_level == "O2":
+                self.model, self.optimizer = paddle.amp.decorate(self.model, self.optimizer, level="O2")
+        self.train_model = paddle.DataParallel(self.model) if self.world > 1 else self.model
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self, epoch: int) -> dict:
+        mapping = _param_name_map(self.model)
+        st = {
+            "model": self.model.state_dict(),
+            "optimizer": _rename_opt_state(self.optimizer.state_dict(), mapping),
+            "lr": self.lr_sched.state_dict(),
+            "epoch": epoch,
+            "global_step": self.global_step,
+            "best": dict(self.best),
+            "rng": ckpt.rng_state(),
+            "history": list(self.history),
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "arch": self.cfg["Arch"]["name"],
+        }
+        if self.ema is not None:
+            st["ema"] = self.ema.state_dict()
+        if self.scaler is not None:
+            st["scaler"] = self.scaler.state_dict()
+        return st
+
+    def save(self, epoch: int, is_best: bool) -> None:
+        if self.rank != 0:
+            return
+        st = self.state(epoch)
+        ckpt.atomic_save(st, self.output_dir / ckpt.LAST)
+        weights = self.ema.shadow if self.ema is not None else st["model"]
+        ckpt.atomic_save(weights, self.output_dir / ckpt.LAST_WEIGHTS)
+        if is_best:
+            ckpt.atomic_save(st, self.output_dir / ckpt.BEST)
+            ckpt.atomic_save(weights, self.output_dir / ckpt.BEST_WEIGHTS)
+
+    def resume(self, path=None) -> bool:
+        """Restore everything from ``path`` (a .pdckpt or run dir; default: this run's last.pdckpt)."""
+        p = Path(path) if path else self.output_dir / ckpt.LAST
+        if p.is_dir():
+            p = p / ckpt.LAST
+        if not p.is_file():
+            self.log(f"resume: no checkpoint at {p}; starting from scratch")
+            return False
+        st = ckpt.load_checkpoint(p)
+        self.model.set_state_dict(st["model"])
+        inverse = {n: p_.name for n, p_ in self.model.named_parameters()}
+        self.optimizer.set_state_dict(_rename_opt_state(st["optimizer"], inverse))
+        self.lr_sched.set_state_dict(st["lr"])
+        self.optimizer._learning_rate = self.lr_sched  # keep the scheduler object the optimizer steps
+        self.start_epoch = int(st["epoch"]) + 1
+        self.global_step = int(st["global_step"])
+        self.best = dict(st.get("best") or self.best)
+        self.history = list(st.get("history") or [])
+        if self.ema is not None and "ema" in st:
+            self.ema.set_state_dict(st["ema"])
+        if self.scaler is not None and "scaler" in st:
+            self.scaler.load_state_dict(st["scaler"])
+        ckpt.set_rng_state(st.get("rng"))
+        self.log(f"resumed from {p} (epoch {st['epoch']} done, step {self.global_step}, lr {self.lr_sched.last_lr:.6g})")
+        return True
+
+    # ------------------------------------------------------------------ train
+    def _forward(self, model, image):
+        out = model(image)
+        return out["logits"] if isinstance(out, dict) else out
+
+    def train_epoch(self, epoch: int) -> dict:
+        paddle = self.paddle
+        from tqdm import tqdm
+
+        model = self.train_model
+        model.train()
+        if hasattr(self.train_loader, "set_epoch"):
+            self.train_loader.set_epoch(epoch)
+        # per-epoch seeding: dropout/drop-path draws depend on (seed, epoch, rank) only
+        paddle.seed(self.seed * 100003 + epoch * 1009 + self.rank)
+        n_batches = len(self.train_loader)
+        usable = (n_batches // self.accum) * self.accum
+        bar = tqdm(total=usable, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=False,
+                   disable=self.rank != 0 or self.quiet, dynamic_ncols=True, file=sys.stderr)
+        loss_sum, n_seen, correct, hard = 0.0, 0, 0, 0
+        t0 = time.time()
+        print_every = int(_get(self.cfg, "Global.print_batch_step", 10) or 10)
+        for i, raw in enumerate(self.train_loader):
+            if i >= usable:
+                break
+            b = self._batch(raw)
+            last_micro = (i + 1) % self.accum == 0
+            ctx = model.no_sync() if (self.world > 1 and not last_micro) else _nullctx()
+            with ctx:
+                if self.use_amp:
+                    with paddle.amp.auto_cast(level=self.amp_level):
+                        logits = self._forward(model, b["image"])
+                        loss, _ = self.loss_fn(logits, b)
+                    scaled = self.scaler.scale(loss / self.accum)
+                    scaled.backward()
+                else:
+                    logits = self._forward(model, b["image"])
+                    loss, _ = self.loss_fn(logits, b)
+                    (loss / self.accum if self.accum > 1 else loss).backward()
+            if last_micro:
+                if self.use_amp:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
+                self.optimizer.clear_grad()
+                self.lr_sched.step()
+                self.global_step += 1
+                if self.ema is not None:
+                    self.ema.update(self.model)
+            bs = int(b["image"].shape[0])
+            lv = float(loss)
+            if not math.isfinite(lv):
+                raise FloatingPointError(f"loss is {lv} at epoch {epoch}, batch {i}; lower the learning rate")
+            loss_sum += lv * bs
+            n_seen += bs
+            if b["label"].ndim == 1 or (b["label"].ndim == 2 and b["label"].shape[-1] == 1):
+                pred = logits.argmax(axis=-1).numpy()
+                correct += int((pred == b["label"].numpy().reshape(-1)).sum())
+                hard += bs
+            ips = n_seen * self.world / max(time.time() - t0, 1e-9)
+            bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", lr=f"{self.lr_sched.last_lr:.2e}", ips=f"{ips:.1f} img/s")
+            bar.update(1)
+            if (i + 1) % print_every == 0:
+                self._jsonl({"type": "step", "epoch": epoch, "step": i + 1, "global_step": self.global_step,
+                             "loss": lv, "lr": float(self.lr_sched.last_lr), "ips": ips})
+        bar.close()
+        stats = {"train_loss": loss_sum / max(n_seen, 1), "lr": float(self.lr_sched.last_lr),
+                 "ips": n_seen * self.world / max(time.time() - t0, 1e-9), "epoch_time": time.time() - t0}
+        if hard:
+            stats["train_top1"] = correct / hard
+        if self.world > 1:  # average the per-rank training stats
+            import paddle.distributed as dist
+
+            keys = sorted(k for k in stats if k != "lr")
+            t = paddle.to_tensor([float(stats[k]) for k in keys], dtype="float64")
+            dist.all_reduce(t)
+            for k, v in zip(keys, (t / self.world).numpy().tolist()):
+                stats[k] = v * (self.world if k == "ips" else 1)
+        return stats
+
+    def train(self, resume: bool = False, resume_from=None) -> dict:
+        if self.optimizer is None:
+            self.setup_train()
+        if resume or resume_from or _get(self.cfg, "Global.checkpoints"):
+            self.resume(resume_from or _get(self.cfg, "Global.checkpoints"))
+        if self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            dump_config(self.cfg, self.output_dir / "config.yaml")
+        eval_every = int(_get(self.cfg, "Global.eval_interval", 1) or 1)
+        save_every = int(_get(self.cfg, "Global.save_interval", 1) or 1)
+        do_eval = bool(_get(self.cfg, "Global.eval_during_train", True)) and self.eval_loader is not None
+        if self.start_epoch > self.epochs:
+            self.log(f"nothing to do: checkpoint already at epoch {self.start_epoch - 1} of {self.epochs}")
+        for epoch in range(self.start_epoch, self.epochs + 1):
+            stats = self.train_epoch(epoch)
+            rec = {"type": "epoch", "epoch": epoch, "global_step": self.global_step, **stats}
+            is_best = False
+            if do_eval and (epoch % eval_every == 0 or epoch == self.epochs):
+                res, metrics = self.evaluate(use_ema=self.ema is not None)
+                rec.update({f"eval_{k}": v for k, v in metrics.items()})
+                key = "top1" if "top1" in metrics else ("mAP" if "mAP" in metrics else None)
+                if key is not None and metrics[key] > self.best["value"]:
+                    self.best = {"metric": key, "value": metrics[key], "epoch": epoch}
+                    is_best = True
+                    self._last_eval = res
+                if self.rank == 0:
+                    self._write_eval_artifacts(res, prefix="eval")
+            elif not do_eval:
+                is_best = True  # without evaluation the newest weights are the best we know
+            self.history.append(rec)
+            self._jsonl(rec)
+            msg = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()
+                           if k not in ("type", "global_step"))
+            self.log(f"[epoch {epoch}/{self.epochs}] {msg}")
+            if epoch % save_every == 0 or epoch == self.epochs or is_best:
+                self.save(epoch, is_best)
+        if self.rank == 0 and _get(self.cfg, "Global.report", True) and self.history:
+            try:
+                from .report import write_report
+
+                path = write_report(self)
+                if path:
+                    self.log(f"report: {path}")
+            except ImportError as exc:
+                self.log(f"report skipped ({exc}); install the report extra: pip install 'hubcls[report]'")
+        if self._log_fp:
+            self._log_fp.close()
+            self._log_fp = None
+        return {"best": self.best, "history": self.history, "output_dir": str(self.output_dir)}
+
+    # ------------------------------------------------------------------ eval
+    def evaluate(self, loader=None, use_ema: bool = False):
+        """Run the eval loader; returns (EvalResult, metrics dict). Every rank gets the same result."""
+        paddle = self.paddle
+        from tqdm import tqdm
+
+        loader = loader or self.eval_loader
+        if loader is None:
+            loader = self.eval_loader = self._build_loader("Eval")
+        if not self.num_classes:
+            self.preflight("Eval")
+        if self.class_names is None:
+            _, names = self._loader_classes(loader)
+            self.class_names = list(names) if names else None
+        model = self.model
+        backup = None
+        if use_ema and self.ema is not None:
+            backup = {k: v.clone() for k, v in model.state_dict().items()}
+            self.ema.copy_to(model)
+        model.eval()
+        eval_metrics = named_items(_get(self.cfg, "Metric.Eval") or [{"TopkAcc": {"topk": [1, 5]}}], "Metric.Eval")
+        keep_scores = any(n.lower() == "map" for n, _ in eval_metrics)
+        kmax = max([max(kw.get("topk", [1]) if isinstance(kw.get("topk", 1), list) else [kw.get("topk", 1)])
+                    for _, kw in eval_metrics] + [5])
+        res = EvalResult(self.num_classes, kmax=kmax, keep_scores=keep_scores)
+        loss_fn = getattr(self, "eval_loss_fn", None)
+        loss_sum, n = 0.0, 0
+        bar = tqdm(total=len(loader), desc="eval", unit="batch", leave=False,
+                   disable=self.rank != 0 or self.quiet, file=sys.stderr)
+        with paddle.no_grad():
+            for raw in loader:
+                b = self._batch(raw)
+                logits = self._forward(model, b["image"])
+                if loss_fn is not None:
+                    loss_sum += float(loss_fn(logits, b)[0]) * int(logits.shape[0])
+                    n += int(logits.shape[0])
+                res.add(logits.astype("float32").numpy(), b["label"].numpy(), b["index"])
+                bar.update(1)
+        bar.close()
+        parts = [res.arrays()]
+        if self.world > 1:
+            import paddle.distributed as dist
+
+            gathered = []
+            dist.all_gather_object(gathered, parts[0])
+            parts = gathered
+            t = paddle.to_tensor([loss_sum, float(n)], dtype="float64")
+            dist.all_reduce(t)
+            loss_sum, n = t.numpy().tolist()
+        res.finalize(parts)
+        metrics = {}
+        for name, kw in eval_metrics:
+            metrics.update(METRICS.get(name)(**kw).compute(res))
+        if n:
+            metrics["loss"] = loss_sum / n
+        if backup is not None:
+            model.set_state_dict(backup)
+        return res, metrics
+
+    def _write_eval_artifacts(self, res: EvalResult, prefix="eval"):
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        cm = res.confusion()
+        write_confusion_csv(self.output_dir / f"{prefix}_confusion_matrix.csv", cm, self.class_names)
+        write_class_report(self.output_dir / f"{prefix}_per_class.csv", cm, self.class_names)
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
