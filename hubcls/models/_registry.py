@@ -80,6 +80,10 @@ def _ensure_families():
     # the family files register on import of hubcls.models
     from . import _families  # noqa: F401
 
+    # then entry-point plugins (after the built-ins, so a clash names the plugin's distribution);
+    # a plugin's pretrained configs register on its import, before resolve() looks them up
+    ARCHS._ensure_loaded()
+
 
 def _squash(key: str) -> str:
     return key.replace("_", "")
