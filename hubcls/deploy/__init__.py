@@ -1,1 +1,45 @@
-"""hubcls.deploy"""
+"""hubcls.deploy: export (Paddle inference program, ONNX, INT8), the inference backend layer, Predictor.
+
+    from hubcls.deploy import export_model, Predictor, load_backend
+    export_model(hubcls.create_model("ResNet50_vd", pretrained=True), "out/r50")
+    Predictor("out/r50").predict(["cat.jpg"], top_k=5)
+
+Heavy submodules import on first attribute access.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "export_model": "hubcls.deploy.export",
+    "export_onnx": "hubcls.deploy.export",
+    "read_export": "hubcls.deploy.export",
+    "ExportError": "hubcls.deploy.export",
+    "Predictor": "hubcls.deploy.predictor",
+    "BatchClassifier": "hubcls.deploy.predictor",
+    "Backend": "hubcls.deploy.backends",
+    "BACKENDS": "hubcls.deploy.backends",
+    "BackendUnavailableError": "hubcls.deploy.backends",
+    "available_backends": "hubcls.deploy.backends",
+    "auto_backend": "hubcls.deploy.backends",
+    "load_backend": "hubcls.deploy.backends",
+    "create_runner": "hubcls.deploy.backends",
+    "backend_from_export": "hubcls.deploy.backends",
+    "quantize_onnx_int8": "hubcls.deploy.quant",
+    "export_lite": "hubcls.deploy.lite",
+    "set_verbose": "hubcls.deploy._quiet",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hubcls.deploy' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,72 @@
+"""Keep Paddle, Paddle Inference, paddle2onnx and onnxruntime quiet unless the user asks.
+
+Paddle Inference prints hundreds of GLOG lines per predictor and paddle2onnx prints from C++ straight
+to the process's stdout, so Python-level logging switches are not enough: ``quiet()`` redirects the
+OS-level file descriptors 1 and 2 for the duration of a call and replays what was captured when the
+call fails (so errors are never swallowed). ``hubcls --verbose`` / ``HUBCLS_VERBOSE=1`` turns it off.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+
+# Set before Paddle's C++ side reads them (it reads GLOG_* at first import); harmless if already set.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("GLOG_v", "0")
+# paddle2onnx's polygraphy path would pip-install packages at run time; never allow that.
+os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"
+
+
+def verbose() -> bool:
+    return os.environ.get("HUBCLS_VERBOSE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def set_verbose(on: bool = True) -> None:
+    os.environ["HUBCLS_VERBOSE"] = "1" if on else "0"
+    if on:
+        os.environ["GLOG_minloglevel"] = "0"
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence fd 1/2 inside the block (C++ prints included); replay the output if it raises."""
+    if verbose():
+        yield
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream must not break inference
+            pass
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no real file descriptors (embedded interpreters): nothing to redirect
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001
+                    pass
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            if failed:
+                sink.seek(0)
+                captured = sink.read()[-20000:]
+                if captured:
+                    sys.stderr.write(captured.decode("utf-8", "replace"))
+                    sys.stderr.flush()
