@@ -66,17 +66,10 @@ def _dist_info(ep) -> tuple:
     if dist is None:
         return "<unknown>", "", ""
     name = dist.metadata["Name"] or "<unknown>"
-    location = ""
     try:
-        files = dist.files or []
-        if files:
-            location = str(dist.locate_file(files[0]).parent)
+        location = str(dist.locate_file(""))  # the sys.path entry the distribution lives in
     except Exception:  # noqa: BLE001 - location is informational only
         location = ""
-    try:
-        location = location or str(dist._path.parent)  # PathDistribution
-    except AttributeError:
-        pass
     return name, dist.version or "", location
 
 
