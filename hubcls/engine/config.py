@@ -136,7 +136,9 @@ def apply_override(config: dict, override: str) -> None:
     last = parts[-1]
     parsed = _parse_value(value)
     if isinstance(node, list):
-        if not isinstance(last, int) or not -len(node) <= last < len(node):
+        if not isinstance(last, int):
+            raise ConfigError(f"override {key!r}: {_fmt(parts[:-1])} is a list; index it with [n]")
+        if not -len(node) <= last < len(node):
             raise ConfigError(f"override {key!r}: bad index {last!r} for {_fmt(parts[:-1])} (length {len(node)})")
         node[last] = parsed
     elif isinstance(node, dict):
