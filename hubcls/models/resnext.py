@@ -1,0 +1,163 @@
+"""ResNeXt50/101/152 32x4d/64x4d (+ _vd) and ResNet50_vc, with release/2.0 (model_zoo) names.
+
+:class:`ZooResNet` is the one ResNet-shaped network behind PaddleClas's model_zoo ResNets
+(ResNeXt, ResNeXt_vd, ResNet_vc here; SE_ResNet_vd, SE_ResNeXt, SENet154_vd in senet.py). Its
+parameter names equal pip paddleclas's ``model_zoo`` modules (``conv1_1._conv.weight``,
+``bb_0_0.conv0._batch_norm._mean``, ``bb_0_0.scale.squeeze.weight``, ``out.weight``), which are
+also the release/2.0 names, so those files load directly; layers record their Paddle 1.x static
+names for the static tars.
+"""
+from __future__ import annotations
+
+from ._features import Backbone
+from ._layers import ConvBNLayer, SEModule, linear_classifier, nn
+from ._pretrained import static_url, zoo_cfg, zoo_table
+from ._registry import register_model, register_pretrained
+from .resnet import DEPTHS, stage_block_names
+
+
+class ZooBlock(nn.Layer):
+    """Basic (two 3x3) or bottleneck (1x1, grouped 3x3, 1x1) block, optional SE, optional vd shortcut."""
+
+    def __init__(self, in_ch, width, out_ch, stride, groups, bottleneck, shortcut, vd_short,
+                 se_reduction, names):
+        super().__init__()
+        kw = dict(style="zoo", vd_pool="zoo")
+        bn = names.get("bn")  # callable static conv name -> BN name, or None for the default rule
+        sn = names.get
+
+        def cb(i, o, k, s=1, g=1, act=None, key=None, **extra):
+            st = sn(key)
+            return ConvBNLayer(i, o, k, stride=s, groups=g, act=act, static_name=st,
+                               bn_static_name=bn(st) if (bn and st) else None, **kw, **extra)
+
+        if bottleneck:
+            self.conv0 = cb(in_ch, width, 1, act="relu", key="a")
+            self.conv1 = cb(width, width, 3, s=stride, g=groups, act="relu", key="b")
+            self.conv2 = cb(width, out_ch, 1, key="c")
+        else:
+            self.conv0 = cb(in_ch, width, 3, s=stride, act="relu", key="a")
+            self.conv1 = cb(width, out_ch, 3, key="b")
+        self.bottleneck = bottleneck
+        self.scale = SEModule(out_ch, se_reduction, kind="linear", static_name=sn("se")) if se_reduction else None
+        if not shortcut:
+            self.short = cb(in_ch, out_ch, 1, s=1 if vd_short else stride, key="short", is_vd_mode=vd_short)
+        self.shortcut = shortcut
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        y = self.conv1(self.conv0(x))
+        if self.bottleneck:
+            y = self.conv2(y)
+        if self.scale is not None:
+            y = self.scale(y)
+        return self.relu(y + (x if self.shortcut else self.short(x)))
+
+
+class ZooResNet(Backbone):
+    """A release/2.0 model_zoo ResNet.
+
+    layers: depth (DEPTHS key); cardinality: groups of the 3x3 conv (1 = plain ResNet);
+    widths: per-stage width of the 3x3 conv; out_mult: stage output = width * out_mult;
+    stem: 'vb' (7x7/64, attribute ``conv``) or 'vd' (three 3x3 convs ``conv1_1..3``);
+    stem_width: channels of the vd stem's last conv (64; SENet154_vd/SE_ResNeXt_vd: 128);
+    vd_shortcut: avg-pool downsampling shortcuts; se_reduction: SE after the last conv of each block;
+    naming: 'res' (res2a_branch2a...) or 'se' (conv2_1_x1...) Paddle 1.x names; fc_static: classifier names.
+    """
+
+    classifier_name = "out"
+    key_family = "ZooResNet"
+
+    def __init__(self, layers=50, cardinality=1, widths=(64, 128, 256, 512), out_mult=4, stem="vb",
+                 stem_width=64, vd_shortcut=False, se_reduction=None, naming="res",
+                 fc_static=("fc_0.w_0", "fc_0.b_0"), stem_static=None, num_classes=1000,
+                 class_num=None):
+        super().__init__()
+        num_classes = class_num if class_num is not None else num_classes
+        self.layers, self.num_classes = layers, num_classes
+        bottleneck = layers >= 50
+        kw = dict(style="zoo", vd_pool="zoo", act="relu")
+        bn_rule = (lambda st: st + "_bn") if naming == "se" else None
+        if stem == "vd":
+            half = stem_width // 2
+            chans = [(3, half, 2), (half, half, 1), (half, stem_width, 1)]
+            st_names = stem_static or ["conv1_1", "conv1_2", "conv1_3"]
+            self._stem_names = ["conv1_1", "conv1_2", "conv1_3"]
+            for attr, (i, o, s), st in zip(self._stem_names, chans, st_names):
+                setattr(self, attr, ConvBNLayer(i, o, 3, stride=s, static_name=st,
+                                                bn_static_name=bn_rule(st) if bn_rule else None, **kw))
+            in_ch = stem_width
+        else:
+            st = (stem_static or ["conv1"])[0]
+            self.conv = ConvBNLayer(3, 64, 7, stride=2, static_name=st,
+                                    bn_static_name=bn_rule(st) if bn_rule else None, **kw)
+            self._stem_names = ["conv"]
+            in_ch = 64
+        self.pool2d_max = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
+        self.block_list, self.feature_info = [], []
+        n_se = 1 if layers in (50, 101) else 3
+        for s, n in enumerate(DEPTHS[layers]):
+            res_names = stage_block_names(layers if layers in (101, 152) else 50, s, n)
+            n_se += 1
+            for i in range(n):
+                if naming == "se":
+                    base = f"{n_se}_{i + 1}"
+                    names = {"a": f"conv{base}_x1", "b": f"conv{base}_x2", "c": f"conv{base}_x3",
+                             "short": f"conv{base}_prj", "se": f"fc{base}", "bn": bn_rule}
+                    if not bottleneck:
+                        names["b"] = f"conv{base}_x2"
+                else:
+                    r = res_names[i]
+                    names = {"a": r + "_branch2a", "b": r + "_branch2b", "c": r + "_branch2c",
+                             "short": r + "_branch1", "se": "fc_" + r}
+                out_ch = widths[s] * out_mult
+                block = ZooBlock(in_ch, widths[s], out_ch, stride=2 if (i == 0 and s != 0) else 1,
+                                 groups=cardinality, bottleneck=bottleneck, shortcut=i != 0,
+                                 vd_short=vd_shortcut and not (s == 0 and i == 0),
+                                 se_reduction=se_reduction, names=names)
+                self.add_sublayer(f"bb_{s}_{i}", block)
+                self.block_list.append(block)
+                in_ch = out_ch
+            self.feature_info.append(dict(num_chs=in_ch, reduction=4 * 2 ** s, module=f"bb_{s}_{n - 1}"))
+        self.num_features = in_ch
+        self.pool2d_avg = nn.AdaptiveAvgPool2D(1)
+        self.out = linear_classifier(in_ch, num_classes, static_names=fc_static)
+
+    def forward_features(self, x):
+        for name in self._stem_names:
+            x = getattr(self, name)(x)
+        x = self.pool2d_max(x)
+        for block in self.block_list:
+            x = block(x)
+        return x
+
+    def forward_head(self, x, pre_logits=False):
+        x = self.pool2d_avg(x).flatten(1)
+        return x if pre_logits else self.out(x)
+
+
+def register_zoo(name, doc, **cfg):
+    def builder(num_classes=1000, **kwargs):
+        return ZooResNet(num_classes=num_classes, **{**cfg, **kwargs})
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = doc
+    register_model(builder, origin=f"{__name__}:{name}")
+    row = zoo_table().get(name)
+    if row is not None:
+        register_pretrained(zoo_cfg(name, url_static=static_url(name) if row["in_2020_readme"] == "yes" else None))
+    return builder
+
+
+for _layers in (50, 101, 152):
+    for _card, _widths, _mult in ((32, (128, 256, 512, 1024), 2), (64, (256, 512, 1024, 2048), 1)):
+        for _vd in (False, True):
+            _name = f"ResNeXt{_layers}{'_vd' if _vd else ''}_{_card}x4d"
+            register_zoo(_name, f"{_name}: ResNeXt-{_layers}, cardinality {_card}, width 4"
+                         + (", vd stem and shortcuts" if _vd else ""),
+                         layers=_layers, cardinality=_card, widths=_widths, out_mult=_mult,
+                         stem="vd" if _vd else "vb", vd_shortcut=_vd,
+                         stem_static=None if _vd else ["res_conv1"], fc_static=("fc_weights", "fc_offset"))
+
+register_zoo("ResNet50_vc", "ResNet50_vc: ResNet-50 with the three-conv (vc) stem, plain shortcuts",
+             layers=50, stem="vd", vd_shortcut=False)
