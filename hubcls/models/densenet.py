@@ -47,12 +47,12 @@ class PooledBackbone(Backbone):
     """Backbone whose head is global average pool -> flatten -> (dropout) -> Linear at
     ``self.<classifier_name>``. Families set ``global_pool`` (and ``head_drop`` if any)."""
 
-    head_drop = None
-
     def forward_head(self, x, pre_logits: bool = False):
         x = paddle.flatten(self.global_pool(x), start_axis=1)
-        if self.head_drop is not None:
-            x = self.head_drop(x)
+        # sub-layers live in _sub_layers (a class attribute default would shadow them)
+        drop = self._sub_layers.get("head_drop")
+        if drop is not None:
+            x = drop(x)
         return x if pre_logits else self.get_classifier()(x)
 
 
