@@ -262,7 +262,10 @@ class Module:
 
     # ----------------------------------------------------------------------------- the seam
     def preprocess(self, rgb_images: Sequence[np.ndarray]) -> np.ndarray:
-        """uint8 RGB HWC images -> float32 NCHW batch (the shared eval preprocessing)."""
+        """uint8 RGB HWC images -> float32 NCHW batch (the shared eval preprocessing; one fused
+        kernel call over the whole batch when the pipeline supports it)."""
+        if hasattr(self.transform, "batch"):
+            return np.asarray(self.transform.batch(list(rgb_images)), dtype=np.float32)
         return np.stack([np.asarray(self.transform(img), dtype=np.float32) for img in rgb_images])
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
@@ -323,7 +326,12 @@ class Module:
         return results  # type: ignore[return-value]
 
     def _preprocess_each(self, rgbs, idx, results):
-        """Preprocess one by one so an image the transform rejects becomes its own error."""
+        """Preprocess the batch at once; if that fails, one by one so an image the transform
+        rejects becomes its own error and the others still go through."""
+        try:
+            return self.preprocess(rgbs), list(idx)
+        except Exception:  # noqa: BLE001 - find the culprit below
+            pass
         arrays, ok = [], []
         for i, rgb in zip(idx, rgbs):
             try:
@@ -350,7 +358,8 @@ class Module:
 
     # ----------------------------------------------------------------------------- features etc.
     def features(self, images, batch_size: int = 8, *, channel_order: str = "BGR") -> np.ndarray:
-        """Pooled embeddings (N, D) from ``model.forward_features`` (global-average-pooled when 4-D)."""
+        """Pooled embeddings (N, num_features): what the classifier sees
+        (``forward_head(forward_features(x), pre_logits=True)``)."""
         from .._paddle import import_paddle
 
         paddle = import_paddle()
@@ -369,6 +378,9 @@ class Module:
                 f = self.model.forward_features(paddle.to_tensor(batch))
                 if isinstance(f, (list, tuple)):
                     f = f[-1]
+                if hasattr(self.model, "forward_head"):
+                    # the classifier's input: pooled (+ head conv for MobileNetV3-style heads)
+                    f = self.model.forward_head(f, pre_logits=True)
                 f = f.numpy()
             if f.ndim == 4:
                 f = f.mean(axis=(2, 3))
@@ -409,8 +421,14 @@ def _is_pretrained_dir(d: Path) -> bool:
 
 
 def _no_weights_message(cfg, exc) -> str:
-    home = os.environ.get("HUBCLS_HOME", str(Path.home() / ".cache" / "hubcls"))
-    fname = (cfg.url or cfg.url_legendary or "").rsplit("/", 1)[-1] or f"{cfg.name}_pretrained.pdparams"
-    return (f"official weights for {cfg.name} are not available ({exc}). Download {fname} "
-            f"({cfg.url or cfg.url_legendary}) and put it in the cache under {home} (see docs/serving.md), "
-            f"or pass weights=FILE, or weights='random' for an untrained model")
+    try:
+        from .download import cache_path
+
+        urls = cfg.weight_urls() if hasattr(cfg, "weight_urls") else [u for u in (cfg.url, cfg.url_legendary) if u]
+        where = " or ".join(dict.fromkeys(str(cache_path(u)) for u in urls))
+    except Exception:  # noqa: BLE001 - the message must still come out
+        urls, where = [cfg.url or cfg.url_legendary], "the HUBCLS_HOME cache"
+    return (f"official weights for {cfg.name} are not available: {exc}\n"
+            f"Download {urls[0] if urls else '(no URL)'} and put it at {where} "
+            f"(HUBCLS_HOME moves the cache), or pass weights=FILE (serve: --weights FILE), "
+            f"or weights='random' for an untrained demo model")

@@ -1,0 +1,75 @@
+"""``hubcls serve -m NAME [-m NAME2] [--weights FILE] [--model-dir DIR]``: HTTP serving.
+
+PaddleHub's protocol (POST /predict/<module>), a v1 API, health checks, Prometheus metrics and a
+web page at /. Binds 127.0.0.1 unless --host says otherwise. See docs/serving.md.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def _load_modules(args) -> dict:
+    from ..errors import ConfigError
+    from ..hub.module import Module
+
+    names = list(args.model or [])
+    weights = list(args.weights or [])
+    if weights and len(weights) != len(names):
+        raise ConfigError(f"--weights was given {len(weights)} times for {len(names)} -m models; "
+                          "give one --weights per -m, in the same order (or use 'official' / 'random')")
+    modules = {}
+    for i, name in enumerate(names):
+        w = weights[i] if weights else None
+        w = None if w in (None, "official") else w
+        print(f"loading {name} (weights: {w or 'official'}) ...", file=sys.stderr, flush=True)
+        modules[name] = Module(name=name, weights=w, use_gpu=args.use_gpu)
+    for d in args.model_dir or []:
+        print(f"loading model directory {d} ...", file=sys.stderr, flush=True)
+        m = Module(directory=d, use_gpu=args.use_gpu)
+        modules[m.name] = m
+    if not modules:
+        raise ConfigError("hubcls serve needs at least one -m NAME or --model-dir DIR")
+    return modules
+
+
+def _run(args) -> int:
+    from ..hub.serving import ServeConfig, serve
+
+    config = ServeConfig(
+        max_batch_size=args.max_batch_size,
+        max_delay_ms=args.max_delay_ms,
+        max_queue=args.max_queue,
+        batching=not args.no_batching,
+        max_request_bytes=int(args.max_request_mb * (1 << 20)),
+        max_images_per_request=args.max_images,
+    )
+    modules = _load_modules(args)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding {args.host}: the server is reachable from other machines "
+              "(there is no authentication)", file=sys.stderr)
+    routes = ", ".join(f"/predict/{n}" for n in modules)
+    print(f"hubcls serve: http://{args.host}:{args.port}/  (PaddleHub routes: {routes}; "
+          f"v1: /v1/models/<name>:predict; /docs, /metrics, /health/ready)", file=sys.stderr, flush=True)
+    serve(modules, host=args.host, port=args.port, config=config,
+          log_level="info" if args.verbose else "warning")
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser("serve", help="serve models over HTTP (PaddleHub protocol + v1 API + web page)")
+    p.add_argument("-m", "--model", action="append", metavar="NAME",
+                   help="model to serve (any spelling: ResNet50_vd_ssld, resnet50_vd_imagenet_ssld); repeatable")
+    p.add_argument("--weights", action="append", metavar="FILE",
+                   help="weights file for the matching -m (repeat in -m order; 'official' or 'random' allowed)")
+    p.add_argument("--model-dir", action="append", metavar="DIR",
+                   help="serve a model directory written by `hubcls train` / save_pretrained; repeatable")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8866, help="port (default 8866, like PaddleHub)")
+    p.add_argument("--max-batch-size", type=int, default=8, help="images per model call (default 8)")
+    p.add_argument("--max-delay-ms", type=float, default=5.0, help="wait at most this long to fill a batch")
+    p.add_argument("--max-queue", type=int, default=64, help="images waiting per model before 503 (default 64)")
+    p.add_argument("--no-batching", action="store_true", help="run every request on its own")
+    p.add_argument("--max-request-mb", type=float, default=20.0, help="largest request body in MiB (413 above)")
+    p.add_argument("--max-images", type=int, default=64, help="most images in one request")
+    p.add_argument("--use-gpu", action="store_true", help="run the models on the GPU")
+    p.set_defaults(func=_run)
