@@ -1,0 +1,98 @@
+"""DarkNet53 (the YOLOv3 backbone, Redmon & Farhadi 2018) with PaddleClas's parameter names.
+
+Release/2.0 dygraph names as in pip paddleclas's ``model_zoo``: ``_conv1``, ``_conv2``, residual
+blocks ``_basic_block_<stage><n>`` (stage 0..4, n from 1), ``_downsample_<stage>`` and ``_out``.
+PaddleClas evaluates it at 256x256.
+"""
+from __future__ import annotations
+
+import math
+
+from .._paddle import import_paddle
+from ._features import Backbone
+from ._pretrained import zoo_cfg
+from ._registry import register_model, register_pretrained
+
+paddle = import_paddle()
+nn = paddle.nn
+
+STAGES = (1, 2, 8, 8, 4)   # residual blocks per stage; a stride-2 conv follows stages 0-3
+
+
+class _ConvBNReLU(nn.Layer):
+    # like _layers.ConvBNLayer, but DarkNet's BN attribute is ``_bn`` (not ``_batch_norm``);
+    # PaddleClas's DarkNet uses ReLU, not leaky ReLU
+    def __init__(self, in_c, out_c, kernel, stride):
+        super().__init__()
+        self._conv = nn.Conv2D(in_c, out_c, kernel, stride=stride, padding=(kernel - 1) // 2, bias_attr=False)
+        self._bn = nn.BatchNorm2D(out_c)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self._bn(self._conv(x)))
+
+
+_cbr = _ConvBNReLU
+
+
+class BasicBlock(nn.Layer):
+    def __init__(self, channels, mid):
+        super().__init__()
+        self._conv1 = _cbr(channels, mid, 1, 1)
+        self._conv2 = _cbr(mid, mid * 2, 3, 1)
+
+    def forward(self, x):
+        return x + self._conv2(self._conv1(x))
+
+
+class DarkNetNet(Backbone):
+    classifier_name = "_out"
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self._conv1 = _cbr(3, 32, 3, 1)
+        self._conv2 = _cbr(32, 64, 3, 2)
+        self._stages = []
+        self.feature_info = []
+        channels, reduction = 64, 2
+        for stage, repeats in enumerate(STAGES):
+            blocks = []
+            for n in range(repeats):
+                name = f"_basic_block_{stage}{n + 1}"
+                setattr(self, name, BasicBlock(channels, channels // 2))
+                blocks.append(getattr(self, name))
+            self.feature_info.append(dict(num_chs=channels, reduction=reduction, module=name))
+            down = None
+            if stage < len(STAGES) - 1:
+                down = _cbr(channels, channels * 2, 3, 2)
+                setattr(self, f"_downsample_{stage}", down)
+                channels, reduction = channels * 2, reduction * 2
+            self._stages.append((blocks, down))
+        self._pool = nn.AdaptiveAvgPool2D(1)
+        self.num_features = channels
+        self.num_classes = num_classes
+        stdv = 1.0 / math.sqrt(channels)
+        self._out = nn.Linear(channels, num_classes,
+                              weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-stdv, stdv))) \
+            if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x):
+        x = self._conv2(self._conv1(x))
+        for blocks, down in self._stages:
+            for block in blocks:
+                x = block(x)
+            if down is not None:
+                x = down(x)
+        return x
+
+    def forward_head(self, x, pre_logits: bool = False):
+        x = paddle.flatten(self._pool(x), start_axis=1)
+        return x if pre_logits else self._out(x)
+
+
+@register_model
+def DarkNet53(**kwargs):
+    return DarkNetNet(**kwargs)
+
+
+register_pretrained(zoo_cfg("DarkNet53", key_scheme="2.0"))

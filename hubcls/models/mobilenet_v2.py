@@ -1,0 +1,110 @@
+"""MobileNetV2 (Sandler et al., 2018) with PaddleClas's parameter names.
+
+PaddleClas keeps MobileNetV2 in ``model_zoo`` with the release/2.0 dygraph names (``conv1``,
+``conv2`` ... ``conv8`` stages of inverted residuals, ``conv9``, ``out``), so the official weight
+files load without renaming. Widths: PaddleClas truncates ``c * scale`` with int() (no
+make_divisible) and widens the last conv only for scale > 1.
+"""
+from __future__ import annotations
+
+from .._paddle import import_paddle
+from ._features import Backbone
+from ._layers import ConvBNLayer
+from ._pretrained import zoo_cfg
+from ._registry import register_model, register_pretrained
+
+paddle = import_paddle()
+nn = paddle.nn
+
+# (expansion t, channels c, repeats n, first stride s) per stage; stages are named conv2 ... conv8
+STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+class InvertedResidualUnit(nn.Layer):
+    def __init__(self, in_c, out_c, stride, expansion):
+        super().__init__()
+        mid = int(round(in_c * expansion))
+        # release/2.0 attribute names: _conv / _batch_norm
+        self._expand_conv = ConvBNLayer(in_c, mid, 1, act="relu6", style="zoo")
+        self._bottleneck_conv = ConvBNLayer(mid, mid, 3, stride, groups=mid, act="relu6", style="zoo")
+        self._linear_conv = ConvBNLayer(mid, out_c, 1, act=None, style="zoo")
+
+    def forward(self, x, shortcut):
+        y = self._linear_conv(self._bottleneck_conv(self._expand_conv(x)))
+        return x + y if shortcut else y
+
+
+class InvresiBlocks(nn.Layer):
+    """One stage: the first unit changes width/stride (never a shortcut), the rest keep both and add
+    the identity. PaddleClas names the repeats ``<stage>_2``, ``<stage>_3``, ..."""
+
+    def __init__(self, in_c, t, c, n, s, name):
+        super().__init__()
+        self._first_block = InvertedResidualUnit(in_c, c, s, t)
+        self._block_list = []
+        for i in range(1, n):
+            self._block_list.append(self.add_sublayer(f"{name}_{i + 1}", InvertedResidualUnit(c, c, 1, t)))
+
+    def forward(self, x):
+        x = self._first_block(x, shortcut=False)
+        for block in self._block_list:
+            x = block(x, shortcut=True)
+        return x
+
+
+class MobileNetV2Net(Backbone):
+    classifier_name = "out"
+
+    def __init__(self, scale: float = 1.0, num_classes: int = 1000):
+        super().__init__()
+        self.scale = scale
+        in_c = int(32 * scale)
+        self.conv1 = ConvBNLayer(3, in_c, 3, stride=2, act="relu6", style="zoo")
+        self.block_list = []
+        self.feature_info = []
+        reduction = 2
+        for i, (t, c, n, s) in enumerate(STAGES):
+            name = f"conv{i + 2}"
+            out_c = int(c * scale)
+            self.block_list.append(self.add_sublayer(name, InvresiBlocks(in_c, t, out_c, n, s, name)))
+            reduction *= s
+            if i + 1 < len(STAGES) and STAGES[i + 1][3] == 2:  # last stage at this reduction
+                self.feature_info.append(dict(num_chs=out_c, reduction=reduction, module=name))
+            in_c = out_c
+        self.out_c = int(1280 * scale) if scale > 1.0 else 1280
+        self.conv9 = ConvBNLayer(in_c, self.out_c, 1, act="relu6", style="zoo")
+        self.feature_info.append(dict(num_chs=self.out_c, reduction=reduction, module="conv9"))
+        self.pool2d_avg = nn.AdaptiveAvgPool2D(1)
+        self.num_features = self.out_c
+        self.num_classes = num_classes
+        self.out = nn.Linear(self.out_c, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x):
+        x = self.conv1(x)
+        for block in self.block_list:
+            x = block(x)
+        return self.conv9(x)
+
+    def forward_head(self, x, pre_logits: bool = False):
+        x = paddle.flatten(self.pool2d_avg(x), start_axis=1)
+        return x if pre_logits else self.out(x)
+
+
+_SCALES = {"MobileNetV2_x0_25": 0.25, "MobileNetV2_x0_5": 0.5, "MobileNetV2_x0_75": 0.75,
+           "MobileNetV2": 1.0, "MobileNetV2_x1_5": 1.5, "MobileNetV2_x2_0": 2.0}
+
+
+def _register(name, scale):
+    def builder(**kwargs):
+        return MobileNetV2Net(scale=scale, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"MobileNetV2, width x{scale}."
+    register_model(builder, origin=f"{__name__}:{name}")
+    return builder
+
+
+for _name, _scale in _SCALES.items():
+    globals()[_name] = _register(_name, _scale)
+    register_pretrained(zoo_cfg(_name, key_scheme="2.0"))
+register_pretrained(zoo_cfg("MobileNetV2_ssld", arch="MobileNetV2", key_scheme="2.0"))

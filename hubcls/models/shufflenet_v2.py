@@ -1,0 +1,140 @@
+"""ShuffleNetV2 (Ma et al., 2018) with PaddleClas's parameter names.
+
+PaddleClas keeps ShuffleNetV2 in ``model_zoo`` with release/2.0 dygraph names (``_conv1``, units
+``2_1`` ... ``4_4``, ``_last_conv``, ``_fc``), so official files load unchanged. ``ShuffleNetV2``
+in the zoo table is the x1.0 model (weights file ``ShuffleNetV2_x1_0``); ``ShuffleNetV2_swish``
+is x1.0 with swish instead of ReLU.
+"""
+from __future__ import annotations
+
+from .._paddle import import_paddle
+from ._features import Backbone
+from ._layers import ConvBNLayer
+from ._pretrained import zoo_cfg
+from ._registry import register_model, register_pretrained
+
+paddle = import_paddle()
+nn = paddle.nn
+
+STAGE_REPEATS = (4, 8, 4)
+# scale -> channels of (stem, stage 2, stage 3, stage 4, last conv)
+STAGE_CHANNELS = {
+    0.25: (24, 24, 48, 96, 512),
+    0.33: (24, 32, 64, 128, 512),
+    0.5: (24, 48, 96, 192, 1024),
+    1.0: (24, 116, 232, 464, 1024),
+    1.5: (24, 176, 352, 704, 1024),
+    2.0: (24, 244, 488, 976, 2048),
+}
+
+
+def channel_shuffle(x, groups: int):
+    n, c, h, w = x.shape
+    x = x.reshape([n, groups, c // groups, h, w]).transpose([0, 2, 1, 3, 4])
+    return x.reshape([n, c, h, w])
+
+
+def _conv_bn(in_c, out_c, kernel, stride=1, groups=1, act=None):
+    conv = ConvBNLayer(in_c, out_c, kernel, stride=stride, groups=groups, act=act, style="zoo")
+    nn.initializer.KaimingNormal()(conv._conv.weight)  # PaddleClas's init for these convs
+    return conv
+
+
+class InvertedResidual(nn.Layer):
+    """Stride-1 unit: half the channels pass through, the other half goes pw -> dw -> pw."""
+
+    def __init__(self, channels, act):
+        super().__init__()
+        half = channels // 2
+        self._conv_pw = _conv_bn(half, half, 1, act=act)
+        self._conv_dw = _conv_bn(half, half, 3, groups=half, act=None)
+        self._conv_linear = _conv_bn(half, half, 1, act=act)
+
+    def forward(self, x):
+        x1, x2 = paddle.split(x, 2, axis=1)
+        x2 = self._conv_linear(self._conv_dw(self._conv_pw(x2)))
+        return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
+
+
+class InvertedResidualDS(nn.Layer):
+    """Down-sampling unit: both branches see the whole input and halve the resolution."""
+
+    def __init__(self, in_c, out_c, stride, act):
+        super().__init__()
+        half = out_c // 2
+        self._conv_dw_1 = _conv_bn(in_c, in_c, 3, stride, groups=in_c, act=None)
+        self._conv_linear_1 = _conv_bn(in_c, half, 1, act=act)
+        self._conv_pw_2 = _conv_bn(in_c, half, 1, act=act)
+        self._conv_dw_2 = _conv_bn(half, half, 3, stride, groups=half, act=None)
+        self._conv_linear_2 = _conv_bn(half, half, 1, act=act)
+
+    def forward(self, x):
+        x1 = self._conv_linear_1(self._conv_dw_1(x))
+        x2 = self._conv_linear_2(self._conv_dw_2(self._conv_pw_2(x)))
+        return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
+
+
+class ShuffleNetV2Net(Backbone):
+    classifier_name = "_fc"
+
+    def __init__(self, scale: float = 1.0, act: str = "relu", num_classes: int = 1000):
+        super().__init__()
+        if scale not in STAGE_CHANNELS:
+            raise ValueError(f"ShuffleNetV2 scale must be one of {sorted(STAGE_CHANNELS)}, got {scale!r}")
+        if act not in ("relu", "swish"):
+            raise ValueError(f"ShuffleNetV2 act must be 'relu' or 'swish', got {act!r}")
+        chs = STAGE_CHANNELS[scale]
+        self.scale = scale
+        self._conv1 = _conv_bn(3, chs[0], 3, stride=2, act=act)
+        self._max_pool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
+        self.feature_info = [dict(num_chs=chs[0], reduction=2, module="_conv1")]
+        self._block_list = []
+        reduction = 4
+        for stage, repeats in enumerate(STAGE_REPEATS):
+            in_c, out_c = chs[stage], chs[stage + 1]
+            reduction *= 2
+            for i in range(repeats):
+                name = f"{stage + 2}_{i + 1}"
+                unit = InvertedResidualDS(in_c, out_c, 2, act) if i == 0 else InvertedResidual(out_c, act)
+                self._block_list.append(self.add_sublayer(name, unit))
+            if stage < len(STAGE_REPEATS) - 1:
+                self.feature_info.append(dict(num_chs=out_c, reduction=reduction, module=name))
+        self._last_conv = _conv_bn(chs[3], chs[4], 1, act=act)
+        self.feature_info.append(dict(num_chs=chs[4], reduction=reduction, module="_last_conv"))
+        self._pool2d_avg = nn.AdaptiveAvgPool2D(1)
+        self._out_c = self.num_features = chs[4]
+        self.num_classes = num_classes
+        self._fc = nn.Linear(chs[4], num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x):
+        x = self._max_pool(self._conv1(x))
+        for unit in self._block_list:
+            x = unit(x)
+        return self._last_conv(x)
+
+    def forward_head(self, x, pre_logits: bool = False):
+        x = paddle.flatten(self._pool2d_avg(x), start_axis=1)
+        return x if pre_logits else self._fc(x)
+
+
+def _register(name, scale, act="relu"):
+    def builder(**kwargs):
+        return ShuffleNetV2Net(scale=scale, act=act, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"ShuffleNetV2 x{scale} ({act})."
+    register_model(builder, origin=f"{__name__}:{name}")
+    return builder
+
+
+for _name, _scale in [("ShuffleNetV2_x0_25", 0.25), ("ShuffleNetV2_x0_33", 0.33), ("ShuffleNetV2_x0_5", 0.5),
+                      ("ShuffleNetV2_x1_0", 1.0), ("ShuffleNetV2_x1_5", 1.5), ("ShuffleNetV2_x2_0", 2.0)]:
+    globals()[_name] = _register(_name, _scale)
+ShuffleNetV2_swish = _register("ShuffleNetV2_swish", 1.0, act="swish")
+
+for _name in ("ShuffleNetV2_x0_25", "ShuffleNetV2_x0_33", "ShuffleNetV2_x0_5", "ShuffleNetV2_x1_5",
+              "ShuffleNetV2_x2_0", "ShuffleNetV2_swish"):
+    register_pretrained(zoo_cfg(_name, key_scheme="2.0"))
+# The table's "ShuffleNetV2" row is the x1.0 model; both spellings name the same weights.
+register_pretrained(zoo_cfg("ShuffleNetV2", arch="ShuffleNetV2_x1_0", key_scheme="2.0"))
+register_pretrained(zoo_cfg("ShuffleNetV2", arch="ShuffleNetV2_x1_0", key_scheme="2.0").with_(name="ShuffleNetV2_x1_0"))
