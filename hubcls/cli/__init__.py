@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:  # read by hubcls.deploy._quiet (Paddle / Paddle Inference / paddle2onnx output)
+        import os
+
+        os.environ["HUBCLS_VERBOSE"] = "1"
+        os.environ["GLOG_minloglevel"] = "0"
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
