@@ -1,0 +1,149 @@
+"""Batch transforms (PaddleClas ``batch_transform_ops``): MixupOperator, CutmixOperator, OpSampler.
+
+They act on a whole batch — ``images`` (N, C, H, W) or (N, H, W, C) float array, ``labels`` int64
+(N,) class ids or float32 (N, K) targets — and return mixed images and float32 (N, K) soft targets.
+Draws come from the batch generator (seed, epoch, rank, batch number): reproducible whatever the
+number of workers. ``class_num`` comes from the config (``Arch.class_num``) or the dataset.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+BATCH_OPS = Registry("batch augmenter")
+
+
+class BatchOp:
+    def __init__(self, class_num: Optional[int] = None):
+        self.class_num = class_num
+
+    def _targets(self, labels):
+        labels = np.asarray(labels)
+        if labels.ndim == 2:
+            return labels.astype(np.float32)
+        if not self.class_num:
+            raise ConfigError(f"{type(self).__name__} needs the number of classes: set Arch.class_num "
+                              "or use a dataset that knows its classes")
+        return np.eye(int(self.class_num), dtype=np.float32)[labels.astype(np.int64)]
+
+    def __call__(self, images, labels, rng, layout="CHW"):
+        raise NotImplementedError
+
+
+@BATCH_OPS.register(name="MixupOperator")
+class MixupOperator(BatchOp):
+    """images = lam * images + (1 - lam) * images[perm]; lam ~ Beta(alpha, alpha)."""
+
+    def __init__(self, alpha: float = 1.0, class_num: Optional[int] = None):
+        super().__init__(class_num)
+        if alpha <= 0:
+            raise ConfigError(f"MixupOperator.alpha must be > 0, got {alpha}")
+        self.alpha = float(alpha)
+
+    def __call__(self, images, labels, rng, layout="CHW"):
+        n = images.shape[0]
+        idx = rng.permutation(n)
+        lam = float(rng.beta(self.alpha, self.alpha))
+        t = self._targets(labels)
+        images[...] = (lam * images + (1 - lam) * images[idx]).astype(images.dtype)
+        return images, (t * lam + t[idx] * (1 - lam)).astype(np.float32)
+
+
+@BATCH_OPS.register(name="CutmixOperator")
+class CutmixOperator(BatchOp):
+    """Paste a box of images[perm] into images; the box side is sqrt(1 - lam) of each dimension,
+    centred at a uniform point and clipped; targets mix by the pasted area."""
+
+    def __init__(self, alpha: float = 0.2, class_num: Optional[int] = None):
+        super().__init__(class_num)
+        if alpha <= 0:
+            raise ConfigError(f"CutmixOperator.alpha must be > 0, got {alpha}")
+        self.alpha = float(alpha)
+
+    @staticmethod
+    def rand_bbox(h, w, lam, rng):
+        cut_rat = np.sqrt(1.0 - lam)
+        cut_h, cut_w = int(h * cut_rat), int(w * cut_rat)
+        cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
+        y1, y2 = np.clip(cy - cut_h // 2, 0, h), np.clip(cy + cut_h // 2, 0, h)
+        x1, x2 = np.clip(cx - cut_w // 2, 0, w), np.clip(cx + cut_w // 2, 0, w)
+        return int(y1), int(y2), int(x1), int(x2)
+
+    def __call__(self, images, labels, rng, layout="CHW"):
+        n = images.shape[0]
+        idx = rng.permutation(n)
+        lam = float(rng.beta(self.alpha, self.alpha))
+        h, w = images.shape[2:4] if layout == "CHW" else images.shape[1:3]
+        y1, y2, x1, x2 = self.rand_bbox(h, w, lam, rng)
+        src = images[idx]
+        if layout == "CHW":
+            images[:, :, y1:y2, x1:x2] = src[:, :, y1:y2, x1:x2]
+        else:
+            images[:, y1:y2, x1:x2] = src[:, y1:y2, x1:x2]
+        lam = 1.0 - float((y2 - y1) * (x2 - x1)) / (h * w)
+        t = self._targets(labels)
+        return images, (t * lam + t[idx] * (1 - lam)).astype(np.float32)
+
+
+@BATCH_OPS.register(name="OpSampler")
+class OpSampler(BatchOp):
+    """Pick one of several batch ops per batch by ``prob`` (the rest of the mass: no op)."""
+
+    def __init__(self, class_num: Optional[int] = None, **op_dict):
+        super().__init__(class_num)
+        self.ops, self.probs = [], []
+        for name, params in op_dict.items():
+            params = dict(params or {})
+            prob = float(params.pop("prob", 0.0))
+            params.setdefault("class_num", class_num)
+            self.ops.append(BATCH_OPS.get(name)(**params))
+            self.probs.append(prob)
+        if sum(self.probs) > 1 + 1e-9:
+            raise ConfigError(f"OpSampler: the probabilities sum to {sum(self.probs)} > 1")
+
+    def __call__(self, images, labels, rng, layout="CHW"):
+        u = rng.random()
+        acc = 0.0
+        for op, p in zip(self.ops, self.probs):
+            acc += p
+            if u < acc:
+                return op(images, labels, rng, layout)
+        return images, self._targets(labels) if self.class_num else labels
+
+
+class BatchPipeline:
+    def __init__(self, ops):
+        self.ops = ops
+
+    @property
+    def mixes_labels(self) -> bool:
+        return bool(self.ops)
+
+    def __call__(self, images, labels, rng, layout="CHW"):
+        for op in self.ops:
+            images, labels = op(images, labels, rng, layout)
+        return images, labels
+
+
+def build_batch_transforms(ops_config_list, *, class_num: Optional[int] = None,
+                           where: str = "batch_transform_ops") -> BatchPipeline:
+    ops = []
+    for k, entry in enumerate(ops_config_list or []):
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ConfigError(f"{where}[{k}]: expected a one-key mapping {{OpName: {{params}}}}, got {entry!r}")
+        (name, params), = entry.items()
+        params = dict(params or {})
+        params.setdefault("class_num", class_num)
+        try:
+            cls = BATCH_OPS.get(name)
+        except KeyError as exc:
+            raise ConfigError(f"{where}[{k}]: {exc}") from None
+        try:
+            ops.append(cls(**params))
+        except TypeError as exc:
+            raise ConfigError(f"{where}[{k}].{name}: bad parameters {sorted(params)}: {exc}") from None
+    return BatchPipeline(ops)
