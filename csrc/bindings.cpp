@@ -1,11 +1,103 @@
 // Python bindings of the hubcls core (module hubcls._C). Each op lives in csrc/ops/<op>.h with its
 // CPU kernel in csrc/ops/cpu/<op>.cpp (and CUDA kernel in csrc/ops/cuda/<op>.cu); this file only
 // binds them.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <string>
+#include <vector>
 
 #include "common.h"
+#include "ops/resize_crop_normalize.h"
 
 namespace py = pybind11;
+using hubcls::ArgumentError;
+
+namespace {
+
+// A uint8 image (HW or HWC) as an ImageView; pixels must be packed, rows may be strided.
+hubcls::ImageView image_view(const py::handle& obj, size_t index) {
+  auto arr = py::reinterpret_borrow<py::array>(obj);
+  if (!py::isinstance<py::array>(obj)) throw py::type_error("image " + std::to_string(index) + " is not a numpy array");
+  if (!py::dtype::of<uint8_t>().is(arr.dtype()) && arr.dtype().kind() != 'u')
+    throw py::type_error("image " + std::to_string(index) + " must be uint8");
+  if (arr.itemsize() != 1) throw py::type_error("image " + std::to_string(index) + " must be uint8");
+  hubcls::ImageView v;
+  if (arr.ndim() == 2) {
+    v.h = arr.shape(0); v.w = arr.shape(1); v.c = 1;
+    if (arr.strides(1) != 1) throw ArgumentError("image " + std::to_string(index) + ": pixels must be contiguous");
+  } else if (arr.ndim() == 3) {
+    v.h = arr.shape(0); v.w = arr.shape(1); v.c = arr.shape(2);
+    if (arr.strides(2) != 1 || arr.strides(1) != v.c)
+      throw ArgumentError("image " + std::to_string(index) + ": pixels must be contiguous");
+  } else {
+    throw ArgumentError("image " + std::to_string(index) + " must have 2 (HW) or 3 (HWC) dimensions, got " +
+                        std::to_string(arr.ndim()));
+  }
+  v.row_stride = arr.strides(0);
+  if (v.h > 1 && v.row_stride < v.w * v.c) throw ArgumentError("image " + std::to_string(index) + ": bad row stride");
+  if (v.h == 1) v.row_stride = v.w * v.c;
+  v.data = static_cast<const uint8_t*>(arr.data());
+  return v;
+}
+
+// Checks that `out` is a writeable C-contiguous array of `itemsize`-byte elements and `count` elements.
+void* out_buffer(py::array& out, py::ssize_t itemsize, py::ssize_t count) {
+  if (!(out.flags() & py::array::c_style)) throw ArgumentError("out must be C-contiguous");
+  if (!out.writeable()) throw ArgumentError("out must be writeable");
+  if (out.itemsize() != itemsize || out.size() != count) throw ArgumentError("out has the wrong dtype or shape");
+  return out.mutable_data();
+}
+
+void bind_resize_crop_normalize(py::list images, py::array_t<double, py::array::c_style | py::array::forcecast> boxes,
+                                py::object flips, py::array out, int64_t out_h, int64_t out_w,
+                                std::array<float, 3> mean, std::array<float, 3> std_, float scale, int interp,
+                                bool antialias, bool nchw, int dtype, bool swap_rb, int num_threads) {
+  const size_t n = images.size();
+  std::vector<hubcls::ImageView> views;
+  views.reserve(n);
+  for (size_t i = 0; i < n; ++i) views.push_back(image_view(images[i], i));
+  if (boxes.ndim() != 2 || boxes.shape(0) != static_cast<py::ssize_t>(n) || boxes.shape(1) != 4)
+    throw ArgumentError("boxes must have shape (n_images, 4)");
+  py::array_t<uint8_t, py::array::c_style | py::array::forcecast> fl;
+  const uint8_t* fptr = nullptr;
+  if (!flips.is_none()) {
+    fl = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(flips);
+    if (!fl || fl.size() != static_cast<py::ssize_t>(n)) throw ArgumentError("flip must have one entry per image");
+    fptr = fl.data();
+  }
+  if (interp < 0 || interp > 3) throw ArgumentError("bad interpolation code");
+  if (dtype < 0 || dtype > 2) throw ArgumentError("bad dtype code");
+  hubcls::RCNParams p;
+  p.out_h = out_h; p.out_w = out_w;
+  for (int c = 0; c < 3; ++c) { p.mean[c] = mean[c]; p.std[c] = std_[c]; }
+  p.scale = scale;
+  p.interp = static_cast<hubcls::Interp>(interp);
+  p.antialias = antialias;
+  p.nchw = nchw;
+  p.dtype = static_cast<hubcls::OutDType>(dtype);
+  p.swap_rb = swap_rb;
+  const py::ssize_t isz = dtype == 0 ? 4 : (dtype == 1 ? 2 : 1);
+  if (out_h <= 0 || out_w <= 0) throw ArgumentError("output size must be positive");
+  void* optr = out_buffer(out, isz, static_cast<py::ssize_t>(n) * 3 * out_h * out_w);
+  const double* bptr = boxes.data();
+  py::gil_scoped_release release;
+  hubcls::resize_crop_normalize_cpu(views, bptr, fptr, optr, p, num_threads);
+}
+
+py::array_t<float> bind_resample_coeffs(int64_t in_size, double box0, double box_len, int64_t out_size, int interp,
+                                        bool antialias, py::array_t<int32_t>& start_out) {
+  auto c = hubcls::compute_resample_coeffs(in_size, box0, box_len, out_size, static_cast<hubcls::Interp>(interp), antialias);
+  py::array_t<float> w({static_cast<py::ssize_t>(out_size), static_cast<py::ssize_t>(c.taps)});
+  std::copy(c.weight.begin(), c.weight.end(), w.mutable_data());
+  start_out = py::array_t<int32_t>(static_cast<py::ssize_t>(out_size));
+  std::copy(c.start.begin(), c.start.end(), start_out.mutable_data());
+  return w;
+}
+
+}  // namespace
 
 static py::dict build_info() {
   py::dict d;
@@ -40,4 +132,15 @@ PYBIND11_MODULE(_C, m) {
     }
   });
   m.def("build_info", &build_info, "Build configuration of the C++ core as a dict");
+  m.def("resize_crop_normalize", &bind_resize_crop_normalize, py::arg("images"), py::arg("boxes"), py::arg("flips"),
+        py::arg("out"), py::arg("out_h"), py::arg("out_w"), py::arg("mean"), py::arg("std"), py::arg("scale"),
+        py::arg("interp"), py::arg("antialias"), py::arg("nchw"), py::arg("dtype"), py::arg("swap_rb"),
+        py::arg("num_threads"), "Fused crop+resize+flip+normalize of uint8 images into `out` (see hubcls.ops)");
+  m.def("resample_coeffs", [](int64_t in_size, double box0, double box_len, int64_t out_size, int interp, bool antialias) {
+        py::array_t<int32_t> start;
+        auto w = bind_resample_coeffs(in_size, box0, box_len, out_size, interp, antialias, start);
+        return py::make_tuple(start, w);
+      }, "Resampling taps (start, weights) of one axis, for tests and the CUDA path");
+  m.def("float_to_half", [](float f) { return hubcls::float_to_half(f); }, "float -> IEEE half bits (RNE)");
+  m.def("_float_to_half_soft", [](float f) { return hubcls::float_to_half_soft(f); }, "portable float -> half");
 }

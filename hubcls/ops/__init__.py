@@ -1,11 +1,14 @@
 """Python face of the C++/CUDA core (hubcls._C).
 
 Each op validates its inputs here, dispatches to the CPU or CUDA kernel, and has a NumPy/PIL
-reference implementation in ``hubcls.ops.reference`` that the tests compare it with.
+reference implementation in ``hubcls.ops.reference`` that the tests compare it with. Nothing here
+imports Paddle: the core works with NumPy arrays and DLPack tensors from any framework.
 """
 from __future__ import annotations
 
 from .. import _C
+from .geometry import random_resized_crop_box, resize_short_center_crop_box, resize_short_size
+from .resize import IMAGENET_MEAN, IMAGENET_STD, resize_crop_normalize
 
 
 def core_build_info() -> dict:

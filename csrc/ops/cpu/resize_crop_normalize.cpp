@@ -1,0 +1,215 @@
+// CPU kernel of resize_crop_normalize. Per output row: a vertical pass over the needed source rows
+// (contiguous uint8 -> float FMA, vectorises) into a row buffer, then a horizontal pass with
+// precomputed taps that writes normalised values straight into the output layout.
+#include "ops/resize_crop_normalize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "common.h"
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+namespace hubcls {
+
+uint16_t float_to_half_soft(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  uint32_t absx = x & 0x7fffffffu;
+  if (absx >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0u));
+  if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
+  if (absx < 0x38800000u) {  // subnormal half (or zero): scale into integer ulps, round half even
+    float a;
+    std::memcpy(&a, &absx, 4);
+    float r = std::nearbyint(a * 16777216.0f);  // 2^24 = 1 / smallest subnormal half
+    return static_cast<uint16_t>(sign | static_cast<uint32_t>(r));
+  }
+  uint32_t mant = absx & 0x7fffffu;
+  uint32_t exp = (absx >> 23) - 127 + 15;
+  uint32_t h = (exp << 10) | (mant >> 13);
+  uint32_t rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // carries into the exponent correctly
+  return static_cast<uint16_t>(sign | h);
+}
+
+uint16_t float_to_half(float f) {
+#if defined(__F16C__)
+  return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+#else
+  return float_to_half_soft(f);
+#endif
+}
+
+void floats_to_halves(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+#endif
+  for (; i < n; ++i) dst[i] = float_to_half(src[i]);
+}
+
+namespace {
+
+struct Work {
+  const ImageView* im;
+  ResampleCoeffs cx, cy;
+  bool flip;
+};
+
+inline uint8_t to_u8(float v) {
+  v = std::min(std::max(v, 0.f), 255.f);
+  return static_cast<uint8_t>(static_cast<int>(v + 0.5f));
+}
+
+template <int C>
+void run_rows(const Work& wk, int64_t y0, int64_t y1, const RCNParams& p, const float* a, const float* b,
+              void* out_img) {
+  const ImageView& im = *wk.im;
+  const ResampleCoeffs& cx = wk.cx;
+  const ResampleCoeffs& cy = wk.cy;
+  const int64_t W = p.out_w, H = p.out_h;
+  const int64_t span = static_cast<int64_t>(cx.hi - cx.lo) * C;
+  std::vector<float> vbuf(static_cast<size_t>(span));
+  std::vector<float> obuf(static_cast<size_t>(3 * W));
+  std::vector<float> ibuf(p.nchw ? 0 : static_cast<size_t>(3 * W));
+  const int tx = cx.taps, ty = cy.taps;
+  int src_ch[3];
+  for (int oc = 0; oc < 3; ++oc) src_ch[oc] = C == 1 ? 0 : (p.swap_rb ? 2 - oc : oc);
+  for (int64_t y = y0; y < y1; ++y) {
+    // vertical pass
+    const float* wy = &cy.weight[static_cast<size_t>(y * ty)];
+    const uint8_t* base = im.data + static_cast<int64_t>(cy.start[y]) * im.row_stride + static_cast<int64_t>(cx.lo) * C;
+    float* vb = vbuf.data();
+    {
+      const uint8_t* r = base;
+      const float w0 = wy[0];
+      for (int64_t i = 0; i < span; ++i) vb[i] = w0 * static_cast<float>(r[i]);
+    }
+    for (int k = 1; k < ty; ++k) {
+      const float wk_ = wy[k];
+      if (wk_ == 0.f) continue;
+      const uint8_t* r = base + k * im.row_stride;
+      for (int64_t i = 0; i < span; ++i) vb[i] += wk_ * static_cast<float>(r[i]);
+    }
+    // horizontal pass into planar obuf (already flipped, normalised)
+    for (int64_t x = 0; x < W; ++x) {
+      const float* wx = &cx.weight[static_cast<size_t>(x * tx)];
+      const float* s = vb + static_cast<int64_t>(cx.start[x] - cx.lo) * C;
+      float acc[C];
+      for (int c = 0; c < C; ++c) acc[c] = 0.f;
+      for (int k = 0; k < tx; ++k) {
+        const float w = wx[k];
+        for (int c = 0; c < C; ++c) acc[c] += w * s[k * C + c];
+      }
+      const int64_t ox = wk.flip ? W - 1 - x : x;
+      for (int oc = 0; oc < 3; ++oc) obuf[static_cast<size_t>(oc * W + ox)] = acc[src_ch[oc]] * a[oc] + b[oc];
+    }
+    // emit
+    const float* row = obuf.data();
+    if (!p.nchw) {  // interleave
+      float* ib = ibuf.data();
+      for (int64_t x = 0; x < W; ++x)
+        for (int oc = 0; oc < 3; ++oc) ib[x * 3 + oc] = obuf[static_cast<size_t>(oc * W + x)];
+      row = ib;
+    }
+    for (int plane = 0; plane < (p.nchw ? 3 : 1); ++plane) {
+      const int64_t n = p.nchw ? W : 3 * W;
+      const float* srow = row + (p.nchw ? plane * W : 0);
+      const int64_t off = p.nchw ? (plane * H + y) * W : y * 3 * W;
+      switch (p.dtype) {
+        case OutDType::Float32:
+          std::memcpy(static_cast<float*>(out_img) + off, srow, static_cast<size_t>(n) * sizeof(float));
+          break;
+        case OutDType::Float16:
+          floats_to_halves(srow, static_cast<uint16_t*>(out_img) + off, n);
+          break;
+        case OutDType::UInt8: {
+          uint8_t* d = static_cast<uint8_t*>(out_img) + off;
+          for (int64_t i = 0; i < n; ++i) d[i] = to_u8(srow[i]);
+          break;
+        }
+      }
+    }
+  }
+}
+
+void check_box(const ImageView& im, const double* bx, size_t i) {
+  const double x = bx[0], y = bx[1], w = bx[2], h = bx[3];
+  const double eps = 1e-3;
+  if (!(std::isfinite(x) && std::isfinite(y) && std::isfinite(w) && std::isfinite(h)))
+    throw ArgumentError("resize_crop_normalize: box " + std::to_string(i) + " is not finite");
+  if (!(w > 0 && h > 0))
+    throw ArgumentError("resize_crop_normalize: box " + std::to_string(i) + " has a non-positive width or height");
+  if (x < -eps || y < -eps || x + w > im.w + eps || y + h > im.h + eps)
+    throw ArgumentError("resize_crop_normalize: box " + std::to_string(i) + " (" + std::to_string(x) + ", " +
+                        std::to_string(y) + ", " + std::to_string(w) + ", " + std::to_string(h) +
+                        ") lies outside its " + std::to_string(im.w) + "x" + std::to_string(im.h) + " image");
+}
+
+}  // namespace
+
+void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes, const uint8_t* flips,
+                               void* out, const RCNParams& p, int num_threads) {
+  const int64_t n = static_cast<int64_t>(images.size());
+  if (p.out_h <= 0 || p.out_w <= 0) throw ArgumentError("resize_crop_normalize: output size must be positive");
+  for (int c = 0; c < 3; ++c)
+    if (!(std::isfinite(p.std[c]) && p.std[c] != 0.f) || !std::isfinite(p.mean[c]))
+      throw ArgumentError("resize_crop_normalize: std must be finite and non-zero, mean finite");
+  for (int64_t i = 0; i < n; ++i) {
+    const ImageView& im = images[i];
+    if (!im.data || im.h <= 0 || im.w <= 0) throw ArgumentError("resize_crop_normalize: image " + std::to_string(i) + " is empty");
+    if (im.c != 1 && im.c != 3 && im.c != 4)
+      throw ArgumentError("resize_crop_normalize: image " + std::to_string(i) + " has " + std::to_string(im.c) +
+                          " channels; expected 1, 3 or 4");
+    if (im.row_stride < im.w * im.c) throw ArgumentError("resize_crop_normalize: bad row stride");
+    check_box(im, boxes + 4 * i, static_cast<size_t>(i));
+  }
+  if (n == 0) return;
+  float a[3], b[3];
+  for (int c = 0; c < 3; ++c) {
+    if (p.dtype == OutDType::UInt8) { a[c] = 1.f; b[c] = 0.f; }
+    else { a[c] = p.scale / p.std[c]; b[c] = -p.mean[c] / p.std[c]; }
+  }
+  if (num_threads <= 0) num_threads = default_num_threads();
+  std::vector<Work> work(static_cast<size_t>(n));
+  parallel_for(n, num_threads, [&](int64_t i) {
+    const ImageView& im = images[i];
+    const double* bx = boxes + 4 * i;
+    // clamp tolerated overshoot back into the image
+    double x = std::max(bx[0], 0.0), y = std::max(bx[1], 0.0);
+    double w = std::min(bx[2], static_cast<double>(im.w) - x), h = std::min(bx[3], static_cast<double>(im.h) - y);
+    if (w <= 0) w = bx[2];
+    if (h <= 0) h = bx[3];
+    Work& wk = work[i];
+    wk.im = &im;
+    const bool area_up = !p.antialias && p.interp == Interp::Area && (w < p.out_w || h < p.out_h);
+    wk.cx = compute_resample_coeffs(im.w, x, w, p.out_w, p.interp, p.antialias, area_up);
+    wk.cy = compute_resample_coeffs(im.h, y, h, p.out_h, p.interp, p.antialias, area_up);
+    wk.flip = flips ? flips[i] != 0 : false;
+  });
+  const int64_t chunks = n >= num_threads ? 1 : (num_threads + n - 1) / n;
+  const size_t elem = p.dtype == OutDType::Float32 ? 4 : (p.dtype == OutDType::Float16 ? 2 : 1);
+  const int64_t img_elems = 3 * p.out_h * p.out_w;
+  parallel_for(n * chunks, num_threads, [&](int64_t t) {
+    const int64_t i = t / chunks, ch = t % chunks;
+    const int64_t y0 = p.out_h * ch / chunks, y1 = p.out_h * (ch + 1) / chunks;
+    if (y0 >= y1) return;
+    void* oimg = static_cast<char*>(out) + static_cast<size_t>(i * img_elems) * elem;
+    const Work& wk = work[i];
+    switch (wk.im->c) {
+      case 1: run_rows<1>(wk, y0, y1, p, a, b, oimg); break;
+      case 3: run_rows<3>(wk, y0, y1, p, a, b, oimg); break;
+      default: run_rows<4>(wk, y0, y1, p, a, b, oimg); break;
+    }
+  });
+}
+
+}  // namespace hubcls

@@ -1,0 +1,44 @@
+// resize_crop_normalize: one fused pass from uint8 images (any size, 1/3/4 channels) to a
+// normalised float32/float16 (or uint8) batch: crop box -> resample -> optional horizontal flip ->
+// channel swap -> (x*scale - mean)/std -> NCHW or NHWC.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "ops/resample.h"
+
+namespace hubcls {
+
+enum class OutDType : int { Float32 = 0, Float16 = 1, UInt8 = 2 };
+
+// One source image: rows may be padded (row_stride in bytes >= w*c); pixels are packed.
+struct ImageView {
+  const uint8_t* data = nullptr;
+  int64_t h = 0, w = 0, c = 0;
+  int64_t row_stride = 0;
+};
+
+struct RCNParams {
+  int64_t out_h = 0, out_w = 0;
+  float mean[3] = {0, 0, 0};
+  float std[3] = {1, 1, 1};
+  float scale = 1.f;
+  Interp interp = Interp::Bilinear;
+  bool antialias = true;
+  bool nchw = true;
+  OutDType dtype = OutDType::Float32;
+  bool swap_rb = false;  // input is BGR(A): output channel c reads input channel 2-c
+};
+
+// boxes: n x 4 doubles (x, y, w, h) in source pixels; flips: n bytes (may be null). out: n x 3 x
+// out_h x out_w (NCHW) or n x out_h x out_w x 3 (NHWC) elements of p.dtype, contiguous.
+// Throws ArgumentError on invalid input; runs without touching Python (callers release the GIL).
+void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes,
+                               const uint8_t* flips, void* out, const RCNParams& p, int num_threads);
+
+// float -> IEEE half with round-to-nearest-even (F16C when compiled in).
+uint16_t float_to_half(float f);
+uint16_t float_to_half_soft(float f);  // portable routine (used without F16C; tested everywhere)
+void floats_to_halves(const float* src, uint16_t* dst, int64_t n);
+
+}  // namespace hubcls

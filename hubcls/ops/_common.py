@@ -1,0 +1,75 @@
+"""Input plumbing shared by the op wrappers: array coercion (NumPy, DLPack), dtype/layout codes."""
+from __future__ import annotations
+
+import numpy as np
+
+DTYPES = {"float32": (0, np.float32), "float16": (1, np.float16), "uint8": (2, np.uint8)}
+INTERPOLATIONS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def as_array(obj, what: str = "input") -> np.ndarray:
+    """A NumPy view of `obj` without copying: ndarrays pass through, DLPack producers (Paddle,
+    torch, CuPy on CPU) go through np.from_dlpack, other buffers through np.asarray."""
+    if isinstance(obj, np.ndarray):
+        return obj
+    if hasattr(obj, "__dlpack__"):
+        try:
+            return np.from_dlpack(obj)
+        except (RuntimeError, BufferError, TypeError) as e:
+            raise TypeError(f"{what}: cannot view this {type(obj).__name__} as a host array ({e}); "
+                            "device tensors need the CUDA build of hubcls") from e
+    try:
+        return np.asarray(obj)
+    except Exception as e:  # pragma: no cover - exotic objects
+        raise TypeError(f"{what}: expected a NumPy array or a DLPack tensor, got {type(obj).__name__}") from e
+
+
+def check_dtype(name: str) -> tuple[int, type]:
+    key = np.dtype(name).name if not isinstance(name, str) else name
+    if key not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[key]
+
+
+def check_layout(layout: str) -> bool:
+    """True for NCHW."""
+    if not isinstance(layout, str) or layout.upper() not in LAYOUTS:
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    return layout.upper() == "NCHW"
+
+
+def check_num_threads(num_threads) -> int:
+    if num_threads is None:
+        return 0
+    if not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
+    return int(num_threads)
+
+
+def size_hw(size) -> tuple[int, int]:
+    if isinstance(size, (int, np.integer)):
+        h = w = int(size)
+    else:
+        try:
+            h, w = (int(s) for s in size)
+        except (TypeError, ValueError):
+            raise ValueError(f"size must be an int or (h, w), got {size!r}") from None
+        if any(not float(s).is_integer() for s in size):
+            raise ValueError(f"size must be integers, got {size!r}")
+    if h <= 0 or w <= 0:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return h, w
+
+
+def triple(v, name: str) -> tuple[float, float, float]:
+    if v is None:
+        return None
+    if np.isscalar(v):
+        v = [v] * 3
+    t = tuple(float(x) for x in v)
+    if len(t) == 1:
+        t = t * 3
+    if len(t) != 3 or not all(np.isfinite(t)):
+        raise ValueError(f"{name} must be a scalar or 3 finite numbers, got {v!r}")
+    return t

@@ -1,0 +1,119 @@
+"""resize_crop_normalize: decode output -> network input in one fused kernel call."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from .. import _C
+from ._common import INTERPOLATIONS, as_array, check_dtype, check_layout, check_num_threads, size_hw, triple
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _image_list(images) -> list[np.ndarray]:
+    if isinstance(images, (list, tuple)):
+        out = []
+        for i, im in enumerate(images):
+            a = as_array(im, f"image {i}")
+            out.append(_check_image(a, i))
+        return out
+    a = as_array(images, "images")
+    if a.ndim != 4:
+        raise ValueError(f"images must be a list of HW/HWC arrays or an NHWC batch, got an array of shape {a.shape}")
+    if a.dtype != np.uint8:
+        raise TypeError(f"images must be uint8, got {a.dtype}")
+    return [_check_image(a[i], i) for i in range(a.shape[0])]
+
+
+def _check_image(a: np.ndarray, i: int) -> np.ndarray:
+    if a.dtype != np.uint8:
+        raise TypeError(f"image {i} must be uint8, got {a.dtype}")
+    if a.ndim not in (2, 3):
+        raise ValueError(f"image {i} must be HW or HWC, got shape {a.shape}")
+    if a.ndim == 3 and a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"image {i} must have 1, 3 or 4 channels, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"image {i} is empty (shape {a.shape})")
+    # the kernel reads packed pixels with an arbitrary row stride; anything else is copied once
+    c = 1 if a.ndim == 2 else a.shape[2]
+    if a.strides[-1] != 1 or (a.ndim == 3 and a.strides[1] != c) or a.strides[0] <= 0:
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def _boxes(boxes, images: list[np.ndarray]) -> np.ndarray:
+    n = len(images)
+    if boxes is None:
+        return np.array([[0.0, 0.0, im.shape[1], im.shape[0]] for im in images], dtype=np.float64).reshape(n, 4)
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.ndim == 1 and b.shape == (4,) and n == 1:
+        b = b[None]
+    if b.shape != (n, 4):
+        raise ValueError(f"boxes must have shape ({n}, 4) (one (x, y, w, h) per image), got {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("boxes contain NaN or infinity")
+    if np.any(b[:, 2:] <= 0):
+        raise ValueError("box widths and heights must be positive")
+    eps = 1e-3
+    for i, im in enumerate(images):
+        x, y, w, h = b[i]
+        if x < -eps or y < -eps or x + w > im.shape[1] + eps or y + h > im.shape[0] + eps:
+            raise ValueError(f"box {i} ({x:g}, {y:g}, {w:g}, {h:g}) lies outside its {im.shape[1]}x{im.shape[0]} image")
+    return np.ascontiguousarray(b)
+
+
+def resize_crop_normalize(images, boxes, size, *, flip=None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                          scale=1 / 255, interpolation="bilinear", antialias=True, layout="NCHW",
+                          dtype="float32", channel_order="RGB", out=None, num_threads=None) -> np.ndarray:
+    """Crop `boxes` out of uint8 `images`, resample each to `size`, optionally flip it horizontally,
+    and write (pixel * scale - mean) / std as an (N, 3, H, W) or (N, H, W, 3) batch.
+
+    images: list of uint8 HW / HWC arrays (1, 3 or 4 channels, any sizes; gray is replicated to
+    3 channels, alpha dropped) or a uint8 NHWC batch; NumPy arrays or CPU DLPack tensors.
+    boxes: (N, 4) (x, y, w, h) in source pixels, fractional allowed (None: the whole image).
+    interpolation: "nearest" | "bilinear" | "bicubic" | "area". antialias=False samples like
+    cv2.resize (INTER_*), antialias=True like Pillow's Image.resize (filter widened on
+    downscaling). PaddleClas's cv2 eval path is antialias=False with the box of
+    ``resize_short_center_crop_box``. channel_order="BGR": the input is BGR, the output RGB.
+    dtype "uint8" skips normalisation and returns the resampled pixels (rounded).
+    """
+    imgs = _image_list(images)
+    n = len(imgs)
+    oh, ow = size_hw(size)
+    b = _boxes(boxes, imgs)
+    if flip is None:
+        fl = None
+    else:
+        fl = np.asarray(flip)
+        if fl.ndim == 0:
+            fl = np.full(n, bool(fl))
+        if fl.shape != (n,):
+            raise ValueError(f"flip must have one entry per image ({n}), got shape {fl.shape}")
+        fl = np.ascontiguousarray(fl.astype(np.uint8))
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+    nchw = check_layout(layout)
+    code, np_dtype = check_dtype(dtype)
+    if channel_order not in ("RGB", "BGR"):
+        raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+    m = triple(mean, "mean") or (0.0, 0.0, 0.0)
+    s = triple(std, "std") or (1.0, 1.0, 1.0)
+    if any(v == 0 for v in s):
+        raise ValueError("std must not contain zeros")
+    if not (isinstance(scale, (int, float, np.floating)) and math.isfinite(scale)):
+        raise ValueError(f"scale must be a finite number, got {scale!r}")
+    shape = (n, 3, oh, ow) if nchw else (n, oh, ow, 3)
+    if out is None:
+        out = np.empty(shape, dtype=np_dtype)
+    else:
+        out = as_array(out, "out")
+        if out.shape != shape or out.dtype != np_dtype:
+            raise ValueError(f"out must be a {np.dtype(np_dtype).name} array of shape {shape}, got {out.dtype} {out.shape}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("out must be C-contiguous and writeable")
+    _C.resize_crop_normalize(imgs, b, fl, out, oh, ow, m, s, float(scale), INTERPOLATIONS[interpolation],
+                             bool(antialias), nchw, code, channel_order == "BGR", check_num_threads(num_threads))
+    return out
