@@ -78,7 +78,7 @@ def plot_confusion(cm: np.ndarray, path, class_names: Optional[Sequence[str]] = 
 def _sample_image(dataset, index: int) -> Optional[np.ndarray]:
     """HWC uint8 thumbnail of sample ``index`` from a file-backed or array-backed dataset."""
     path = None
-    for attr in ("image_path", "path_of"):
+    for attr in ("source", "image_path", "path_of"):
         fn = getattr(dataset, attr, None)
         if callable(fn):
             path = fn(index)

@@ -208,7 +208,10 @@ class Trainer:
         ds = _get(self.cfg, f"DataLoader.{mode}.dataset")
         if not isinstance(ds, dict):
             raise ConfigError(f"DataLoader.{mode}.dataset is required (a mapping with name, image_root, cls_label_path)")
-        for key in ("image_root", "cls_label_path"):
+        keys = ["cls_label_path"]
+        if str(ds.get("name", "")).lower() != "demodataset":  # the demo set is generated on first use
+            keys.append("image_root")
+        for key in keys:
             v = ds.get(key)
             if v and not Path(v).exists():
                 raise ConfigError(f"DataLoader.{mode}.dataset.{key}: {v!r} does not exist")
