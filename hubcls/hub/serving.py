@@ -17,8 +17,6 @@ Endpoints (see docs/serving.md):
 Requests go through a per-model :class:`~hubcls.hub.batcher.Batcher` (dynamic batching, bounded
 queue -> 503 with Retry-After when full). Bodies larger than ``max_request_bytes`` get 413.
 """
-from __future__ import annotations
-
 import asyncio
 import json
 import time
@@ -27,6 +25,13 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
+
+try:  # serving needs the `serve` extra; import at module level so FastAPI resolves annotations
+    from fastapi import FastAPI, Request
+    from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+except ImportError as _exc:  # pragma: no cover - reported when create_app is called
+    FastAPI = Request = None
+    _FASTAPI_ERROR = _exc
 
 from ..errors import ImageDecodeError
 from . import images as _images
@@ -214,9 +219,12 @@ def _topk(labels, row: np.ndarray, k: int):
 
 def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None):
     """FastAPI app serving ``modules`` ({route name: hubcls.hub.Module})."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
     from contextlib import asynccontextmanager
+
+    if FastAPI is None:
+        from ..errors import HubclsError
+
+        raise HubclsError(f"hubcls serve needs FastAPI and uvicorn: pip install 'hubcls[serve]' ({_FASTAPI_ERROR})")
 
     server = Server(modules, config)
     cfg = server.config
@@ -243,7 +251,7 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
         t0 = time.perf_counter()
         served = server.lookup(module_name)
         if served is None:
-            server.metrics.requests.labels(module_name[:64], "paddlehub", "404").inc()
+            server.metrics.requests.labels("<unknown>", "paddlehub", "404").inc()
             return _hub(f"111", f"Module {module_name} is not available.", "")
         try:
             body = await request.json()
@@ -305,7 +313,7 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
         t0 = time.perf_counter()
         served = server.lookup(name)
         if served is None:
-            server.metrics.requests.labels(name[:64], "v1", "404").inc()
+            server.metrics.requests.labels("<unknown>", "v1", "404").inc()
             return JSONResponse({"error": f"unknown model {name!r}", "models": list(server.models)}, status_code=404)
         try:
             raw, body_top_k = await _read_v1_body(request)

@@ -1,0 +1,155 @@
+"""Shared helpers of the hub / serve / plugin tests: generated weights, real photos, local servers."""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODEL = "MobileNetV3_small_x0_35"  # the smallest zoo model with official weights (~15 MMACs)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.lru_cache(maxsize=None)
+def _weights_bytes(name: str, seed: int) -> bytes:
+    """A state_dict of ``name`` whose classifier is sharpened so predictions are peaked (a freshly
+    initialised head gives ~uniform probabilities, which would make ranking checks meaningless)."""
+    import io
+
+    import paddle
+
+    import hubcls
+
+    paddle.seed(seed)
+    model = hubcls.create_model(name)
+    sd = model.state_dict()
+    rng = np.random.default_rng(seed)
+    for k, v in sd.items():
+        if k.startswith(model.classifier_name) and k.endswith("weight"):
+            sd[k] = paddle.to_tensor(rng.normal(0, 0.5, v.shape).astype("float32"))
+    buf = io.BytesIO()
+    paddle.save({k: v.numpy() for k, v in sd.items()}, buf)
+    return buf.getvalue()
+
+
+def write_weights(path: Path, name: str = MODEL, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_weights_bytes(name, seed))
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def _photos():
+    from skimage import data
+
+    import cv2
+
+    out = []
+    for fn in (data.astronaut, data.coffee, data.chelsea, data.rocket):
+        img = fn()[:, :, :3]
+        h, w = img.shape[:2]
+        s = 420 / max(h, w)
+        out.append(cv2.resize(img, (int(w * s), int(h * s)), interpolation=cv2.INTER_AREA))
+    return tuple(out)
+
+
+def photo(i: int = 0) -> np.ndarray:
+    """A real photo (scikit-image's sample images), uint8 RGB, long side 420 px."""
+    return _photos()[i % len(_photos())].copy()
+
+
+def jpeg_bytes(rgb: np.ndarray, quality: int = 92) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StaticServer:
+    """A threaded http.server on 127.0.0.1 serving ``root`` (a stand-in for the model host)."""
+
+    def __init__(self, root: Path):
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.requests = []
+        self.httpd.requests = self.requests
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        return super().do_GET()
+
+
+def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen = None) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception as exc:  # noqa: BLE001 - not up yet
+            last = exc
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout}s ({last})")
+
+
+def start_serve(args, env=None, log_path=None) -> subprocess.Popen:
+    """``hubcls serve ARGS`` as a subprocess (its own process group so it can be signalled)."""
+    e = dict(os.environ)
+    e.setdefault("OMP_NUM_THREADS", "1")
+    e.update(env or {})
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "hubcls", "serve", *args], env=e, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=str(REPO))
+
+
+def reference_probs(weights: Path, images_rgb, name: str = MODEL) -> np.ndarray:
+    """What an eval loop computes: hubcls.data's eval transforms -> eval-mode model -> softmax."""
+    import paddle
+
+    import hubcls
+    from hubcls.data import eval_transforms_for
+
+    model = hubcls.create_model(name, pretrained=str(weights))
+    model.eval()
+    tf = eval_transforms_for(model.pretrained_cfg)
+    x = np.stack([tf(img) for img in images_rgb]).astype("float32")
+    with paddle.no_grad():
+        logits = model(paddle.to_tensor(x)).numpy()
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
