@@ -790,23 +790,25 @@ class Pipeline:
             return item
         return self.decode.apply(item)
 
-    def _run_fused(self, stage: _Stage, imgs, rngs, out=None):
-        from .. import ops as hops
-
-        states = []
-        geo = [o for o in stage.ops if isinstance(o, GeometricOp)]
-        interp, backend = "bilinear", "cv2"
-        for o in geo:
-            if o.changes_size:
-                interp, backend = _fused_interp(o.interpolation, o.backend), o.backend
-        for img, rng in zip(imgs, rngs):
-            if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-                raise ConfigError(f"fused geometric ops need uint8 HxWx3 input, got {img.dtype} {img.shape}")
-            st = GeomState.start(*img.shape[:2])
-            for o in geo:
+    @staticmethod
+    def _plan_fused(stage: _Stage, img, rng) -> GeomState:
+        """Draw this sample's geometric parameters (may raise SampleError for this sample only)."""
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise ConfigError(f"fused geometric ops need uint8 HxWx3 input, got {img.dtype} {img.shape}")
+        st = GeomState.start(*img.shape[:2])
+        for o in stage.ops:
+            if isinstance(o, GeometricOp):
                 w, h = st.size
                 st = o.plan(st, o.draw((h, w), rng))
-            states.append(st)
+        return st
+
+    def _run_fused(self, stage: _Stage, imgs, states, out=None):
+        from .. import ops as hops
+
+        interp, backend = "bilinear", "cv2"
+        for o in stage.ops:
+            if isinstance(o, GeometricOp) and o.changes_size:
+                interp, backend = _fused_interp(o.interpolation, o.backend), o.backend
         sizes = {s.size for s in states}
         norm = stage.norm
         kw = dict(interpolation=interp, antialias=(backend == "pil"),
@@ -822,8 +824,7 @@ class Pipeline:
         w, h = sizes.pop()
         boxes = np.asarray([b for _, b in views], np.float64).reshape(-1, 4)
         flips = np.asarray([s.flip for s in states], bool)
-        res = hops.resize_crop_normalize([v for v, _ in views], boxes, (h, w), flip=flips, out=out, **kw)
-        return res
+        return hops.resize_crop_normalize([v for v, _ in views], boxes, (h, w), flip=flips, out=out, **kw)
 
     def _run_per_sample(self, stage: _Stage, img, rng, ctx: Context):
         for op, layout in zip(stage.ops, stage.layouts):
@@ -858,27 +859,32 @@ class Pipeline:
         n_stages = len(self.stages)
         for si, stage in enumerate(self.stages):
             last = si == n_stages - 1
-            if stage.fused:
-                res = self._run_fused(stage, imgs, rr, out=out[:len(imgs)] if (last and out is not None) else None)
-                imgs = list(res) if isinstance(res, list) else [res[k] for k in range(len(imgs))]
-                if last and out is not None and not isinstance(res, list):
-                    return out[:len(keep)], keep
-                continue
-            new_imgs, new_keep, new_rr, new_ctx = [], [], [], []
+            new_imgs, new_keep, new_rr, new_ctx, states = [], [], [], [], []
             for img, pos, rng, ctx in zip(imgs, keep, rr, ctxs):
                 try:
-                    img = self._run_per_sample(stage, img, rng, ctx)
+                    if stage.fused:
+                        states.append(self._plan_fused(stage, img, rng))
+                    else:
+                        img = self._run_per_sample(stage, img, rng, ctx)
                 except (ImageDecodeError, SampleError) as exc:
                     if on_error != "skip":
                         raise
-                    self.errors.append(ImageDecodeError(str(items[pos]) if not isinstance(items[pos], np.ndarray)
-                                                        else f"<sample {indices[pos]}>", str(exc)))
+                    src = items[pos] if not isinstance(items[pos], np.ndarray) else f"<sample {indices[pos]}>"
+                    self.errors.append(exc if isinstance(exc, ImageDecodeError) else ImageDecodeError(src, str(exc)))
                     continue
                 new_imgs.append(img)
                 new_keep.append(pos)
                 new_rr.append(rng)
                 new_ctx.append(ctx)
             imgs, keep, rr, ctxs = new_imgs, new_keep, new_rr, new_ctx
+            if stage.fused and imgs:
+                res = self._run_fused(stage, imgs, states, out=out[:len(imgs)] if (last and out is not None) else None)
+                if isinstance(res, list):
+                    imgs = res
+                elif last:
+                    return res, keep
+                else:
+                    imgs = [res[k] for k in range(len(imgs))]
         if not imgs:
             if out is not None:
                 return out[:0], keep
