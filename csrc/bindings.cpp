@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "common.h"
+#include "ops/erase.h"
+#include "ops/mix.h"
 #include "ops/resize_crop_normalize.h"
 
 namespace py = pybind11;
@@ -97,6 +99,76 @@ py::array_t<float> bind_resample_coeffs(int64_t in_size, double box0, double box
   return w;
 }
 
+// A 4-d C-contiguous float32/float16/uint8 array as a BatchView.
+hubcls::BatchView batch_view(py::array& a, bool nchw, bool need_writeable, const char* what) {
+  if (a.ndim() != 4) throw ArgumentError(std::string(what) + " must be a 4-d batch (NCHW or NHWC), got " + std::to_string(a.ndim()) + " dims");
+  if (!(a.flags() & py::array::c_style)) throw ArgumentError(std::string(what) + " must be C-contiguous");
+  if (need_writeable && !a.writeable()) throw ArgumentError(std::string(what) + " must be writeable");
+  hubcls::BatchView b;
+  const char k = a.dtype().kind();
+  if (k == 'f' && a.itemsize() == 4) b.dtype = hubcls::OutDType::Float32;
+  else if (k == 'f' && a.itemsize() == 2) b.dtype = hubcls::OutDType::Float16;
+  else if (k == 'u' && a.itemsize() == 1) b.dtype = hubcls::OutDType::UInt8;
+  else throw py::type_error(std::string(what) + " must be float32, float16 or uint8");
+  b.data = need_writeable ? a.mutable_data() : const_cast<void*>(a.data());
+  b.nchw = nchw;
+  b.n = a.shape(0);
+  if (nchw) { b.c = a.shape(1); b.h = a.shape(2); b.w = a.shape(3); }
+  else { b.h = a.shape(1); b.w = a.shape(2); b.c = a.shape(3); }
+  if (b.c <= 0 || b.h <= 0 || b.w <= 0) throw ArgumentError(std::string(what) + " has an empty dimension");
+  return b;
+}
+
+using I32 = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using U8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+
+void bind_fill_rects(py::array batch, bool nchw, I32 rect_sample, I32 rects, F32 const_values, I64 pix_offset,
+                     F32 pixels, int num_threads) {
+  auto b = batch_view(batch, nchw, true, "batch");
+  const py::ssize_t r = rect_sample.size();
+  if (rects.ndim() != 2 || rects.shape(0) != r || rects.shape(1) != 4) throw ArgumentError("rects must have shape (n_rects, 4)");
+  if (const_values.size() != r * b.c) throw ArgumentError("const_values must have n_rects * channels entries");
+  if (pix_offset.size() != r) throw ArgumentError("pix_offset must have one entry per rect");
+  py::gil_scoped_release release;
+  hubcls::fill_rects_cpu(b, r, rect_sample.data(), rects.data(), const_values.data(), pix_offset.data(), pixels.data(),
+                         pixels.size(), num_threads);
+}
+
+void bind_mask_fill(py::array batch, bool nchw, U8 masks, F32 value, int num_threads) {
+  auto b = batch_view(batch, nchw, true, "batch");
+  if (masks.ndim() != 3 || masks.shape(0) != b.n || masks.shape(1) != b.h || masks.shape(2) != b.w)
+    throw ArgumentError("masks must have shape (N, H, W) matching the batch");
+  if (value.size() != b.c) throw ArgumentError("value must have one entry per channel");
+  py::gil_scoped_release release;
+  hubcls::mask_fill_cpu(b, masks.data(), value.data(), num_threads);
+}
+
+void check_out_like(py::array& out, const py::array& x) {
+  if (out.ndim() != x.ndim() || !std::equal(x.shape(), x.shape() + x.ndim(), out.shape()) || !out.dtype().is(x.dtype()))
+    throw ArgumentError("out must have the batch's shape and dtype");
+  if (!(out.flags() & py::array::c_style) || !out.writeable()) throw ArgumentError("out must be C-contiguous and writeable");
+}
+
+void bind_mix_blend(py::array x, bool nchw, I64 perm, F32 lam, py::array out, int num_threads) {
+  auto b = batch_view(x, nchw, false, "batch");
+  check_out_like(out, x);
+  if (perm.size() != b.n || lam.size() != b.n) throw ArgumentError("perm and lam must have one entry per sample");
+  void* o = out.mutable_data();
+  py::gil_scoped_release release;
+  hubcls::mix_blend_cpu(b, perm.data(), lam.data(), o, num_threads);
+}
+
+void bind_mix_paste(py::array x, bool nchw, I64 perm, I32 boxes, py::array out, int num_threads) {
+  auto b = batch_view(x, nchw, false, "batch");
+  check_out_like(out, x);
+  if (perm.size() != b.n || boxes.size() != 4 * b.n) throw ArgumentError("perm and boxes must have one entry per sample");
+  void* o = out.mutable_data();
+  py::gil_scoped_release release;
+  hubcls::mix_paste_cpu(b, perm.data(), boxes.data(), o, num_threads);
+}
+
 }  // namespace
 
 static py::dict build_info() {
@@ -142,5 +214,14 @@ PYBIND11_MODULE(_C, m) {
         return py::make_tuple(start, w);
       }, "Resampling taps (start, weights) of one axis, for tests and the CUDA path");
   m.def("float_to_half", [](float f) { return hubcls::float_to_half(f); }, "float -> IEEE half bits (RNE)");
+  m.def("fill_rects", &bind_fill_rects, py::arg("batch"), py::arg("nchw"), py::arg("rect_sample"), py::arg("rects"),
+        py::arg("const_values"), py::arg("pix_offset"), py::arg("pixels"), py::arg("num_threads"),
+        "Paint rectangles (constant or per-pixel values) into a batch in place");
+  m.def("mask_fill", &bind_mask_fill, py::arg("batch"), py::arg("nchw"), py::arg("masks"), py::arg("value"),
+        py::arg("num_threads"), "Set pixels where masks == 0 to value, in place");
+  m.def("mix_blend", &bind_mix_blend, py::arg("x"), py::arg("nchw"), py::arg("perm"), py::arg("lam"), py::arg("out"),
+        py::arg("num_threads"), "out[i] = lam[i] x[i] + (1 - lam[i]) x[perm[i]]");
+  m.def("mix_paste", &bind_mix_paste, py::arg("x"), py::arg("nchw"), py::arg("perm"), py::arg("boxes"), py::arg("out"),
+        py::arg("num_threads"), "out[i] = x[i] with boxes[i] taken from x[perm[i]]");
   m.def("_float_to_half_soft", [](float f) { return hubcls::float_to_half_soft(f); }, "portable float -> half");
 }

@@ -135,3 +135,63 @@ def paddleclas_eval(img_bgr: np.ndarray, resize_short=256, crop=224, mean=(0.485
     img = img[hs:hs + crop, ws:ws + crop]
     img = (img.astype(np.float32) * np.float32(1 / 255) - np.float32(mean)) / np.float32(std)
     return img.transpose(2, 0, 1)
+
+
+# ----------------------------------------------------------------------------- erase / mix
+
+
+def _to_nhwc(batch, layout):
+    return batch.transpose(0, 2, 3, 1) if layout == "NCHW" else batch
+
+
+def _cast_like(v, dtype):
+    v = np.asarray(v, np.float64)
+    if dtype == np.uint8:
+        return np.clip(np.floor(v + 0.5), 0, 255).astype(np.uint8)
+    return v.astype(dtype)
+
+
+def fill_rects(batch, rects_per_sample, values_per_sample=None, *, layout="NCHW", value=0):
+    """Reference of erase.fill_rects on a copy (NumPy slicing)."""
+    out = batch.copy()
+    v = _to_nhwc(out, layout)  # a view: writes land in `out`
+    c = v.shape[3]
+    for i, rects in enumerate(rects_per_sample):
+        for k, (x0, y0, x1, y1) in enumerate(np.asarray(rects).reshape(-1, 4)):
+            fill = value if values_per_sample is None else values_per_sample[i][k]
+            fill = np.asarray(fill, np.float64)
+            cx0, cy0 = max(x0, 0), max(y0, 0)
+            cx1, cy1 = min(x1, v.shape[2]), min(y1, v.shape[1])
+            if cx1 <= cx0 or cy1 <= cy0:
+                continue
+            if fill.ndim >= 2:
+                if fill.ndim == 2:
+                    fill = np.repeat(fill[:, :, None], c, 2)
+                fill = fill[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+            v[i, cy0:cy1, cx0:cx1, :] = _cast_like(np.broadcast_to(fill, (cy1 - cy0, cx1 - cx0, c)), out.dtype)
+    return out
+
+
+def gridmask(batch, masks, *, layout="NCHW", value=0):
+    out = batch.copy()
+    v = _to_nhwc(out, layout)
+    c = v.shape[3]
+    fill = _cast_like(np.broadcast_to(np.asarray(value, np.float64), (c,)), out.dtype)
+    for i in range(out.shape[0]):
+        v[i][np.asarray(masks[i]) == 0] = fill
+    return out
+
+
+def mixup(batch, perm, lam):
+    lam = np.broadcast_to(np.asarray(lam, np.float64), (batch.shape[0],)).reshape(-1, 1, 1, 1)
+    mixed = lam * batch.astype(np.float64) + (1 - lam) * batch[perm].astype(np.float64)
+    return _cast_like(mixed, batch.dtype) if batch.dtype == np.uint8 else mixed.astype(batch.dtype)
+
+
+def cutmix(batch, perm, boxes, *, layout="NCHW"):
+    out = batch.copy()
+    v = _to_nhwc(out, layout)
+    src = _to_nhwc(batch, layout)
+    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes).reshape(-1, 4)):
+        v[i, y0:y1, x0:x1] = src[perm[i], y0:y1, x0:x1]
+    return out
