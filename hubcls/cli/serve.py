@@ -6,6 +6,7 @@ web page at /. Binds 127.0.0.1 unless --host says otherwise. See docs/serving.md
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def _load_modules(args) -> dict:
@@ -26,7 +27,11 @@ def _load_modules(args) -> dict:
     for d in args.model_dir or []:
         print(f"loading model directory {d} ...", file=sys.stderr, flush=True)
         m = Module(directory=d, use_gpu=args.use_gpu)
-        modules[m.name] = m
+        # routed under the directory's name: a fine-tuned model must not shadow the zoo model
+        route = Path(d).resolve().name
+        if route in modules:
+            raise ConfigError(f"two models would be served as {route!r}; rename the directory {d}")
+        modules[route] = m
     if not modules:
         raise ConfigError("hubcls serve needs at least one -m NAME or --model-dir DIR")
     return modules

@@ -130,7 +130,9 @@ class Server:
         for name, module in modules.items():
             key = _key(name)
             if key in self.models:
-                raise ValueError(f"model {name!r} given twice")
+                from ..errors import ConfigError
+
+                raise ConfigError(f"model {name!r} given twice (each served model needs its own name)")
             self.models[key] = _Served(key, module, self.config, self.metrics)
             # the PaddleClas spelling and the snake-case spelling both route to the model
             for alias in (name, module.pretrained_cfg.name, key):
@@ -483,10 +485,21 @@ def serve(modules: Dict[str, object], host: str = "127.0.0.1", port: int = 8866,
     """Run the server in this process until SIGINT/SIGTERM (graceful: drains the queues)."""
     import uvicorn
 
+    import signal
+    import threading
+
     app = create_app(modules, config)
     cfg = app.state.server.config
-    uvicorn.run(app, host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=int(cfg.drain_timeout_s), access_log=False)
+    # uvicorn drains on SIGTERM, then restores the previous handler and re-raises the signal; a
+    # Python-level no-op handler there makes a drained SIGTERM shutdown exit with status 0.
+    main = threading.current_thread() is threading.main_thread()
+    prev = signal.signal(signal.SIGTERM, lambda signum, frame: None) if main else None
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level,
+                    timeout_graceful_shutdown=int(cfg.drain_timeout_s), access_log=False)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, prev)
 
 
 def config_dict(config: ServeConfig) -> dict:
