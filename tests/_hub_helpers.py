@@ -19,21 +19,34 @@ REPO = Path(__file__).resolve().parents[1]
 
 @functools.lru_cache(maxsize=None)
 def _weights_bytes(name: str, seed: int) -> bytes:
-    """A state_dict of ``name`` whose classifier is sharpened so predictions are peaked (a freshly
-    initialised head gives ~uniform probabilities, which would make ranking checks meaningless)."""
+    """A state_dict of ``name`` whose classifier is rescaled so predictions are peaked and differ
+    between photos (a freshly initialised model gives ~uniform probabilities, which would make
+    ranking checks meaningless): fc weights are drawn so that the logits of real photos have a
+    standard deviation of about 4 and the
+    photos' shared component cancelled."""
     import io
 
     import paddle
 
     import hubcls
+    from hubcls.data import eval_transforms_for
 
     paddle.seed(seed)
     model = hubcls.create_model(name)
+    model.eval()
+    tf = eval_transforms_for(model.pretrained_cfg)
+    x = paddle.to_tensor(np.stack([tf(photo(i)) for i in range(4)]).astype("float32"))
+    with paddle.no_grad():
+        feats = model.forward_head(model.forward_features(x), pre_logits=True).numpy()
+    mean = feats.mean(0)
+    scale = 4.0 / max(float(np.linalg.norm(feats - mean, axis=1).mean()), 1e-6)
     sd = model.state_dict()
     rng = np.random.default_rng(seed)
-    for k, v in sd.items():
-        if k.startswith(model.classifier_name) and k.endswith("weight"):
-            sd[k] = paddle.to_tensor(rng.normal(0, 0.5, v.shape).astype("float32"))
+    fc = model.classifier_name
+    w = (rng.normal(0, 1, sd[fc + ".weight"].shape) * scale).astype("float32")  # (in, out) in Paddle
+    sd[fc + ".weight"] = paddle.to_tensor(w)
+    # the bias cancels the component all photos share, so what distinguishes them decides the class
+    sd[fc + ".bias"] = paddle.to_tensor((-mean @ w).astype("float32"))
     buf = io.BytesIO()
     paddle.save({k: v.numpy() for k, v in sd.items()}, buf)
     return buf.getvalue()
