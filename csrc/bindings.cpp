@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common.h"
+#include "ops/augment.h"
 #include "ops/erase.h"
 #include "ops/mix.h"
 #include "ops/resize_crop_normalize.h"
@@ -21,8 +22,8 @@ namespace {
 
 // A uint8 image (HW or HWC) as an ImageView; pixels must be packed, rows may be strided.
 hubcls::ImageView image_view(const py::handle& obj, size_t index) {
-  auto arr = py::reinterpret_borrow<py::array>(obj);
   if (!py::isinstance<py::array>(obj)) throw py::type_error("image " + std::to_string(index) + " is not a numpy array");
+  auto arr = py::reinterpret_borrow<py::array>(obj);
   if (!py::dtype::of<uint8_t>().is(arr.dtype()) && arr.dtype().kind() != 'u')
     throw py::type_error("image " + std::to_string(index) + " must be uint8");
   if (arr.itemsize() != 1) throw py::type_error("image " + std::to_string(index) + " must be uint8");
@@ -169,6 +170,26 @@ void bind_mix_paste(py::array x, bool nchw, I64 perm, I32 boxes, py::array out, 
   hubcls::mix_paste_cpu(b, perm.data(), boxes.data(), o, num_threads);
 }
 
+void bind_augment(int op, py::list images, py::list outputs, py::array_t<double, py::array::c_style | py::array::forcecast> params,
+                  int interp, U8 fill, int num_threads) {
+  const size_t n = images.size();
+  if (outputs.size() != n) throw ArgumentError("need one output per image");
+  if (params.ndim() != 2 || params.shape(0) != static_cast<py::ssize_t>(n) || params.shape(1) != 6)
+    throw ArgumentError("params must have shape (n_images, 6)");
+  std::vector<hubcls::ImageView> in;
+  std::vector<hubcls::MutableImageView> out;
+  for (size_t i = 0; i < n; ++i) {
+    in.push_back(image_view(images[i], i));
+    auto o = image_view(outputs[i], i);
+    auto arr = py::reinterpret_borrow<py::array>(outputs[i]);
+    if (!arr.writeable()) throw ArgumentError("output " + std::to_string(i) + " is not writeable");
+    out.push_back({static_cast<uint8_t*>(arr.mutable_data()), o.h, o.w, o.c, o.row_stride});
+    if (fill.size() < in.back().c) throw ArgumentError("fill must have one value per channel");
+  }
+  py::gil_scoped_release release;
+  hubcls::augment_cpu(static_cast<hubcls::AugOp>(op), in, out, params.data(), interp, fill.data(), num_threads);
+}
+
 }  // namespace
 
 static py::dict build_info() {
@@ -223,5 +244,7 @@ PYBIND11_MODULE(_C, m) {
         py::arg("num_threads"), "out[i] = lam[i] x[i] + (1 - lam[i]) x[perm[i]]");
   m.def("mix_paste", &bind_mix_paste, py::arg("x"), py::arg("nchw"), py::arg("perm"), py::arg("boxes"), py::arg("out"),
         py::arg("num_threads"), "out[i] = x[i] with boxes[i] taken from x[perm[i]]");
+  m.def("augment", &bind_augment, py::arg("op"), py::arg("images"), py::arg("outputs"), py::arg("params"),
+        py::arg("interp"), py::arg("fill"), py::arg("num_threads"), "Pillow-exact augment primitive over a list of images");
   m.def("_float_to_half_soft", [](float f) { return hubcls::float_to_half_soft(f); }, "portable float -> half");
 }

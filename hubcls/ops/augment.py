@@ -1,0 +1,184 @@
+"""Augment primitives on uint8 HWC images, matching Pillow (ImageOps, ImageEnhance, Image.transform).
+
+Every function takes a single HW/HWC image (returns an array), a list of images (returns a list)
+or an NHWC uint8 batch (returns a batch), with the parameter as a scalar or one value per image.
+Images are 1 (L) or 3 (RGB) channels. Affine matrices are Pillow's AFFINE ``data``: the inverse map
+(a, b, c, d, e, f) sending output pixel centre (x+.5, y+.5) to input (a x + b y + c, d x + e y + f).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _C
+from ._common import as_array, check_num_threads
+
+_OPS = {"invert": 0, "posterize": 1, "solarize": 2, "equalize": 3, "autocontrast": 4, "brightness": 5,
+        "contrast": 6, "color": 7, "sharpness": 8, "affine": 9}
+_AFFINE_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2}
+
+
+def _images(images):
+    """(list of HWC/HW arrays, how to return)."""
+    if isinstance(images, (list, tuple)):
+        return [_check(as_array(im, f"image {i}"), i) for i, im in enumerate(images)], "list"
+    a = as_array(images, "images")
+    if a.ndim == 4:
+        if a.dtype != np.uint8:
+            raise TypeError(f"images must be uint8, got {a.dtype}")
+        return [_check(a[i], i) for i in range(a.shape[0])], "batch"
+    return [_check(a, 0)], "single"
+
+
+def _check(a, i):
+    if a.dtype != np.uint8:
+        raise TypeError(f"image {i} must be uint8, got {a.dtype}")
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3)):
+        raise ValueError(f"image {i} must be HW or HWC with 1 or 3 channels, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"image {i} is empty (shape {a.shape})")
+    c = 1 if a.ndim == 2 else a.shape[2]
+    if a.strides[-1] != 1 or (a.ndim == 3 and a.strides[1] != c) or a.strides[0] <= 0:
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def _params(value, n, name, width=1):
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim == 0 or (width > 1 and v.shape == (width,)):
+        v = np.broadcast_to(v.reshape(1, -1), (n, width))
+    else:
+        v = v.reshape(n, width) if v.size == n * width else None
+        if v is None:
+            raise ValueError(f"{name} must be one value (or {width}-vector) or one per image ({n})")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be finite")
+    p = np.zeros((n, 6), np.float64)
+    p[:, :width] = v
+    return p
+
+
+def _run(op, images, param=0.0, *, width=1, name="param", out_shape=None, interp=0, fill=0, num_threads=None):
+    imgs, kind = _images(images)
+    n = len(imgs)
+    params = _params(param, n, name, width)
+    if kind == "batch":
+        shape = (n,) + (out_shape if out_shape else imgs[0].shape[:2]) + imgs[0].shape[2:]
+        batch_out = np.empty(shape, np.uint8)
+        outs = [batch_out[i] for i in range(n)]
+    else:
+        outs = [np.empty((out_shape if out_shape else im.shape[:2]) + im.shape[2:], np.uint8) for im in imgs]
+    c = max((1 if im.ndim == 2 else im.shape[2]) for im in imgs) if imgs else 1
+    f = np.asarray(fill, dtype=np.float64).reshape(-1)
+    if f.size == 1:
+        f = np.repeat(f, 3)
+    if f.size < c or np.any(f < 0) or np.any(f > 255):
+        raise ValueError(f"fill must be a value or one value per channel in [0, 255], got {fill!r}")
+    _C.augment(_OPS[op], imgs, outs, params, interp, np.ascontiguousarray(f.astype(np.uint8)), check_num_threads(num_threads))
+    if kind == "batch":
+        return batch_out
+    return outs if kind == "list" else outs[0]
+
+
+def invert(images, *, num_threads=None):
+    """ImageOps.invert: 255 - x."""
+    return _run("invert", images, num_threads=num_threads)
+
+
+def posterize(images, bits, *, num_threads=None):
+    """ImageOps.posterize: keep the top `bits` (1..8) bits of each channel."""
+    b = np.asarray(bits)
+    if np.any((b < 1) | (b > 8)) or np.any(b != np.round(b)):
+        raise ValueError(f"bits must be integers in [1, 8], got {bits!r}")
+    return _run("posterize", images, bits, name="bits", num_threads=num_threads)
+
+
+def solarize(images, threshold=128, *, num_threads=None):
+    """ImageOps.solarize: invert every value >= threshold."""
+    return _run("solarize", images, threshold, name="threshold", num_threads=num_threads)
+
+
+def equalize(images, *, num_threads=None):
+    """ImageOps.equalize (per channel histogram equalisation)."""
+    return _run("equalize", images, num_threads=num_threads)
+
+
+def autocontrast(images, *, num_threads=None):
+    """ImageOps.autocontrast(cutoff=0): stretch each channel's [min, max] to [0, 255]."""
+    return _run("autocontrast", images, num_threads=num_threads)
+
+
+def brightness(images, factor, *, num_threads=None):
+    """ImageEnhance.Brightness(img).enhance(factor)."""
+    return _run("brightness", images, factor, name="factor", num_threads=num_threads)
+
+
+def contrast(images, factor, *, num_threads=None):
+    """ImageEnhance.Contrast(img).enhance(factor): blend with the mean grey level."""
+    return _run("contrast", images, factor, name="factor", num_threads=num_threads)
+
+
+def color(images, factor, *, num_threads=None):
+    """ImageEnhance.Color(img).enhance(factor): blend with the greyscale image (saturation)."""
+    return _run("color", images, factor, name="factor", num_threads=num_threads)
+
+
+def sharpness(images, factor, *, num_threads=None):
+    """ImageEnhance.Sharpness(img).enhance(factor): blend with the SMOOTH-filtered image."""
+    return _run("sharpness", images, factor, name="factor", num_threads=num_threads)
+
+
+def affine(images, matrix, *, interpolation="nearest", fill=0, size=None, num_threads=None):
+    """Image.transform(size, Image.AFFINE, matrix, resample, fillcolor=fill). matrix: 6 numbers or
+    one 6-vector per image; size (h, w) defaults to the input size (all images must share it for
+    a batch)."""
+    if interpolation not in _AFFINE_INTERP:
+        raise ValueError(f"interpolation must be one of {sorted(_AFFINE_INTERP)}, got {interpolation!r}")
+    out_shape = None if size is None else (int(size[0]), int(size[1]))
+    if out_shape is not None and min(out_shape) <= 0:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return _run("affine", images, matrix, width=6, name="matrix", out_shape=out_shape,
+                interp=_AFFINE_INTERP[interpolation], fill=fill, num_threads=num_threads)
+
+
+# --------------------------------------------------------------------------- matrices (Pillow's)
+
+
+def rotate_matrix(h: int, w: int, angle: float, center=None, translate=None) -> tuple:
+    """The AFFINE data Image.rotate(angle, expand=False) uses (counter-clockwise degrees)."""
+    angle = angle % 360.0
+    cx, cy = (w / 2.0, h / 2.0) if center is None else center
+    tx, ty = (0, 0) if translate is None else translate
+    rad = -math.radians(angle)
+    m = [round(math.cos(rad), 15), round(math.sin(rad), 15), 0.0,
+         round(-math.sin(rad), 15), round(math.cos(rad), 15), 0.0]
+    m[2] = m[0] * (-cx - tx) + m[1] * (-cy - ty) + cx
+    m[5] = m[3] * (-cx - tx) + m[4] * (-cy - ty) + cy
+    return tuple(m)
+
+
+def shear_x_matrix(m: float) -> tuple:
+    return (1.0, m, 0.0, 0.0, 1.0, 0.0)
+
+
+def shear_y_matrix(m: float) -> tuple:
+    return (1.0, 0.0, 0.0, m, 1.0, 0.0)
+
+
+def translate_x_matrix(pixels: float) -> tuple:
+    return (1.0, 0.0, pixels, 0.0, 1.0, 0.0)
+
+
+def translate_y_matrix(pixels: float) -> tuple:
+    return (1.0, 0.0, 0.0, 0.0, 1.0, pixels)
+
+
+def rotate(images, angle, *, interpolation="nearest", fill=0, num_threads=None):
+    """Image.rotate(angle, resample, fillcolor=fill) without expand; angle per image allowed."""
+    imgs, kind = _images(images)
+    ang = np.broadcast_to(np.asarray(angle, np.float64), (len(imgs),))
+    mats = [rotate_matrix(im.shape[0], im.shape[1], float(a)) for im, a in zip(imgs, ang)]
+    src = images if kind == "batch" else (imgs if kind == "list" else imgs[0])
+    return affine(src, mats if kind != "single" else mats[0], interpolation=interpolation, fill=fill,
+                  num_threads=num_threads)
