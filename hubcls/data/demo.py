@@ -1,6 +1,8 @@
 """An offline demo dataset that hubcls renders itself: photographic-looking scenes of one object
-each (circle, square, triangle, star, ring, cross, hexagon, crescent) with random colour, size,
-position, rotation and shading, on textured backgrounds with distractor strokes, saved as JPEG.
+each (circle, square, triangle, star, ring, cross, hexagon, crescent) with jittered size,
+position, rotation and shading, on muted textured backgrounds with distractor strokes, saved as
+JPEG. Two cues carry the class: the shape, and the object's hue (each class has its own hue band,
+jittered) — so a small CNN picks it up within a few epochs.
 
 Deterministic from the seed (same bytes on every machine with the same OpenCV/Pillow JPEG
 encoder), needs only NumPy + OpenCV + Pillow, and a small CNN learns it in a few epochs — it is
@@ -20,7 +22,7 @@ from typing import Dict
 import numpy as np
 
 CLASSES = ("circle", "square", "triangle", "star", "ring", "cross", "hexagon", "crescent")
-_VERSION = 1
+_VERSION = 3
 
 
 def _smooth_noise(rng, h, w, cells, channels=3):
@@ -34,17 +36,18 @@ def _smooth_noise(rng, h, w, cells, channels=3):
 def _background(rng, h, w):
     import cv2
 
-    base = rng.uniform(40, 215, size=3)
-    spread = rng.uniform(30, 90)
-    img = base + (_smooth_noise(rng, h, w, int(rng.integers(3, 7))) - 0.5) * 2 * spread
-    img += (_smooth_noise(rng, h, w, int(rng.integers(12, 24)), 1) - 0.5) * rng.uniform(10, 40)  # texture
-    img += rng.normal(0, rng.uniform(2, 7), size=(h, w, 1))  # sensor grain
+    # muted scene colours: a grey level plus a little tint, low-frequency variation, texture, grain
+    base = rng.uniform(60, 200) + rng.uniform(-25, 25, size=3)
+    spread = rng.uniform(15, 40)
+    img = base + (_smooth_noise(rng, h, w, int(rng.integers(3, 6))) - 0.5) * 2 * spread
+    img += (_smooth_noise(rng, h, w, int(rng.integers(12, 24)), 1) - 0.5) * rng.uniform(8, 24)  # texture
+    img += rng.normal(0, rng.uniform(2, 5), size=(h, w, 1))  # sensor grain
     img = np.clip(img, 0, 255).astype(np.uint8)
-    for _ in range(int(rng.integers(1, 5))):  # distractor strokes
+    for _ in range(int(rng.integers(0, 3))):  # distractor strokes
         p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         p2 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         color = tuple(int(c) for c in rng.integers(0, 256, 3))
-        cv2.line(img, p1, p2, color, int(rng.integers(1, 4)), cv2.LINE_AA)
+        cv2.line(img, p1, p2, color, int(rng.integers(1, 3)), cv2.LINE_AA)
     return img
 
 
@@ -59,9 +62,9 @@ def _mask(shape_name, rng, h, w):
     import cv2
 
     m = np.zeros((h, w), np.uint8)
-    r = rng.uniform(0.22, 0.36) * min(h, w)
-    cx = w / 2 + rng.uniform(-0.15, 0.15) * w
-    cy = h / 2 + rng.uniform(-0.15, 0.15) * h
+    r = rng.uniform(0.26, 0.36) * min(h, w)
+    cx = w / 2 + rng.uniform(-0.1, 0.1) * w
+    cy = h / 2 + rng.uniform(-0.1, 0.1) * h
     a = rng.uniform(0, 2 * math.pi)
     aa = cv2.LINE_AA
     if shape_name == "circle":
@@ -92,8 +95,13 @@ def _mask(shape_name, rng, h, w):
     return m.astype(np.float32) / 255.0, (cx, cy, r)
 
 
-def render_sample(shape_name: str, rng: np.random.Generator, size_range=(112, 176)) -> np.ndarray:
-    """One uint8 HxWx3 RGB scene with one object of class ``shape_name``."""
+def render_sample(shape_name: str, rng: np.random.Generator, size_range=(112, 176),
+                  hue: float = None) -> np.ndarray:
+    """One uint8 HxWx3 RGB scene with one object of class ``shape_name``. ``hue`` (0..1) is the
+    centre of the object's colour (each class of the demo set has its own, jittered; the shape is
+    the other cue); None draws any colour."""
+    import colorsys
+
     import cv2
 
     h = int(rng.integers(size_range[0], size_range[1] + 1))
@@ -102,11 +110,15 @@ def render_sample(shape_name: str, rng: np.random.Generator, size_range=(112, 17
     mask, (cx, cy, r) = _mask(shape_name, rng, h, w)
     # object colour: far from the local background mean so the shape stays visible
     bg_mean = bg.reshape(-1, 3).mean(0)
-    color = rng.uniform(0, 255, 3)
-    for _ in range(8):
+    def draw_color():
+        hh = rng.random() if hue is None else (hue + rng.normal(0, 0.035)) % 1.0
+        return 255 * np.asarray(colorsys.hsv_to_rgb(hh, rng.uniform(0.55, 0.95), rng.uniform(0.45, 0.95)))
+
+    color = draw_color()
+    for _ in range(20):
         if np.abs(color - bg_mean).sum() > 150:
             break
-        color = rng.uniform(0, 255, 3)
+        color = draw_color()
     # shading: a light direction across the object, plus a little surface texture
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     la = rng.uniform(0, 2 * math.pi)
@@ -147,7 +159,7 @@ def make_demo_dataset(root, *, num_classes: int = 6, train_per_class: int = 40, 
         (root / "images" / name).mkdir(exist_ok=True)
         for k in range(train_per_class + val_per_class):
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), c, k])))
-            img = render_sample(name, rng, size_range)
+            img = render_sample(name, rng, size_range, hue=c / num_classes)
             rel = f"images/{name}/{k:04d}.jpg"
             Image.fromarray(img).save(root / rel, "JPEG", quality=quality)
             (train if k < train_per_class else val).append(f"{rel} {c}")
