@@ -135,8 +135,10 @@ def auto_backend(device: Optional[str] = None) -> str:
 
 
 def resolve_backend_name(backend: Optional[str] = None, device: Optional[str] = None) -> str:
-    """Explicit argument > HUBCLS_BACKEND > auto."""
-    name = backend or os.environ.get(ENV_BACKEND) or "auto"
+    """A named backend > HUBCLS_BACKEND > auto. ``None`` and ``"auto"`` both defer to the env var,
+    so one setting switches every default call site (hub.Module, serve, infer, Predictor)."""
+    explicit = backend if backend and str(backend).strip().lower() != "auto" else None
+    name = explicit or os.environ.get(ENV_BACKEND) or "auto"
     name = str(name).strip().lower()
     aliases = {"paddle": "inference", "paddle_inference": "inference", "ort": "onnxruntime", "onnx": "onnxruntime",
                "eager": "dygraph"}

@@ -55,6 +55,8 @@ def build_preprocess(ops: Sequence[dict]):
 def input_size_of(cfg, input_size=None):
     if input_size is not None:
         size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        if len(size) == 1:
+            size = (size[0], size[0])
         return (3, int(size[-2]), int(size[-1]))
     size = getattr(cfg, "input_size", 224)
     size = (size, size) if isinstance(size, int) else tuple(size)
@@ -98,8 +100,16 @@ def save_inference_program(model, path_prefix, input_size) -> None:
     model.eval()
     spec = [paddle.static.InputSpec([None, *input_size], "float32", "x")]
     try:
-        with quiet():
-            paddle.jit.save(model, str(path_prefix), input_spec=spec)
+        for attempt in range(2):
+            try:
+                with quiet():
+                    paddle.jit.save(model, str(path_prefix), input_spec=spec)
+                break
+            except ValueError as exc:
+                # dy2static writes the transformed forward to a temp module and imports it; under heavy
+                # concurrent load that import was seen (rarely) to come back without the function.
+                if attempt or "transformed from AST" not in str(exc):
+                    raise
     except Exception as exc:  # noqa: BLE001 - to_static failures come in many types
         raise ExportError(f"paddle.jit.save failed for {type(model).__name__}: {exc}") from exc
     finally:
@@ -247,6 +257,13 @@ def export_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     size = input_size_of(cfg, input_size)
+    if input_size is not None and cfg is not None and preprocess_ops is None and hasattr(cfg, "with_"):
+        # a different eval size: keep the model's resize/crop ratio so preprocessing matches the program
+        if size[1] != size[2]:
+            raise ConfigError(f"a non-square input size {size[1:]} needs preprocess_ops= (eval crops are square)")
+        crop = int(getattr(cfg, "input_size", size[1]) or size[1])
+        short = getattr(cfg, "resize_short", None) or round(crop / 0.875)
+        cfg = cfg.with_(input_size=size[1], resize_short=int(round(size[1] * short / crop)))
     ops = list(preprocess_ops) if preprocess_ops is not None else preprocess_ops_for(cfg)
     if labels is None and cfg is not None:
         labels = labels_for(cfg)
