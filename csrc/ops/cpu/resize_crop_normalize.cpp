@@ -69,6 +69,61 @@ inline uint8_t to_u8(float v) {
   return static_cast<uint8_t>(static_cast<int>(v + 0.5f));
 }
 
+// Horizontal pass of one row: vb holds the vertically resampled source span (interleaved, C
+// channels); dst[oc] receives output channel oc (already flipped and normalised). TX > 0 fixes the
+// tap count at compile time so the accumulators stay in registers.
+template <int C, int TX>
+void hpass(const float* vb, const ResampleCoeffs& cx, int64_t W, bool flip, float* const* dst, const float* a,
+           const float* b, const int* in_of_out) {
+  const int taps = TX > 0 ? TX : cx.taps;
+  const int32_t* st = cx.start.data();
+  const float* wt = cx.weight.data();
+  const int lo = cx.lo;
+  // per output channel: which accumulator feeds it (channel swap / grey replication), resolved here
+  const int i0 = in_of_out[0], i1 = in_of_out[1], i2 = in_of_out[2];
+  const float a0 = a[0], a1 = a[1], a2 = a[2], b0 = b[0], b1 = b[1], b2 = b[2];
+  float* d0 = dst[0];
+  float* d1 = dst[1];
+  float* d2 = dst[2];
+  for (int64_t x = 0; x < W; ++x) {
+    const float* s = vb + static_cast<int64_t>(st[x] - lo) * C;
+    const float* w = wt + x * taps;
+    float acc[C > 0 ? C : 1];
+    for (int c = 0; c < C; ++c) acc[c] = 0.f;
+    for (int k = 0; k < taps; ++k) {
+      const float wk = w[k];
+      for (int c = 0; c < C; ++c) acc[c] += wk * s[k * C + c];
+    }
+    const int64_t ox = flip ? W - 1 - x : x;
+    float v0, v1, v2;
+    if (C == 1) {
+      v0 = v1 = v2 = acc[0];
+    } else {
+      // i* are 0..2 permutations; selecting with ternaries keeps acc in registers
+      v0 = i0 == 0 ? acc[0] : (i0 == 1 ? acc[1 % C] : acc[2 % C]);
+      v1 = i1 == 0 ? acc[0] : (i1 == 1 ? acc[1 % C] : acc[2 % C]);
+      v2 = i2 == 0 ? acc[0] : (i2 == 1 ? acc[1 % C] : acc[2 % C]);
+    }
+    d0[ox] = v0 * a0 + b0;
+    d1[ox] = v1 * a1 + b1;
+    d2[ox] = v2 * a2 + b2;
+  }
+}
+
+template <int C>
+void hpass_dispatch(const float* vb, const ResampleCoeffs& cx, int64_t W, bool flip, float* const* dst, const float* a,
+                    const float* b, const int* in_of_out) {
+  switch (cx.taps) {
+    case 1: hpass<C, 1>(vb, cx, W, flip, dst, a, b, in_of_out); break;
+    case 2: hpass<C, 2>(vb, cx, W, flip, dst, a, b, in_of_out); break;
+    case 3: hpass<C, 3>(vb, cx, W, flip, dst, a, b, in_of_out); break;
+    case 4: hpass<C, 4>(vb, cx, W, flip, dst, a, b, in_of_out); break;
+    case 5: hpass<C, 5>(vb, cx, W, flip, dst, a, b, in_of_out); break;
+    case 6: hpass<C, 6>(vb, cx, W, flip, dst, a, b, in_of_out); break;
+    default: hpass<C, 0>(vb, cx, W, flip, dst, a, b, in_of_out); break;
+  }
+}
+
 template <int C>
 void run_rows(const Work& wk, int64_t y0, int64_t y1, const RCNParams& p, const float* a, const float* b,
               void* out_img) {
@@ -80,18 +135,19 @@ void run_rows(const Work& wk, int64_t y0, int64_t y1, const RCNParams& p, const 
   std::vector<float> vbuf(static_cast<size_t>(span));
   std::vector<float> obuf(static_cast<size_t>(3 * W));
   std::vector<float> ibuf(p.nchw ? 0 : static_cast<size_t>(3 * W));
-  const int tx = cx.taps, ty = cy.taps;
-  int src_ch[3];
-  for (int oc = 0; oc < 3; ++oc) src_ch[oc] = C == 1 ? 0 : (p.swap_rb ? 2 - oc : oc);
+  const int ty = cy.taps;
+  int in_of_out[3];
+  for (int oc = 0; oc < 3; ++oc) in_of_out[oc] = C == 1 ? 0 : (p.swap_rb ? 2 - oc : oc);
+  // float32 NCHW is written straight into the output planes; everything else goes through obuf
+  const bool direct = p.nchw && p.dtype == OutDType::Float32;
   for (int64_t y = y0; y < y1; ++y) {
-    // vertical pass
+    // vertical pass: contiguous uint8 rows -> float span (vectorises)
     const float* wy = &cy.weight[static_cast<size_t>(y * ty)];
     const uint8_t* base = im.data + static_cast<int64_t>(cy.start[y]) * im.row_stride + static_cast<int64_t>(cx.lo) * C;
     float* vb = vbuf.data();
     {
-      const uint8_t* r = base;
       const float w0 = wy[0];
-      for (int64_t i = 0; i < span; ++i) vb[i] = w0 * static_cast<float>(r[i]);
+      for (int64_t i = 0; i < span; ++i) vb[i] = w0 * static_cast<float>(base[i]);
     }
     for (int k = 1; k < ty; ++k) {
       const float wk_ = wy[k];
@@ -99,20 +155,11 @@ void run_rows(const Work& wk, int64_t y0, int64_t y1, const RCNParams& p, const 
       const uint8_t* r = base + k * im.row_stride;
       for (int64_t i = 0; i < span; ++i) vb[i] += wk_ * static_cast<float>(r[i]);
     }
-    // horizontal pass into planar obuf (already flipped, normalised)
-    for (int64_t x = 0; x < W; ++x) {
-      const float* wx = &cx.weight[static_cast<size_t>(x * tx)];
-      const float* s = vb + static_cast<int64_t>(cx.start[x] - cx.lo) * C;
-      float acc[C];
-      for (int c = 0; c < C; ++c) acc[c] = 0.f;
-      for (int k = 0; k < tx; ++k) {
-        const float w = wx[k];
-        for (int c = 0; c < C; ++c) acc[c] += w * s[k * C + c];
-      }
-      const int64_t ox = wk.flip ? W - 1 - x : x;
-      for (int oc = 0; oc < 3; ++oc) obuf[static_cast<size_t>(oc * W + ox)] = acc[src_ch[oc]] * a[oc] + b[oc];
-    }
-    // emit
+    float* dst[3];
+    for (int oc = 0; oc < 3; ++oc)
+      dst[oc] = direct ? static_cast<float*>(out_img) + (oc * H + y) * W : obuf.data() + oc * W;
+    hpass_dispatch<C>(vb, cx, W, wk.flip, dst, a, b, in_of_out);
+    if (direct) continue;
     const float* row = obuf.data();
     if (!p.nchw) {  // interleave
       float* ib = ibuf.data();

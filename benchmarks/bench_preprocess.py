@@ -1,0 +1,166 @@
+"""Preprocessing throughput: hubcls's fused kernel vs the pipelines it replaces, side by side.
+
+    python benchmarks/bench_preprocess.py [--repeats 5] [--quick]
+
+Eval transform: resize short side to 256, centre crop 224, normalize (ImageNet), CHW float32.
+Train transform: RandomResizedCrop(224) + horizontal flip + normalize, CHW float32.
+Pipelines: (i) PaddleClas-style cv2 + NumPy, (ii) Pillow + NumPy, (iii) albumentations (if
+installed), (iv) hubcls.ops.resize_crop_normalize (one call per batch). Inputs are real photos
+(sklearn / skimage sample images) resized to 350-500 px. Single image and batch of 64, on 1 and 2
+threads (peers run their per-image loop on a thread pool of that size; cv2 itself single-threaded).
+Prints images/s and hubcls's speed-up over each peer. Timing is best-of-N wall clock.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+import hubcls.ops as ops  # noqa: E402
+from _ops_images import photos  # noqa: E402
+
+MEAN = np.float32([0.485, 0.456, 0.406])
+STD = np.float32([0.229, 0.224, 0.225])
+SCALE = np.float32(1 / 255)
+
+
+def normalize_chw(img):
+    return ((img.astype(np.float32) * SCALE - MEAN) / STD).transpose(2, 0, 1)
+
+
+# ---------------------------------------------------------------- per-image peer transforms
+
+
+def cv2_eval(img, _):
+    h, w = img.shape[:2]
+    nh, nw = ops.resize_short_size(h, w, 256)
+    r = cv2.resize(img, (nw, nh))
+    y, x = (nh - 224) // 2, (nw - 224) // 2
+    return normalize_chw(r[y:y + 224, x:x + 224])
+
+
+def pil_eval(img, _):
+    im = Image.fromarray(img)
+    w, h = im.size
+    nh, nw = ops.resize_short_size(h, w, 256)
+    im = im.resize((nw, nh), Image.BILINEAR)
+    y, x = (nh - 224) // 2, (nw - 224) // 2
+    return normalize_chw(np.asarray(im.crop((x, y, x + 224, y + 224))))
+
+
+def cv2_train(img, p):
+    (x, y, bw, bh), flip = p
+    r = cv2.resize(img[y:y + bh, x:x + bw], (224, 224))
+    if flip:
+        r = r[:, ::-1]
+    return normalize_chw(r)
+
+
+def pil_train(img, p):
+    (x, y, bw, bh), flip = p
+    im = Image.fromarray(img).resize((224, 224), Image.BILINEAR, box=(x, y, x + bw, y + bh))
+    if flip:
+        im = im.transpose(Image.FLIP_LEFT_RIGHT)
+    return normalize_chw(np.asarray(im))
+
+
+def albu_pipelines():
+    try:
+        import albumentations as A
+    except ImportError:
+        return None
+    ev = A.Compose([A.SmallestMaxSize(max_size=256), A.CenterCrop(224, 224), A.Normalize()])
+    tr = A.Compose([A.RandomResizedCrop(size=(224, 224)), A.HorizontalFlip(), A.Normalize()])
+    return (lambda img, _: ev(image=img)["image"].transpose(2, 0, 1),
+            lambda img, _: tr(image=img)["image"].transpose(2, 0, 1))
+
+
+def peer_batch(fn, imgs, params, pool):
+    if pool is None:
+        outs = [fn(im, p) for im, p in zip(imgs, params)]
+    else:
+        outs = list(pool.map(fn, imgs, params))
+    return np.stack(outs)
+
+
+# ---------------------------------------------------------------- hubcls
+
+
+def hub_eval(imgs, params, threads, out):
+    boxes = [ops.resize_short_center_crop_box(im.shape[0], im.shape[1], 256, 224) for im in imgs]
+    return ops.resize_crop_normalize(imgs, boxes, 224, antialias=False, num_threads=threads, out=out)
+
+
+def hub_train(imgs, params, threads, out):
+    boxes = [p[0] for p in params]
+    flips = [p[1] for p in params]
+    return ops.resize_crop_normalize(imgs, boxes, 224, flip=flips, antialias=False, num_threads=threads, out=out)
+
+
+def best_rate(fn, n_images, repeats, min_time=0.2):
+    fn()  # warm up
+    best = float("inf")
+    for _ in range(repeats):
+        k, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            k += 1
+            el = time.perf_counter() - t0
+            if el >= min_time:
+                break
+        best = min(best, el / k)
+    return n_images / best
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="1 repeat, short runs (smoke test)")
+    args = ap.parse_args(argv)
+    repeats, min_time = (1, 0.02) if args.quick else (args.repeats, 0.3)
+    cv2.setNumThreads(1)
+    pics = photos()
+    rng = np.random.default_rng(0)
+    albu = albu_pipelines()
+    rows = []
+    for transform in ("eval", "train"):
+        for batch in (1, 64):
+            imgs = [pics[i % len(pics)] for i in range(batch)]
+            params = [(ops.random_resized_crop_box(im.shape[0], im.shape[1], rng), bool(rng.integers(2)))
+                      for im in imgs]
+            peers = {"cv2+numpy (PaddleClas)": cv2_eval if transform == "eval" else cv2_train,
+                     "Pillow+numpy": pil_eval if transform == "eval" else pil_train}
+            if albu:
+                peers["albumentations"] = albu[0] if transform == "eval" else albu[1]
+            hub = hub_eval if transform == "eval" else hub_train
+            out = np.empty((batch, 3, 224, 224), np.float32)
+            for threads in (1, 2):
+                pool = ThreadPoolExecutor(threads) if threads > 1 else None
+                rates = {name: best_rate(lambda f=f: peer_batch(f, imgs, params, pool), batch, repeats, min_time)
+                         for name, f in peers.items()}
+                rates["hubcls"] = best_rate(lambda: hub(imgs, params, threads, None), batch, repeats, min_time)
+                rates["hubcls (out=)"] = best_rate(lambda: hub(imgs, params, threads, out), batch, repeats, min_time)
+                if pool:
+                    pool.shutdown()
+                for name, r in rates.items():
+                    rows.append((transform, batch, threads, name, r, rates["hubcls"] / r))
+    print(f"{'transform':9s} {'batch':>5s} {'thr':>3s}  {'pipeline':24s} {'images/s':>10s} {'hubcls x':>9s}")
+    for t, b, th, name, r, ratio in rows:
+        print(f"{t:9s} {b:5d} {th:3d}  {name:24s} {r:10.1f} {ratio:9.2f}")
+    # thread scaling of hubcls on the batch
+    for t in ("eval", "train"):
+        r1 = next(r for tt, b, th, n, r, _ in rows if tt == t and b == 64 and th == 1 and n == "hubcls")
+        r2 = next(r for tt, b, th, n, r, _ in rows if tt == t and b == 64 and th == 2 and n == "hubcls")
+        print(f"hubcls {t} batch 64: 2 threads / 1 thread = {r2 / r1:.2f}x")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
