@@ -1,0 +1,68 @@
+"""DenseNet and DPN: parity with pip paddleclas 2.6 (release/2.0 names), stage features, head API."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _zoo_peer_classic import check_parity, random_input
+
+paddle = pytest.importorskip("paddle")
+import hubcls  # noqa: E402
+
+DENSENET = ["DenseNet121", "DenseNet161", "DenseNet169", "DenseNet201", "DenseNet264"]
+DPN = ["DPN68", "DPN92", "DPN98", "DPN107", "DPN131"]
+DEFAULT = {"DenseNet121", "DPN68"}  # the rest differ in depth/width only: slow
+
+
+def _params(names):
+    return [n if n in DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
+@pytest.mark.parametrize("name", _params(DENSENET))
+def test_densenet_parity(tmp_path, name):
+    check_parity(tmp_path, "model_zoo.densenet", name, size=64)
+
+
+@pytest.mark.parametrize("name", _params(DPN))
+def test_dpn_parity(tmp_path, name):
+    check_parity(tmp_path, "model_zoo.dpn", name, size=64)
+
+
+@pytest.mark.parametrize("name, chans", [("DenseNet121", [64, 256, 512, 1024, 1024]),
+                                         ("DPN68", [10, 144, 320, 704, 832])])
+def test_features_only(name, chans):
+    m = hubcls.create_model(name, features_only=True)
+    m.eval()
+    assert m.channels() == chans and m.reduction() == [2, 4, 8, 16, 32]
+    with paddle.no_grad():
+        feats = m(paddle.to_tensor(random_input(64, batch=1)))
+    assert [tuple(f.shape) for f in feats] == [(1, c, 64 // r, 64 // r) for c, r in zip(chans, m.reduction())]
+
+
+def test_dpn_stage_taps_are_the_joined_paths():
+    """DPN keeps a residual and a dense path; a stage's feature map is their concatenation, the
+    same tensor the next stage's first block reads."""
+    m = hubcls.create_model("DPN68")
+    m.eval()
+    seen = {}
+    m.blocks_[3].register_forward_pre_hook(lambda layer, inp: seen.setdefault("in", inp[0]))
+    fx = hubcls.models._features.FeatureExtractor(m, out_indices=[1])
+    with paddle.no_grad():
+        (f,) = fx(paddle.to_tensor(random_input(64, batch=1)))
+    res, dense = seen["in"]
+    np.testing.assert_array_equal(f.numpy(), paddle.concat([res, dense], axis=1).numpy())
+
+
+@pytest.mark.parametrize("name", ["DenseNet121", "DPN68"])
+def test_head_api(name):
+    m = hubcls.create_model(name, num_classes=7)
+    m.eval()
+    x = paddle.to_tensor(random_input(64, batch=2))
+    with paddle.no_grad():
+        f = m.forward_features(x)
+        assert f.shape[1] == m.num_features
+        np.testing.assert_allclose(m.forward_head(f).numpy(), m(x).numpy(), rtol=1e-6)
+        assert tuple(m(x).shape) == (2, 7)
+        m.reset_classifier(3)
+        assert tuple(m(x).shape) == (2, 3)
+        assert tuple(m.forward_head(f, pre_logits=True).shape) == (2, m.num_features)
