@@ -37,6 +37,11 @@ class HubModule(Module):
 
     HUBCLS_MODEL: str = ""
 
+    def __getattribute__(self, attr):
+        # PaddleHub's RunModule wraps every method call of a non-Layer module in static-graph mode
+        # (for legacy static modules); hubcls runs dygraph, so plain attribute access it is.
+        return object.__getattribute__(self, attr)
+
     def __init__(self, weights=None, label_list=None, use_gpu: bool = False, **kwargs):
         # PaddleHub passes ``directory`` for some code paths; the model comes from HUBCLS_MODEL
         kwargs.pop("directory", None)
