@@ -246,3 +246,27 @@ def test_reduced_jpeg_decode_close_to_full_decode_and_resize():
     # non-JPEG formats ignore the hint
     png = _encode(Image.fromarray(arr[:100, :100]), "PNG")
     assert read_image(png, reduce_to=10).shape == (100, 100, 3)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_fast_jpeg_path_agrees_with_pillow(mode):
+    from hubcls.data.decode import _fast_jpeg
+
+    img = Image.fromarray(_photo(90, 130, seed=4))
+    if mode == "L":
+        img = img.convert("L")
+    for progressive in (False, True):
+        data = _encode(img, "JPEG", quality=90, progressive=progressive)
+        fast = _fast_jpeg(data, "<t>", 10**9, None)
+        assert fast is not None and fast.shape == (90, 130, 3)
+        slow = read_image(data, fast=False)
+        assert np.abs(fast.astype(int) - slow.astype(int)).max() <= 2
+        np.testing.assert_array_equal(read_image(data), fast)
+    # trailing bytes after EOI, CMYK, truncation: not for the fast path (Pillow handles them)
+    data = _encode(img, "JPEG", quality=90)
+    assert _fast_jpeg(data + b"garbage", "<t>", 10**9, None) is None
+    assert read_image(data + b"garbage").shape == (90, 130, 3)
+    assert _fast_jpeg(data[:-100], "<t>", 10**9, None) is None
+    assert _fast_jpeg(_encode(Image.new("CMYK", (8, 8)), "JPEG"), "<t>", 10**9, None) is None
+    with pytest.raises(ImageDecodeError, match="decompression-bomb"):
+        read_image(data, max_pixels=100)

@@ -406,8 +406,7 @@ class DataLoader:
         spec = self._output_spec()
         self._epoch_bad = 0
         for batch_no, indices in enumerate(self.batch_sampler.batches(epoch)):
-            buf = bytearray(spec.nbytes())
-            views = spec.views(buf)
+            views = spec.views(np.empty(spec.nbytes(), np.uint8))  # uninitialised: every byte gets written
             n, bad = _produce(self.dataset, self.pipeline, self.batch_ops, spec, self.seed, epoch, self.rank,
                               batch_no, indices, views, self.on_bad_sample)
             self._record_bad(epoch, bad)
