@@ -49,6 +49,27 @@ def create_model(
             cfg = read_saved_config(p)
     if cfg is None:
         cfg = resolve(name)
+    # locate (download) the weights before building, so a missing file fails fast
+    path = None
+    if pretrained is True:
+        if not cfg.has_weights:
+            raise WeightsError(f"{cfg.name} has no official pretrained weights; "
+                               f"models with weights: hubcls.list_models(pretrained=True)")
+        from ._download import fetch_weights
+
+        path = fetch_weights(cfg)
+    elif source is not None:
+        if _is_url(source):
+            from ._download import download
+
+            path = download(source)
+        else:
+            path = Path(source).expanduser()
+            if not path.exists():
+                raise WeightsError(f"pretrained={source!r}: no such file or directory")
+    elif pretrained not in (False, None):
+        raise TypeError(f"pretrained must be bool, a path or a URL, got {type(pretrained).__name__}")
+
     builder = get_arch(cfg.arch)
     n_cls = cfg.num_classes if num_classes is None else int(num_classes)
     model = builder(num_classes=n_cls, **kwargs)
@@ -60,30 +81,10 @@ def create_model(
         from ._weights import save_pretrained
 
         model.save_pretrained = types.MethodType(save_pretrained, model)
-
-    if pretrained is True:
-        if not cfg.has_weights:
-            raise WeightsError(f"{cfg.name} has no official pretrained weights; "
-                               f"models with weights: hubcls.list_models(pretrained=True)")
-        from ._weights import load_pretrained
-        from ._download import fetch_weights
-
-        path = fetch_weights(cfg)
-        load_pretrained(model, path)
-    elif source is not None:
+    if path is not None:
         from ._weights import load_pretrained
 
-        if _is_url(source):
-            from ._download import download
-
-            path = download(source)
-        else:
-            path = Path(source).expanduser()
-            if not path.exists():
-                raise WeightsError(f"pretrained={source!r}: no such file or directory")
         load_pretrained(model, path)
-    elif pretrained not in (False, None):
-        raise TypeError(f"pretrained must be bool, a path or a URL, got {type(pretrained).__name__}")
 
     if features_only:
         from ._features import FeatureExtractor

@@ -19,6 +19,11 @@ Contract (subclass :class:`Backbone`, or provide the same attributes yourself):
   these layers, run ``forward_features`` and return the hooked outputs, so a family only has to
   describe its stages - no second forward path to keep in sync.
 
+* optional ``fixed_input_size`` (int): set when the classifier only accepts one input size (AlexNet,
+  VGG, GoogLeNet: 224); ``min_input_size`` (int): smallest side the network accepts. The generic
+  tests run every model at 64x64 unless one of these says otherwise.
+* ``key_family`` (optional, default: the class name): the family name key maps are registered under.
+
 ``create_model(name, features_only=True, out_indices=(1, 2, 3))`` wraps the model in
 :class:`FeatureExtractor`; the detection adapter (hubcls.det) builds on it.
 """
@@ -127,6 +132,12 @@ class FeatureExtractor(nn.Layer):
         def hook(layer, inputs, output):
             self._outs[pos] = output
         return hook
+
+    def remove_hooks(self):
+        """Detach from the wrapped model (it keeps working as a classifier)."""
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
 
     def channels(self) -> List[int]:
         return [f["num_chs"] for f in self.feature_info]

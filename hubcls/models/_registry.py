@@ -30,7 +30,12 @@ def _load_plugins(registry: Registry) -> None:
     load_entry_points("hubcls.backbones", registry)
 
 
-ARCHS = Registry("backbone", on_first_lookup=_load_plugins)
+def _first_lookup(registry: Registry) -> None:
+    _ensure_families()
+    _load_plugins(registry)
+
+
+ARCHS = Registry("backbone", on_first_lookup=_first_lookup)
 _PRETRAINED: Dict[str, PretrainedCfg] = {}
 
 

@@ -1,0 +1,116 @@
+"""Generic checks over every registered architecture (all families): forward, backward, output
+shape, eval determinism, features_only shapes, classifier reset.
+
+Each model is built once (module-scoped fixture) and checked at a small input (64x64 unless the
+family declares ``fixed_input_size``); giant models (> 300M params) are marked slow.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from _models_common import arch_names, model_params, test_input_size
+
+paddle = pytest.importorskip("paddle")
+import hubcls  # noqa: E402
+from hubcls.models._features import FeatureExtractor  # noqa: E402
+
+NAMES = arch_names()
+
+
+@pytest.fixture(scope="module", params=model_params(NAMES))
+def built(request):
+    name = request.param
+    paddle.seed(0)
+    model = hubcls.create_model(name)
+    size = test_input_size(model)
+    x = paddle.to_tensor(np.random.RandomState(0).standard_normal((1, 3, size, size)).astype("float32"))
+    yield name, model, x
+    del model
+
+
+def test_registry_is_populated():
+    assert len(NAMES) >= 40
+    from hubcls.models import _families
+
+    assert not _families.FAILED, f"family files failed to import: {_families.FAILED}"
+
+
+def test_forward_backward(built):
+    name, model, x = built
+    model.train()
+    try:
+        out = model(x)
+    except Exception as exc:  # noqa: BLE001 - turn into a pointer at the contract
+        pytest.fail(f"{name}: forward at {tuple(x.shape)} failed ({type(exc).__name__}: {exc}). If the "
+                    "architecture needs a fixed input size, set `fixed_input_size` on the model "
+                    "(see hubcls/models/_features.py)")
+    assert tuple(out.shape) == (1, model.pretrained_cfg.num_classes)
+    assert np.isfinite(out.numpy()).all()
+    out.sum().backward()
+    params = [p for p in model.parameters() if not p.stop_gradient]
+    with_grad = [p for p in params if p.grad is not None]
+    # every trainable parameter takes part in the forward pass
+    assert len(with_grad) == len(params), f"{len(params) - len(with_grad)} parameters got no gradient"
+    cls = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if cls is not None and getattr(cls, "weight", None) is not None:
+        assert float(cls.weight.grad.abs().sum()) > 0
+    model.clear_gradients()
+
+
+def test_eval_deterministic_and_head_split(built):
+    name, model, x = built
+    model.eval()
+    with paddle.no_grad():
+        a = model(x).numpy()
+        b = model(x).numpy()
+        feats = model.forward_features(x)
+        c = model.forward_head(feats).numpy()
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-5)
+    assert feats.ndim == 4 and feats.shape[1] == model.num_features
+
+
+def test_features_only(built):
+    name, model, x = built
+    model.eval()
+    info = model.feature_info
+    assert len(info) >= 3, "feature_info must describe at least 3 stages"
+    ext = FeatureExtractor(model)
+    try:
+        with paddle.no_grad():
+            outs = ext(x)
+    finally:
+        ext.remove_hooks()
+    assert len(outs) == len(info)
+    size = x.shape[-1]
+    reds = [f["reduction"] for f in info]
+    assert reds == sorted(reds), "feature_info must go from shallow to deep"
+    for o, f in zip(outs, info):
+        assert o.shape[1] == f["num_chs"], f"{f['module']}: {o.shape[1]} channels, feature_info says {f['num_chs']}"
+        # spatial size follows the stride (floor or ceil of size / reduction, by padding convention)
+        lo, hi = math.floor(size / f["reduction"]), math.ceil(size / f["reduction"])
+        assert lo - 1 <= o.shape[2] <= hi + 1, f"{f['module']}: {o.shape[2]}px at reduction {f['reduction']}"
+
+
+def test_reset_classifier(built):
+    name, model, x = built
+    model.eval()
+    with paddle.no_grad():
+        feats_before = model.forward_head(model.forward_features(x), pre_logits=True).numpy()
+    old = model.get_classifier()
+    try:
+        model.reset_classifier(7)
+        with paddle.no_grad():
+            out = model(x)
+        assert tuple(out.shape) == (1, 7)
+        model.reset_classifier(0)
+        with paddle.no_grad():
+            pooled = model(x).numpy()
+        np.testing.assert_allclose(pooled.reshape(1, -1), feats_before.reshape(1, -1), rtol=1e-5, atol=1e-5)
+    finally:
+        from hubcls.models._features import _set_sublayer
+
+        _set_sublayer(model, model.classifier_name, old)
