@@ -201,6 +201,9 @@ def test_erasers_same_result_in_hwc_and_chw(cfg):
         assert a.shape == img.shape and b.shape == (3, 96, 160)
         np.testing.assert_array_equal(a, b.transpose(1, 2, 0))
         changed += not np.array_equal(a, img)
+        # float64 takes the plain NumPy path, float32 hubcls.ops's fill kernels: same result
+        c = hwc(img.astype(np.float64), sample_rng(1, 0, i))
+        np.testing.assert_allclose(c, a, rtol=1e-6, atol=1e-6)
     assert changed > 0
 
 
@@ -257,6 +260,22 @@ def test_autoaugment_primitives_match_pil():
     np.testing.assert_array_equal(rot[0, 0], [128, 128, 128])  # grey fill in the corner
     sh = apply_primitive(img, "shearX", 0.3, sign=-1)
     assert np.array_equal(sh[:, :, :], apply_primitive(img, "shearX", -0.3, sign=1))
+
+
+@pytest.mark.parametrize("op", ["shearX", "shearY", "translateX", "translateY", "rotate", "color", "posterize",
+                                "solarize", "contrast", "sharpness", "brightness", "autocontrast", "equalize",
+                                "invert"])
+def test_core_primitives_equal_pillow_path(op):
+    """AutoAugment/RandAugment run on hubcls.ops's kernels; PaddleClas's Pillow code is the reference."""
+    from hubcls.data.autoaugment import _AA_RANGES, apply_primitive, randaugment_levels
+
+    mags = [_AA_RANGES[op][k] for k in (0, 4, 9)] + [randaugment_levels(7)[op]]
+    for img in photos()[:2]:
+        for m in mags:
+            for sign in (-1, 1):
+                a = apply_primitive(img, op, m, sign, backend="core")
+                b = apply_primitive(img, op, m, sign, backend="pil")
+                np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("cfg", [{"AutoAugment": {}}, {"RandAugment": {"num_layers": 2, "magnitude": 9}}],

@@ -70,8 +70,13 @@ def _sign(rng) -> int:
     return -1 if rng.integers(0, 2) == 0 else 1
 
 
-def apply_primitive(img: np.ndarray, op: str, magnitude, sign: int = 1, fill=FILL) -> np.ndarray:
-    """One AutoAugment/RandAugment primitive on a uint8 HxWx3 RGB array (PaddleClas semantics)."""
+def apply_primitive(img: np.ndarray, op: str, magnitude, sign: int = 1, fill=FILL, backend: str = "core") -> np.ndarray:
+    """One AutoAugment/RandAugment primitive on a uint8 HxWx3 RGB array (PaddleClas semantics).
+
+    ``backend="core"`` runs hubcls.ops's Pillow-exact C++ kernels; ``"pil"`` runs Pillow itself
+    (PaddleClas's code path, the reference the tests compare with)."""
+    if backend == "core":
+        return _apply_core(img, op, magnitude, sign, fill)
     from PIL import Image, ImageEnhance, ImageOps
 
     pil = Image.fromarray(np.ascontiguousarray(img))
@@ -112,6 +117,32 @@ def apply_primitive(img: np.ndarray, op: str, magnitude, sign: int = 1, fill=FIL
     return np.asarray(out)
 
 
+def _apply_core(img, op, m, sign, fill):
+    from ..ops import augment as A
+
+    img = np.ascontiguousarray(img)
+    h, w = img.shape[:2]
+    if op == "shearX":
+        return A.affine(img, A.shear_x_matrix(m * sign), interpolation="bicubic", fill=fill)
+    if op == "shearY":
+        return A.affine(img, A.shear_y_matrix(m * sign), interpolation="bicubic", fill=fill)
+    if op == "translateX":
+        return A.affine(img, A.translate_x_matrix(m * w * sign), interpolation="nearest", fill=fill)
+    if op == "translateY":
+        return A.affine(img, A.translate_y_matrix(m * h * sign), interpolation="nearest", fill=fill)
+    if op == "rotate":  # PaddleClas's rotate_with_fill: nearest, grey (128) outside
+        return A.rotate(img, m, interpolation="nearest", fill=(128, 128, 128))
+    if op in ("color", "contrast", "sharpness", "brightness"):
+        return getattr(A, op)(img, 1 + m * sign)
+    if op == "posterize":
+        return A.posterize(img, int(m))
+    if op == "solarize":
+        return A.solarize(img, m)
+    if op in ("autocontrast", "equalize", "invert"):
+        return getattr(A, op)(img)
+    raise ValueError(f"unknown augmentation primitive {op!r}")
+
+
 def autoaugment_draw(rng, policy=IMAGENET_POLICY):
     """Draw one sub-policy application: list of (op, magnitude, sign) actually applied."""
     p1, op1, m1, p2, op2, m2 = policy[int(rng.integers(0, len(policy)))]
@@ -145,7 +176,7 @@ def randaugment_draw(rng, num_layers: int, levels: dict):
     return steps
 
 
-def apply_steps(img: np.ndarray, steps, fill=FILL) -> np.ndarray:
+def apply_steps(img: np.ndarray, steps, fill=FILL, backend: str = "core") -> np.ndarray:
     for op, m, s in steps:
-        img = apply_primitive(img, op, m, s, fill)
+        img = apply_primitive(img, op, m, s, fill, backend)
     return img

@@ -474,16 +474,31 @@ def _hw(img, ctx):
     return img.shape[1:3] if ctx.layout == "CHW" else img.shape[:2]
 
 
-def _fill_rect(img, ctx, y0, y1, x0, x1, value):
-    value = np.asarray(value, dtype=np.float64)
-    if ctx.layout == "CHW":
-        if value.ndim == 1:
-            value = value.reshape(-1, 1, 1)
-        elif value.ndim == 3:  # (h, w, c) per-pixel values -> (c, h, w)
-            value = value.transpose(2, 0, 1)
-        img[:, y0:y1, x0:x1] = value
-    else:
-        img[y0:y1, x0:x1] = value
+def _erase(img, ctx, rects, values=None):
+    """A copy of ``img`` with ``rects`` ((y0, y1, x0, x1) each) filled by ``values`` (one per rect: a
+    scalar, per-channel values or (h, w, C) per-pixel values), through hubcls.ops.fill_rects."""
+    from ..ops import fill_rects
+
+    out = np.array(img, copy=True, order="C")
+    if not rects:
+        return out
+    if values is None:
+        values = [0.0] * len(rects)
+    chw = ctx.layout == "CHW"
+    c = out.shape[0] if chw else (out.shape[2] if out.ndim == 3 else 1)
+    if out.ndim == 3 and out.dtype in (np.uint8, np.float32, np.float16):
+        xy = [(x0, y0, x1, y1) for (y0, y1, x0, x1) in rects]
+        vals = [np.asarray(v, np.float64) if np.ndim(v) != 1 else np.asarray(v, np.float64)[:c] for v in values]
+        fill_rects(out[None], [np.asarray(xy, np.int64).reshape(-1, 4)], [vals],
+                   layout="NCHW" if chw else "NHWC", num_threads=1)
+        return out
+    for (y0, y1, x0, x1), v in zip(rects, values):  # other dtypes / 2-d images: plain NumPy
+        v = np.asarray(v, np.float64)
+        if chw:
+            out[:, y0:y1, x0:x1] = v.transpose(2, 0, 1) if v.ndim == 3 else (v.reshape(-1, 1, 1) if v.ndim == 1 else v)
+        else:
+            out[y0:y1, x0:x1] = v
+    return out
 
 
 @AUGMENTERS.register(name="Cutout")
@@ -498,17 +513,18 @@ class Cutout(TransformOp):
 
     def apply(self, img, rng, ctx):
         h, w = _hw(img, ctx)
-        img = np.array(img, copy=True)
+        rects, values = [], []
         for _ in range(self.n_holes):
             y = int(rng.integers(0, h))
             x = int(rng.integers(0, w))
-            y1, y2 = np.clip(y - self.length // 2, 0, h), np.clip(y + self.length // 2, 0, h)
-            x1, x2 = np.clip(x - self.length // 2, 0, w), np.clip(x + self.length // 2, 0, w)
+            y1, y2 = int(np.clip(y - self.length // 2, 0, h)), int(np.clip(y + self.length // 2, 0, h))
+            x1, x2 = int(np.clip(x - self.length // 2, 0, w)), int(np.clip(x + self.length // 2, 0, w))
             fill = self.fill_value
             if fill is None:
                 fill = rng.integers(0, 256, size=3)
-            _fill_rect(img, ctx, y1, y2, x1, x2, fill)
-        return img
+            rects.append((y1, y2, x1, x2))
+            values.append(fill)
+        return _erase(img, ctx, rects, values)
 
 
 @AUGMENTERS.register(name="RandomErasing")
@@ -554,9 +570,7 @@ class RandomErasing(TransformOp):
                     pixels = np.asarray(self.mean[:c])
                 y1 = int(rng.integers(0, h_img - h + 1))
                 x1 = int(rng.integers(0, w_img - w + 1))
-                img = np.array(img, copy=True)
-                _fill_rect(img, ctx, y1, y1 + h, x1, x1 + w, pixels)
-                return img
+                return _erase(img, ctx, [(y1, y1 + h, x1, x1 + w)], [pixels])
         return img
 
 
@@ -574,12 +588,12 @@ class HideAndSeek(TransformOp):
         if gs == 0:
             return img
         h, w = _hw(img, ctx)
-        img = np.array(img, copy=True)
+        rects = []
         for x in range(0, w, gs):
             for y in range(0, h, gs):
                 if rng.random() <= self.hide_prob:
-                    _fill_rect(img, ctx, y, min(h, y + gs), x, min(w, x + gs), 0)
-        return img
+                    rects.append((y, min(h, y + gs), x, min(w, x + gs)))
+        return _erase(img, ctx, rects)
 
 
 @AUGMENTERS.register(name="GridMask")
@@ -629,6 +643,12 @@ class GridMask(TransformOp):
             return img
         h, w = _hw(img, ctx)
         m = self.mask(h, w, rng)
+        if img.ndim == 3 and img.dtype in (np.uint8, np.float32, np.float16):
+            from ..ops import gridmask
+
+            out = np.array(img, copy=True, order="C")
+            gridmask(out[None], m[None], layout="NCHW" if ctx.layout == "CHW" else "NHWC", num_threads=1)
+            return out
         m = m[None] if ctx.layout == "CHW" else m[:, :, None]
         return (img * m).astype(img.dtype)
 
