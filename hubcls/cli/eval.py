@@ -17,8 +17,9 @@ def _run(args) -> int:
     if not cfg["Global"].get("pretrained_model") and not cfg["Arch"].get("pretrained"):
         from pathlib import Path
         from ..engine import checkpoint as ckpt
+        from ..engine.trainer import run_dir_of
 
-        run_dir = Path(cfg["Global"].get("output_dir", "./output/")) / str(cfg["Arch"]["name"])
+        run_dir = run_dir_of(cfg)
         for cand in (ckpt.BEST_WEIGHTS, ckpt.LAST_WEIGHTS):
             if (run_dir / cand).is_file():
                 cfg["Global"]["pretrained_model"] = str(run_dir / cand)

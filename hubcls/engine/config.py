@@ -25,6 +25,7 @@ DEFAULTS: dict = {
         "checkpoints": None,
         "pretrained_model": None,
         "output_dir": "./output/",
+        "output_subdir": True,  # runs go to output_dir/<Arch.name>/ (PaddleClas layout)
         "device": "auto",
         "save_interval": 1,
         "eval_during_train": True,

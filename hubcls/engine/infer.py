@@ -70,14 +70,14 @@ class Classifier:
 
     @classmethod
     def from_config(cls, cfg: dict, weights=None):
-        from .trainer import build_model, select_device
+        from .trainer import build_model, run_dir_of, select_device
         from . import checkpoint as ckpt
 
         select_device(cfg["Global"].get("device", "auto"))
         if weights:
             cfg["Global"]["pretrained_model"] = str(weights)
         elif not cfg["Global"].get("pretrained_model") and not cfg["Arch"].get("pretrained"):
-            run_dir = Path(cfg["Global"].get("output_dir", "./output/")) / str(cfg["Arch"]["name"])
+            run_dir = run_dir_of(cfg)
             for cand in (ckpt.BEST_WEIGHTS, ckpt.LAST_WEIGHTS):
                 if (run_dir / cand).is_file():
                     cfg["Global"]["pretrained_model"] = str(run_dir / cand)
@@ -93,7 +93,7 @@ class Classifier:
             pipe = eval_transforms_for(model.pretrained_cfg)
         names = class_names_from_config(cfg)
         if names is None:
-            run_dir = Path(cfg["Global"].get("output_dir", "./output/")) / str(cfg["Arch"]["name"])
+            run_dir = run_dir_of(cfg)
             st = run_dir / ckpt.LAST
             if st.is_file():
                 names = ckpt.load_checkpoint(st).get("class_names")

@@ -56,6 +56,12 @@ def build_config(dataset: str = "demo", data_dir: Optional[str] = None, output: 
                 f"DataLoader.Train.dataset.image_root={data_root}", f"DataLoader.Eval.dataset.image_root={data_root}",
                 f"Infer.PostProcess.class_id_map_file={data_root / 'label_list.txt'}"]
         cfg = load_config("quickstart", base + list(overrides))
+        tr, ev = cfg["DataLoader"]["Train"]["dataset"], cfg["DataLoader"]["Eval"]["dataset"]
+        for k in ("num_classes", "seed", "train_per_class", "val_per_class"):
+            if k in tr or k in ev:
+                tr[k] = ev[k] = tr.get(k, ev.get(k))
+        if "num_classes" in tr:
+            cfg["Arch"]["class_num"] = int(tr["num_classes"])
     elif dataset == "flowers102":
         if not data_dir:
             raise ConfigError("--dataset flowers102 needs --data-dir DIR (the folder with jpg/, imagelabels.mat, "
@@ -65,7 +71,6 @@ def build_config(dataset: str = "demo", data_dir: Optional[str] = None, output: 
         cfg = load_config("ResNet50_vd_flowers102", base + list(overrides))
     else:
         raise ConfigError(f"--dataset: {dataset!r} is not one of demo, flowers102")
-    cfg["Global"]["output_subdir"] = False
     return cfg
 
 
@@ -156,6 +161,10 @@ def run_quickstart(dataset="demo", data_dir=None, output="./output/quickstart", 
     ops = [op for op in (cfg.get("Infer") or {}).get("transforms", []) if not (isinstance(op, dict) and "DecodeImage" in op)]
     size = cfg["Global"].get("image_shape", [3, 224, 224])
     exported = False
+    if export_dir.is_dir() and (export_dir / "hubcls_export.json").is_file():
+        import shutil
+
+        shutil.rmtree(export_dir)  # a previous run's export (other size/weights) must not be reused
     try:
         from ..deploy import export_model
 
@@ -196,7 +205,8 @@ def run_quickstart(dataset="demo", data_dir=None, output="./output/quickstart", 
     for (f, lab, name), p in zip(samples, preds):
         ok = p and str(p[0][0]) == str(name)
         correct += bool(ok)
-        _say(f"      {Path(f).name:<14} true={name:<10} " + ", ".join(f"{n} {s:.2f}" for n, s in p) + ("" if ok else "   <- wrong"))
+        short = "/".join(Path(f).parts[-2:])
+        _say(f"      {short:<20} true={name:<10} " + ", ".join(f"{n} {s:.2f}" for n, s in p) + ("" if ok else "   <- wrong"))
     timings["predict"] = time.time() - t
     total = time.time() - t0
     report = out / "report.html"

@@ -126,6 +126,12 @@ def build_model(cfg: dict, log=print):
     return model
 
 
+def run_dir_of(cfg: dict) -> Path:
+    """Where a run writes: Global.output_dir/<Arch.name>/ (or output_dir itself with output_subdir: False)."""
+    out = Path(_get(cfg, "Global.output_dir", "./output/") or "./output/")
+    return out / str(cfg["Arch"]["name"]) if _get(cfg, "Global.output_subdir", True) else out
+
+
 def _param_name_map(model):
     return {p.name: n for n, p in model.named_parameters()}
 
@@ -164,7 +170,7 @@ class Trainer:
         np.random.seed(self.seed)
         self.epochs = int(_get(config, "Global.epochs", 1))
         out = Path(_get(config, "Global.output_dir", "./output/"))
-        self.output_dir = out / str(config["Arch"]["name"]) if _get(config, "Global.output_subdir", True) else out
+        self.output_dir = run_dir_of(config)
         self._log_fp = None
         self.model = model if model is not None else build_model(config, log=self.log)
         self.train_loader = train_loader
