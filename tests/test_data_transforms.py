@@ -326,6 +326,11 @@ def test_mixup_and_cutmix():
     lam_area = 1 - (y2 - y1) * (x2 - x1) / 600
     onehot = np.eye(5, dtype=np.float32)[labels]
     np.testing.assert_allclose(t1, lam_area * onehot + (1 - lam_area) * onehot[idx], atol=1e-6)
+    # float64 batches take the NumPy path, float32 hubcls.ops's kernels: same mixing
+    o64, t64 = mix(imgs.astype(np.float64), labels, np.random.default_rng(7))
+    np.testing.assert_allclose(o64, out, rtol=1e-5, atol=1e-5)
+    c64, _ = cut(imgs.astype(np.float64), labels, np.random.default_rng(3), layout="CHW")
+    np.testing.assert_array_equal(c64.astype(np.float32), o1)
     with pytest.raises(ConfigError, match="alpha"):
         build_batch_transforms([{"MixupOperator": {"alpha": 0}}], class_num=5)
 

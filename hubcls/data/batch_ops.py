@@ -17,6 +17,11 @@ from ..registry import Registry
 BATCH_OPS = Registry("batch augmenter")
 
 
+def _core_ok(images) -> bool:
+    """hubcls.ops's mix kernels take C-contiguous float32/float16/uint8 4-d batches."""
+    return images.ndim == 4 and images.dtype in (np.float32, np.float16, np.uint8) and images.flags.c_contiguous
+
+
 class BatchOp:
     def __init__(self, class_num: Optional[int] = None):
         self.class_num = class_num
@@ -49,7 +54,13 @@ class MixupOperator(BatchOp):
         idx = rng.permutation(n)
         lam = float(rng.beta(self.alpha, self.alpha))
         t = self._targets(labels)
-        images[...] = (lam * images + (1 - lam) * images[idx]).astype(images.dtype)
+        if _core_ok(images):
+            from ..ops import mixup
+
+            mixed = mixup(images, lam=lam, perm=idx, layout="NCHW" if layout == "CHW" else "NHWC", num_threads=1)[0]
+            images[...] = mixed
+        else:
+            images[...] = (lam * images + (1 - lam) * images[idx]).astype(images.dtype)
         return images, (t * lam + t[idx] * (1 - lam)).astype(np.float32)
 
 
@@ -79,11 +90,17 @@ class CutmixOperator(BatchOp):
         lam = float(rng.beta(self.alpha, self.alpha))
         h, w = images.shape[2:4] if layout == "CHW" else images.shape[1:3]
         y1, y2, x1, x2 = self.rand_bbox(h, w, lam, rng)
-        src = images[idx]
-        if layout == "CHW":
-            images[:, :, y1:y2, x1:x2] = src[:, :, y1:y2, x1:x2]
+        if _core_ok(images):
+            from ..ops import cutmix
+
+            images[...] = cutmix(images, lam=lam, perm=idx, box=(x1, y1, x2, y2),
+                                 layout="NCHW" if layout == "CHW" else "NHWC", num_threads=1)[0]
         else:
-            images[:, y1:y2, x1:x2] = src[:, y1:y2, x1:x2]
+            src = images[idx]
+            if layout == "CHW":
+                images[:, :, y1:y2, x1:x2] = src[:, :, y1:y2, x1:x2]
+            else:
+                images[:, y1:y2, x1:x2] = src[:, y1:y2, x1:x2]
         lam = 1.0 - float((y2 - y1) * (x2 - x1)) / (h * w)
         t = self._targets(labels)
         return images, (t * lam + t[idx] * (1 - lam)).astype(np.float32)
