@@ -5,3 +5,12 @@ set -euo pipefail
 pip install -q --no-deps "paddleclas==2.6.0"
 # PaddleDetection for the detection-backbone tests (hubcls.det); its imports come from hubcls[det].
 pip install -q --no-deps "paddledet==2.6.0"
+# PaddleHub 2.4.0 (tests/test_paddlehub_compat.py) imports beside Paddle 3.3.1 only with the pins of
+# the `hub` extra, and its protobuf==3.20.3 conflicts with onnxruntime: it gets its own venv that
+# still sees this environment's packages (paddle, hubcls) through --system-site-packages.
+hub_venv=build/peers/paddlehub-venv
+if ! "$hub_venv/bin/python" -c "import paddlehub" >/dev/null 2>&1; then
+  python -m venv --system-site-packages "$hub_venv"
+  hub_pins=$(python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['hub']))")
+  echo "$hub_pins" | xargs "$hub_venv/bin/pip" install -q
+fi
