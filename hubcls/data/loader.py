@@ -185,9 +185,15 @@ def _worker_main(wid, task_q, result_q, shm_name, slot_bytes, spec, dataset, pip
     from multiprocessing import shared_memory
 
     shm = shared_memory.SharedMemory(name=shm_name)
+    parent = os.getppid()
     try:
         while True:
-            task = task_q.get()
+            try:
+                task = task_q.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:  # the main process died without stopping us
+                    break
+                continue
             if task is None:
                 break
             batch_no, epoch, indices, slot = task
@@ -221,6 +227,11 @@ class _WorkerPool:
         self.in_flight = 0
         args_common = (self.task_q, self.result_q, self.shm.name, self.slot_bytes, spec, loader.dataset,
                        loader.pipeline, loader.batch_ops, loader.seed, loader.rank, loader.on_bad_sample)
+        # Start the workers with SIGINT ignored: the disposition survives exec, so a Ctrl-C that
+        # arrives while they are still importing cannot print tracebacks from them either.
+        restore = None
+        if threading.current_thread() is threading.main_thread():
+            restore = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             for w in range(num_workers):
                 p = ctx.Process(target=_worker_main, args=(w,) + args_common, daemon=True,
@@ -230,6 +241,9 @@ class _WorkerPool:
         except BaseException:
             self.close()
             raise
+        finally:
+            if restore is not None:
+                signal.signal(signal.SIGINT, restore)
         self._finalizer = weakref.finalize(self, _WorkerPool._cleanup, self.procs, self.task_q, self.result_q, self.shm)
 
     def views(self, slot):
@@ -465,6 +479,7 @@ class DataLoader:
                     done[msg[1]] = msg
                 msg = done.pop(yielded)
                 slot = slot_of.pop(yielded)
+                pool.check_alive()  # a dead worker fails the run even if others cover for it
                 if msg[0] == "decode_error":
                     raise ImageDecodeError(msg[2], msg[3])
                 if msg[0] == "error":
