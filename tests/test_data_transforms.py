@@ -388,3 +388,20 @@ def test_crop_larger_than_image_is_a_sample_error():
         p(photos()[0])
     out, keep = p.run_batch([photos()[0]], rngs(1), on_error="skip")
     assert keep == [] and len(p.errors) == 1
+
+
+def test_decode_reduce_option_for_eval(tmp_path):
+    import cv2
+    from PIL import Image
+
+    big = cv2.resize(photos()[0], (1200, 900), interpolation=cv2.INTER_CUBIC)
+    path = tmp_path / "big.jpg"
+    Image.fromarray(big).save(path, "JPEG", quality=92)
+    ops = [{"ResizeImage": {"resize_short": 128, "interpolation": "area"}}, {"CropImage": {"size": 112}}, NORM,
+           {"ToCHWImage": None}]
+    fast = build_transforms([{"DecodeImage": {"reduce": True}}] + ops)
+    full = build_transforms([{"DecodeImage": {}}] + ops)
+    assert fast.decode.reduce_to == 128 and full.decode.reduce_to is None
+    a, b = fast(str(path)), full(str(path))
+    assert a.shape == b.shape == (3, 112, 112)
+    assert np.abs(a - b).mean() < 2.0 / 255 / min(STD)  # 1/4-scale DCT decode ~ full decode + area resize
