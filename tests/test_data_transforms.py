@@ -288,7 +288,10 @@ def test_policy_augmenters_deterministic_per_sample(cfg):
     for a, b in zip(outs, again):
         np.testing.assert_array_equal(a, b)
     assert sum(not np.array_equal(o, img) for o in outs) >= 6
-    with pytest.raises(ConfigError, match="uint8 HWC"):
+    chw = build_transforms([{"ToCHWImage": None}, cfg])  # CHW uint8 input keeps its layout
+    for i, o in enumerate(outs[:4]):
+        np.testing.assert_array_equal(chw(img, sample_rng(0, 0, i)), o.transpose(2, 0, 1))
+    with pytest.raises(ConfigError, match="uint8 images"):
         build_transforms([NORM, cfg])(img)
 
 
@@ -405,3 +408,16 @@ def test_decode_reduce_option_for_eval(tmp_path):
     a, b = fast(str(path)), full(str(path))
     assert a.shape == b.shape == (3, 112, 112)
     assert np.abs(a - b).mean() < 2.0 / 255 / min(STD)  # 1/4-scale DCT decode ~ full decode + area resize
+
+
+def test_geometric_ops_on_chw_input():
+    img = photos()[0]
+    chw_first = build_transforms([{"ToCHWImage": None}, {"RandCropImage": {"size": 64}}, {"RandFlipImage": {}},
+                                  {"ResizeImage": {"size": [40, 30]}}])
+    hwc_first = build_transforms([{"RandCropImage": {"size": 64}}, {"RandFlipImage": {}},
+                                  {"ResizeImage": {"size": [40, 30]}}], fuse=False)
+    for i in range(4):
+        a = chw_first(img, sample_rng(0, 0, i))
+        b = hwc_first(img, sample_rng(0, 0, i))
+        assert a.shape == (3, 30, 40)
+        np.testing.assert_array_equal(a, b.transpose(2, 0, 1))

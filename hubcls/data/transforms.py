@@ -430,10 +430,14 @@ class ToCHWImage(TransformOp):
 
 
 # ---- pixel augmentations (uint8 HWC RGB) ------------------------------------------------------
-def _require_hwc_uint8(img, ctx, name):
-    if ctx.layout != "HWC" or img.dtype != np.uint8:
-        raise ConfigError(f"{name} works on uint8 HWC images: put it before NormalizeImage/ToCHWImage "
-                          f"(it got {img.dtype} {ctx.layout})")
+def _policy_apply(img, ctx, name, fn):
+    """Run a Pillow-semantics augmentation (uint8) on HWC or CHW input, keeping the layout."""
+    if img.dtype != np.uint8:
+        raise ConfigError(f"{name} works on uint8 images (Pillow semantics): put it before NormalizeImage "
+                          f"(it got {img.dtype})")
+    if ctx.layout == "CHW":
+        return np.ascontiguousarray(fn(np.ascontiguousarray(img.transpose(1, 2, 0))).transpose(2, 0, 1))
+    return fn(img)
 
 
 @AUGMENTERS.register(name="AutoAugment")
@@ -446,8 +450,8 @@ class AutoAugment(TransformOp):
     def apply(self, img, rng, ctx):
         from .autoaugment import apply_steps, autoaugment_draw
 
-        _require_hwc_uint8(img, ctx, "AutoAugment")
-        return apply_steps(img, autoaugment_draw(rng), self.fillcolor)
+        steps = autoaugment_draw(rng)
+        return _policy_apply(img, ctx, "AutoAugment", lambda im: apply_steps(im, steps, self.fillcolor))
 
 
 @AUGMENTERS.register(name="RandAugment")
@@ -465,8 +469,8 @@ class RandAugment(TransformOp):
     def apply(self, img, rng, ctx):
         from .autoaugment import apply_steps, randaugment_draw
 
-        _require_hwc_uint8(img, ctx, "RandAugment")
-        return apply_steps(img, randaugment_draw(rng, self.num_layers, self._levels), self.fillcolor)
+        steps = randaugment_draw(rng, self.num_layers, self._levels)
+        return _policy_apply(img, ctx, "RandAugment", lambda im: apply_steps(im, steps, self.fillcolor))
 
 
 # ---- erasing (any layout, uint8 or float) -----------------------------------------------------
@@ -850,7 +854,12 @@ class Pipeline:
         for op, layout in zip(stage.ops, stage.layouts):
             ctx.layout = layout
             ctx.dtype = str(img.dtype)
-            img = op.apply(img, rng, ctx)
+            if isinstance(op, GeometricOp) and layout == "CHW":
+                # geometric ops think in HWC (cv2); run them on a view and come back to CHW
+                ctx.layout = "HWC"
+                img = np.ascontiguousarray(op.apply(img.transpose(1, 2, 0), rng, ctx).transpose(2, 0, 1))
+            else:
+                img = op.apply(img, rng, ctx)
         return img
 
     def run_batch(self, items, rngs, *, epoch: int = 0, indices=None, out=None, on_error: str = "raise"):
