@@ -268,3 +268,23 @@ def test_batcher_queue_limit_errors_and_stop():
         b.submit(np.zeros((1, 1, 1, 1), np.float32))
     with pytest.raises(ValueError):
         Batcher(fn, max_batch_size=0)
+
+
+def test_batcher_does_not_wait_when_nobody_is_coming():
+    incoming = {"n": 0}
+    b = Batcher(lambda x: x[:, 0, 0, :1], max_batch_size=8, max_delay=2.0, max_queue=8,
+                incoming=lambda: incoming["n"])
+    try:
+        t0 = time.perf_counter()
+        b.submit(np.ones((1, 1, 1, 1), np.float32)).result(10)
+        assert time.perf_counter() - t0 < 1.0  # did not idle for max_delay
+        incoming["n"] = 1  # someone is preprocessing: the worker waits for them (up to max_delay)
+        t0 = time.perf_counter()
+        f1 = b.submit(np.ones((1, 1, 1, 1), np.float32))
+        time.sleep(0.3)
+        assert not f1.done()
+        f2 = b.submit(np.full((1, 1, 1, 1), 2, np.float32))
+        incoming["n"] = 0
+        assert f1.result(10)[0, 0] == 1 and f2.result(10)[0, 0] == 2
+    finally:
+        b.stop()

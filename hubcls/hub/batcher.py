@@ -8,6 +8,9 @@ the model once, and resolves every request's future with its rows of logits.
 With ``enabled=False`` every request runs on its own (split into ``max_batch_size`` chunks), which is
 the baseline the benchmark compares against.
 
+With an ``incoming`` hint (the server's count of requests still being decoded), the worker only
+waits while more requests are actually on their way, so a lone client pays no batching delay.
+
 The queue is bounded in images (``max_queue``): ``submit`` raises :class:`QueueFull` instead of
 letting latency grow without limit; the server answers 503 then.
 """
@@ -51,6 +54,7 @@ class Batcher:
         name: str = "model",
         on_batch: Optional[Callable[[int, float], None]] = None,
         on_depth: Optional[Callable[[int], None]] = None,
+        incoming: Optional[Callable[[], int]] = None,
     ):
         if max_batch_size < 1 or max_queue < 1 or max_delay < 0:
             raise ValueError("max_batch_size and max_queue must be >= 1 and max_delay >= 0")
@@ -62,6 +66,9 @@ class Batcher:
         self.name = name
         self._on_batch = on_batch or (lambda n, secs: None)
         self._on_depth = on_depth or (lambda depth: None)
+        # requests being decoded/preprocessed right now (about to submit); when it is 0 nobody is
+        # coming, so the batch runs at once instead of idling for max_delay (no cost at low load)
+        self._incoming = incoming
         self._queue: Deque[_Group] = collections.deque()
         self._depth = 0  # images waiting in the queue
         self._cond = threading.Condition()
@@ -121,6 +128,10 @@ class Batcher:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._stopping:
                         break
+                    if self._incoming is not None:
+                        if self._incoming() <= 0:
+                            break
+                        remaining = min(remaining, 0.001)  # re-check the hint often
                     self._cond.wait(remaining)
             self._depth -= size
             self._on_depth(self._depth)

@@ -19,6 +19,7 @@ queue -> 503 with Retry-After when full). Bodies larger than ``max_request_bytes
 """
 import asyncio
 import json
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -86,6 +87,8 @@ class _Served:
     def __init__(self, key: str, module, config: ServeConfig, metrics: _Metrics):
         self.key = key
         self.module = module
+        self.preparing = 0  # requests between arrival and submit (decode + preprocess)
+        self._lock = threading.Lock()
         m = metrics
         self.batcher = Batcher(
             module.logits,
@@ -96,7 +99,16 @@ class _Served:
             name=key,
             on_batch=lambda n, secs: (m.batch_size.labels(key).observe(n), m.inference.labels(key).observe(secs)),
             on_depth=lambda d: m.queue_depth.labels(key).set(d),
+            incoming=lambda: self.preparing,
         )
+
+    def enter(self):
+        with self._lock:
+            self.preparing += 1
+
+    def leave(self):
+        with self._lock:
+            self.preparing -= 1
 
     def info(self) -> dict:
         cfg = self.module.pretrained_cfg
@@ -178,16 +190,22 @@ class Server:
         if not 1 <= top_k <= cfg.max_top_k:
             raise PredictFailure(400, f"top_k must be between 1 and {cfg.max_top_k}, got {top_k}")
         loop = asyncio.get_running_loop()
-        batch, errors = await loop.run_in_executor(None, self._prepare, served, raw, channel_order)
+        served.enter()
+        try:
+            batch, errors = await loop.run_in_executor(None, self._prepare, served, raw, channel_order)
+            future = None
+            if batch is not None:
+                try:
+                    future = served.batcher.submit(batch)
+                except QueueFull as exc:
+                    self.metrics.rejected.labels("queue_full").inc()
+                    raise PredictFailure(503, str(exc)) from exc
+                except ShuttingDown as exc:
+                    raise PredictFailure(503, str(exc)) from exc
+        finally:
+            served.leave()
         logits = None
-        if batch is not None:
-            try:
-                future = served.batcher.submit(batch)
-            except QueueFull as exc:
-                self.metrics.rejected.labels("queue_full").inc()
-                raise PredictFailure(503, str(exc)) from exc
-            except ShuttingDown as exc:
-                raise PredictFailure(503, str(exc)) from exc
+        if future is not None:
             try:
                 logits = await asyncio.wrap_future(future)
             except ShuttingDown as exc:
