@@ -14,6 +14,9 @@
 #include "ops/erase.h"
 #include "ops/mix.h"
 #include "ops/resize_crop_normalize.h"
+#ifdef HUBCLS_WITH_CUDA
+#include "ops/cuda/runtime.h"
+#endif
 
 namespace py = pybind11;
 using hubcls::ArgumentError;
@@ -190,6 +193,100 @@ void bind_augment(int op, py::list images, py::list outputs, py::array_t<double,
   hubcls::augment_cpu(static_cast<hubcls::AugOp>(op), in, out, params.data(), interp, fill.data(), num_threads);
 }
 
+#ifdef HUBCLS_WITH_CUDA
+// ---- CUDA entry points: device pointers come in as integers (from __cuda_array_interface__ /
+// DLPack in hubcls.ops._device); small parameter tables stay host arrays and are uploaded.
+
+hubcls::BatchView device_batch(uintptr_t ptr, std::array<int64_t, 4> shape, bool nchw, int dtype) {
+  if (!ptr) throw ArgumentError("device batch pointer is null");
+  if (dtype < 0 || dtype > 2) throw ArgumentError("bad dtype code");
+  hubcls::BatchView b;
+  b.data = reinterpret_cast<void*>(ptr);
+  b.n = shape[0];
+  if (nchw) { b.c = shape[1]; b.h = shape[2]; b.w = shape[3]; }
+  else { b.h = shape[1]; b.w = shape[2]; b.c = shape[3]; }
+  b.nchw = nchw;
+  b.dtype = static_cast<hubcls::OutDType>(dtype);
+  if (b.n < 0 || b.c <= 0 || b.h <= 0 || b.w <= 0) throw ArgumentError("device batch has an empty dimension");
+  return b;
+}
+
+void bind_rcn_cuda(std::vector<uintptr_t> ptrs, I64 geoms, py::array_t<double, py::array::c_style | py::array::forcecast> boxes,
+                   py::object flips, uintptr_t out, int64_t out_h, int64_t out_w, std::array<float, 3> mean,
+                   std::array<float, 3> std_, float scale, int interp, bool antialias, bool nchw, int dtype, bool swap_rb,
+                   int device, uintptr_t stream) {
+  const size_t n = ptrs.size();
+  if (geoms.ndim() != 2 || geoms.shape(0) != static_cast<py::ssize_t>(n) || geoms.shape(1) != 4)
+    throw ArgumentError("geoms must have shape (n_images, 4): h, w, c, row_stride");
+  if (boxes.ndim() != 2 || boxes.shape(0) != static_cast<py::ssize_t>(n) || boxes.shape(1) != 4)
+    throw ArgumentError("boxes must have shape (n_images, 4)");
+  if (interp < 0 || interp > 3 || dtype < 0 || dtype > 2) throw ArgumentError("bad interpolation or dtype code");
+  if (!out) throw ArgumentError("out pointer is null");
+  U8 fl;
+  if (!flips.is_none()) {
+    fl = U8::ensure(flips);
+    if (!fl || fl.size() != static_cast<py::ssize_t>(n)) throw ArgumentError("flip must have one entry per image");
+  }
+  std::vector<hubcls::DeviceImage> imgs(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t* g = geoms.data() + 4 * i;
+    imgs[i] = {reinterpret_cast<const uint8_t*>(ptrs[i]), g[0], g[1], g[2], g[3], {0, 0, 0, 0},
+               flips.is_none() ? 0 : static_cast<int32_t>(fl.data()[i] != 0)};
+    for (int k = 0; k < 4; ++k) imgs[i].box[k] = boxes.data()[4 * i + k];
+  }
+  hubcls::RCNParams p;
+  p.out_h = out_h; p.out_w = out_w;
+  for (int c = 0; c < 3; ++c) { p.mean[c] = mean[c]; p.std[c] = std_[c]; }
+  p.scale = scale;
+  p.interp = static_cast<hubcls::Interp>(interp);
+  p.antialias = antialias; p.nchw = nchw;
+  p.dtype = static_cast<hubcls::OutDType>(dtype);
+  p.swap_rb = swap_rb;
+  py::gil_scoped_release release;
+  hubcls::resize_crop_normalize_cuda(imgs, reinterpret_cast<void*>(out), p, device, stream);
+}
+
+void bind_fill_rects_cuda(uintptr_t ptr, std::array<int64_t, 4> shape, bool nchw, int dtype, I32 rect_sample, I32 rects,
+                          F32 const_values, I64 pix_offset, F32 pixels, int device, uintptr_t stream) {
+  auto b = device_batch(ptr, shape, nchw, dtype);
+  const py::ssize_t r = rect_sample.size();
+  if (rects.ndim() != 2 || rects.shape(0) != r || rects.shape(1) != 4) throw ArgumentError("rects must have shape (n_rects, 4)");
+  if (const_values.size() != r * b.c || pix_offset.size() != r) throw ArgumentError("const_values / pix_offset do not match the rects");
+  py::gil_scoped_release release;
+  hubcls::fill_rects_cuda(b, r, rect_sample.data(), rects.data(), const_values.data(), pix_offset.data(), pixels.data(),
+                          pixels.size(), device, stream);
+}
+
+void bind_mask_fill_cuda(uintptr_t ptr, std::array<int64_t, 4> shape, bool nchw, int dtype, U8 masks, F32 value, int device,
+                         uintptr_t stream) {
+  auto b = device_batch(ptr, shape, nchw, dtype);
+  if (masks.size() != b.n * b.h * b.w) throw ArgumentError("masks must have shape (N, H, W) matching the batch");
+  if (value.size() != b.c) throw ArgumentError("value must have one entry per channel");
+  py::gil_scoped_release release;
+  hubcls::mask_fill_cuda(b, masks.data(), value.data(), device, stream);
+}
+
+void bind_mix_cuda(bool paste, uintptr_t ptr, std::array<int64_t, 4> shape, bool nchw, int dtype, I64 perm, py::array params,
+                   uintptr_t out, int device, uintptr_t stream) {
+  auto b = device_batch(ptr, shape, nchw, dtype);
+  if (perm.size() != b.n) throw ArgumentError("perm must have one entry per sample");
+  if (!out) throw ArgumentError("out pointer is null");
+  if (paste) {
+    auto boxes = I32::ensure(params);
+    if (!boxes || boxes.size() != 4 * b.n) throw ArgumentError("boxes must have shape (N, 4)");
+    py::gil_scoped_release release;
+    hubcls::mix_paste_cuda(b, perm.data(), boxes.data(), reinterpret_cast<void*>(out), device, stream);
+  } else {
+    auto lam = F32::ensure(params);
+    if (!lam || lam.size() != b.n) throw ArgumentError("lam must have one entry per sample");
+    py::gil_scoped_release release;
+    hubcls::mix_blend_cuda(b, perm.data(), lam.data(), reinterpret_cast<void*>(out), device, stream);
+  }
+}
+
+int cuda_pointer_device(uintptr_t ptr) { return hubcls::cuda_pointer_device_of(reinterpret_cast<const void*>(ptr)); }
+#endif
+
 }  // namespace
 
 static py::dict build_info() {
@@ -246,5 +343,14 @@ PYBIND11_MODULE(_C, m) {
         py::arg("num_threads"), "out[i] = x[i] with boxes[i] taken from x[perm[i]]");
   m.def("augment", &bind_augment, py::arg("op"), py::arg("images"), py::arg("outputs"), py::arg("params"),
         py::arg("interp"), py::arg("fill"), py::arg("num_threads"), "Pillow-exact augment primitive over a list of images");
+#ifdef HUBCLS_WITH_CUDA
+  m.def("resize_crop_normalize_cuda", &bind_rcn_cuda, "CUDA resize_crop_normalize on device pointers");
+  m.def("fill_rects_cuda", &bind_fill_rects_cuda, "CUDA fill_rects on a device batch");
+  m.def("mask_fill_cuda", &bind_mask_fill_cuda, "CUDA mask_fill on a device batch");
+  m.def("mix_cuda", &bind_mix_cuda, "CUDA mixup (paste=False) / cutmix (paste=True) on a device batch");
+  m.def("cuda_pointer_device", &cuda_pointer_device, "device ordinal of a CUDA pointer");
+  m.def("cuda_device_count", []() { return hubcls::cuda_device_count(); }, "number of visible CUDA devices (0 without a driver)");
+  m.def("cuda_synchronize", [](int device) { py::gil_scoped_release r; hubcls::cuda_synchronize(device); }, "cudaDeviceSynchronize");
+#endif
   m.def("_float_to_half_soft", [](float f) { return hubcls::float_to_half_soft(f); }, "portable float -> half");
 }

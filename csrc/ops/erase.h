@@ -17,4 +17,13 @@ void fill_rects_cpu(const BatchView& b, int64_t n_rects, const int32_t* rect_sam
 // Where masks[i, y, x] == 0, set every channel to value[ch]; masks is N x H x W bytes.
 void mask_fill_cpu(const BatchView& b, const uint8_t* masks, const float* value, int num_threads);
 
+#ifdef HUBCLS_WITH_CUDA
+// Same contracts as the CPU kernels; b.data is a device pointer, the rect tables / values / masks
+// are host arrays uploaded on `stream`.
+void fill_rects_cuda(const BatchView& b, int64_t n_rects, const int32_t* rect_sample, const int32_t* rects,
+                     const float* const_values, const int64_t* pix_offset, const float* pixels, int64_t n_pixels,
+                     int device, uintptr_t stream);
+void mask_fill_cuda(const BatchView& b, const uint8_t* masks, const float* value, int device, uintptr_t stream);
+#endif
+
 }  // namespace hubcls

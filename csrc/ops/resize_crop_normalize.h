@@ -36,6 +36,23 @@ struct RCNParams {
 void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes,
                                const uint8_t* flips, void* out, const RCNParams& p, int num_threads);
 
+#ifdef HUBCLS_WITH_CUDA
+// One device image for the CUDA kernel: pointer + geometry + its box and flip.
+struct DeviceImage {
+  const uint8_t* data;
+  int64_t h, w, c, row_stride;
+  double box[4];
+  int32_t flip;
+};
+// Max taps per axis the CUDA kernel evaluates; callers check `cuda_taps_needed` first.
+constexpr int kCudaMaxTaps = 32;
+int cuda_taps_needed(double box_len, int64_t out_size, Interp interp, bool antialias);
+// Launches on `stream` (a cudaStream_t as integer, 0 = legacy default) of `device`; out is a device
+// buffer laid out as for the CPU kernel. Returns without synchronising.
+void resize_crop_normalize_cuda(const std::vector<DeviceImage>& images, void* out, const RCNParams& p, int device,
+                                uintptr_t stream);
+#endif
+
 // float -> IEEE half with round-to-nearest-even (F16C when compiled in).
 uint16_t float_to_half(float f);
 uint16_t float_to_half_soft(float f);  // portable routine (used without F16C; tested everywhere)

@@ -10,7 +10,31 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
+from . import _device
 from ._common import as_array, check_layout, check_num_threads
+
+_DT_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.uint8): 2}
+
+
+class _DeviceBatch:
+    """A CUDA batch seen through its DeviceArray, with the (array, nchw, C, H, W) of batch_array."""
+
+    def __init__(self, d, layout):
+        self.d = d
+        self.nchw = check_layout(layout)
+        if len(d.shape) != 4:
+            raise ValueError(f"batch must be 4-d ({layout}), got shape {d.shape}")
+        if d.dtype not in _DT_CODES:
+            raise TypeError(f"batch must be float32, float16 or uint8, got {d.dtype}")
+        if not d.c_contiguous:
+            raise ValueError("batch must be C-contiguous (the op works in place)")
+        self.shape = d.shape
+        self.c, self.h, self.w = (d.shape[1], d.shape[2], d.shape[3]) if self.nchw else (d.shape[3], d.shape[1], d.shape[2])
+
+
+def device_batch(batch, layout):
+    d = _device.device_array(batch)
+    return None if d is None else _DeviceBatch(d, layout)
 
 
 def batch_array(batch, layout: str, *, writeable: bool = True) -> tuple[np.ndarray, bool, int, int, int]:
@@ -71,7 +95,11 @@ def fill_rects(batch, rects_per_sample, values_per_sample=None, *, layout="NCHW"
     """Paint rectangles: values_per_sample[i][k] is a scalar, C per-channel values, or an (h, w, C) /
     (h, w) array of per-pixel values for rect k of sample i (h, w its unclipped size). Without
     values_per_sample every rect gets `value`."""
-    a, nchw, c, h, w = batch_array(batch, layout)
+    db = device_batch(batch, layout)
+    if db is not None:
+        a, nchw, c, h, w = db, db.nchw, db.c, db.h, db.w
+    else:
+        a, nchw, c, h, w = batch_array(batch, layout)
     n = a.shape[0]
     sample, rects = _pack_rects(rects_per_sample, n)
     r = len(rects)
@@ -107,6 +135,10 @@ def fill_rects(batch, rects_per_sample, values_per_sample=None, *, layout="NCHW"
                     const[k] = _channel_values(va, c, f"value of rect {k}")
                 k += 1
     pixels = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
+    if db is not None:
+        _C.fill_rects_cuda(db.d.ptr, db.shape, nchw, _DT_CODES[db.d.dtype], sample, rects, const, pix_off, pixels,
+                           db.d.device, db.d.stream)
+        return batch
     _C.fill_rects(a, nchw, sample, rects, const, pix_off, pixels, check_num_threads(num_threads))
     return a
 
@@ -137,9 +169,15 @@ def grid_mask_rects(grid_size: int, mask: np.ndarray) -> np.ndarray:
 def hide_and_seek(batch, grid_masks, *, layout="NCHW", value=0, num_threads=None):
     """HideAndSeek: grid_masks[i] = (grid_size, hidden) with hidden a boolean (ceil(H/g), ceil(W/g))
     array (True = the g x g cell is set to `value`), or (0, None) to leave sample i alone."""
-    a, nchw, c, h, w = batch_array(batch, layout)
-    if len(grid_masks) != a.shape[0]:
-        raise ValueError(f"need one grid mask per sample ({a.shape[0]}), got {len(grid_masks)}")
+    db = device_batch(batch, layout)
+    if db is not None:
+        a, nchw, c, h, w = batch, db.nchw, db.c, db.h, db.w
+        n = db.shape[0]
+    else:
+        a, nchw, c, h, w = batch_array(batch, layout)
+        n = a.shape[0]
+    if len(grid_masks) != n:
+        raise ValueError(f"need one grid mask per sample ({n}), got {len(grid_masks)}")
     rects = []
     for i, gm in enumerate(grid_masks):
         g, m = gm
@@ -155,10 +193,19 @@ def hide_and_seek(batch, grid_masks, *, layout="NCHW", value=0, num_threads=None
 def gridmask(batch, masks, *, layout="NCHW", value=0, num_threads=None):
     """GridMask: masks (N, H, W), nonzero = keep, zero = set to `value` (PaddleClas multiplies by
     the 0/1 mask, i.e. value 0). ``policies.draw_gridmask_masks`` draws PaddleClas's masks."""
-    a, nchw, c, h, w = batch_array(batch, layout)
-    m = as_array(masks, "masks")
-    if m.shape != (a.shape[0], h, w):
-        raise ValueError(f"masks must have shape {(a.shape[0], h, w)}, got {m.shape}")
+    db = device_batch(batch, layout)
+    if db is not None:
+        nchw, c, h, w, n = db.nchw, db.c, db.h, db.w, db.shape[0]
+    else:
+        a, nchw, c, h, w = batch_array(batch, layout)
+        n = a.shape[0]
+    m = as_array(masks, "masks (host array)")
+    if m.shape != (n, h, w):
+        raise ValueError(f"masks must have shape {(n, h, w)}, got {m.shape}")
     m = np.ascontiguousarray(m != 0, dtype=np.uint8) if m.dtype != np.uint8 else np.ascontiguousarray(m)
+    if db is not None:
+        _C.mask_fill_cuda(db.d.ptr, db.shape, nchw, _DT_CODES[db.d.dtype], m, _channel_values(value, c, "value"),
+                          db.d.device, db.d.stream)
+        return batch
     _C.mask_fill(a, nchw, m, _channel_values(value, c, "value"), check_num_threads(num_threads))
     return a

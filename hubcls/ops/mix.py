@@ -7,7 +7,47 @@ import numpy as np
 
 from .. import _C
 from ._common import as_array, check_num_threads
-from .erase import batch_array
+from . import _device
+from .erase import _DT_CODES, batch_array, device_batch
+
+
+def _batch_any(batch, layout):
+    """(array-or-device-batch, nchw, C, H, W, n, DeviceBatch|None)."""
+    db = device_batch(batch, layout)
+    if db is not None:
+        return batch, db.nchw, db.c, db.h, db.w, db.shape[0], db
+    a, nchw, c, h, w = batch_array(batch, layout, writeable=False)
+    return a, nchw, c, h, w, a.shape[0], None
+
+
+def _device_out(db, out):
+    if out is None:
+        return _device.device_empty(db.d, db.shape, db.d.dtype)
+    o = _device.check_out(out, db.shape, db.d.dtype, db.d.device)
+    if o.ptr == db.d.ptr:
+        raise ValueError("out must not overlap the input batch (samples read each other)")
+    return out
+
+
+def _labels_any(labels, n, perm):
+    if labels is None:
+        return None, None
+    if _device.device_array(labels) is not None:  # device labels: index with the framework
+        return labels, labels[_device_index(labels, perm)]
+    return _labels(labels, n, perm)
+
+
+def _device_index(like, perm):
+    fw = type(like).__module__.split(".")[0]
+    if fw == "torch":
+        import torch
+
+        return torch.as_tensor(perm, device=like.device)
+    if fw == "cupy":
+        import cupy
+
+        return cupy.asarray(perm)
+    return perm
 
 
 def _perm_lam(n, rng, perm, lam, alpha, per_sample):
@@ -55,12 +95,16 @@ def mixup(batch, labels=None, lam=None, *, alpha=0.2, rng=None, perm=None, per_s
     """Mixup (PaddleClas MixupOperator): lam ~ Beta(alpha, alpha) once per batch (per sample with
     per_sample=True), perm a random permutation; mixed = lam * x + (1 - lam) * x[perm].
     Returns (mixed, labels_a, labels_b, lam, perm); the loss is lam*L(a) + (1-lam)*L(b)."""
-    a, nchw, c, h, w = batch_array(batch, layout, writeable=False)
-    n = a.shape[0]
+    a, nchw, c, h, w, n, db = _batch_any(batch, layout)
     perm, lam, lam_arr = _perm_lam(n, rng, perm, lam, alpha, per_sample)
-    o = _out(a, out)
-    _C.mix_blend(a, nchw, perm, lam_arr, o, check_num_threads(num_threads))
-    la, lb = _labels(labels, n, perm)
+    if db is not None:
+        o = _device_out(db, out)
+        _C.mix_cuda(False, db.d.ptr, db.shape, nchw, _DT_CODES[db.d.dtype], perm, lam_arr,
+                    _device.device_array(o).ptr, db.d.device, db.d.stream)
+    else:
+        o = _out(a, out)
+        _C.mix_blend(a, nchw, perm, lam_arr, o, check_num_threads(num_threads))
+    la, lb = _labels_any(labels, n, perm)
     return o, la, lb, lam, perm
 
 
@@ -81,8 +125,7 @@ def cutmix(batch, labels=None, lam=None, *, alpha=0.2, rng=None, perm=None, box=
     pasted from x[perm]; lam is then corrected to the kept area, 1 - box_area / (H * W).
     box: (x0, y0, x1, y1), or (N, 4) per sample; drawn with `cutmix_box` when None.
     Returns (mixed, labels_a, labels_b, lam, perm, box)."""
-    a, nchw, c, h, w = batch_array(batch, layout, writeable=False)
-    n = a.shape[0]
+    a, nchw, c, h, w, n, db = _batch_any(batch, layout)
     if box is None:
         perm, lam, lam_arr = _perm_lam(n, rng, perm, lam, alpha, per_sample)
         if per_sample:
@@ -101,7 +144,12 @@ def cutmix(batch, labels=None, lam=None, *, alpha=0.2, rng=None, perm=None, box=
     boxes = np.ascontiguousarray(np.clip(boxes, 0, [w, h, w, h]).astype(np.int32))
     area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
     lam_adj = 1.0 - area / float(h * w)
-    o = _out(a, out)
-    _C.mix_paste(a, nchw, perm, boxes, o, check_num_threads(num_threads))
-    la, lb = _labels(labels, n, perm)
+    if db is not None:
+        o = _device_out(db, out)
+        _C.mix_cuda(True, db.d.ptr, db.shape, nchw, _DT_CODES[db.d.dtype], perm, boxes,
+                    _device.device_array(o).ptr, db.d.device, db.d.stream)
+    else:
+        o = _out(a, out)
+        _C.mix_paste(a, nchw, perm, boxes, o, check_num_threads(num_threads))
+    la, lb = _labels_any(labels, n, perm)
     return o, la, lb, (lam_adj if (per_sample or b.ndim == 2) else float(lam_adj[0])), perm, (boxes if b.ndim == 2 or per_sample else tuple(int(v) for v in boxes[0]))

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import _C
+from . import _device
 from ._common import INTERPOLATIONS, as_array, check_dtype, check_layout, check_num_threads, size_hw, triple
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -80,6 +81,11 @@ def resize_crop_normalize(images, boxes, size, *, flip=None, mean=IMAGENET_MEAN,
     ``resize_short_center_crop_box``. channel_order="BGR": the input is BGR, the output RGB.
     dtype "uint8" skips normalisation and returns the resampled pixels (rounded).
     """
+    dev = _device_images(images)
+    if dev is not None:
+        return _resize_crop_normalize_cuda(dev, boxes, size, flip=flip, mean=mean, std=std, scale=scale,
+                                           interpolation=interpolation, antialias=antialias, layout=layout,
+                                           dtype=dtype, channel_order=channel_order, out=out)
     imgs = _image_list(images)
     n = len(imgs)
     oh, ow = size_hw(size)
@@ -116,4 +122,77 @@ def resize_crop_normalize(images, boxes, size, *, flip=None, mean=IMAGENET_MEAN,
             raise ValueError("out must be C-contiguous and writeable")
     _C.resize_crop_normalize(imgs, b, fl, out, oh, ow, m, s, float(scale), INTERPOLATIONS[interpolation],
                              bool(antialias), nchw, code, channel_order == "BGR", check_num_threads(num_threads))
+    return out
+
+
+# ----------------------------------------------------------------------------- CUDA path
+
+
+class _Geom:
+    """Shape-only stand-in for a device image (the host validators only read .shape)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+
+def _device_images(images):
+    """None for host inputs; else a list of (ptr, h, w, c, row_stride) plus the DeviceArray of the
+    first input (for device, stream and framework)."""
+    first = images[0] if isinstance(images, (list, tuple)) and len(images) else images
+    if isinstance(images, (list, tuple)) and not len(images):
+        return None
+    d0 = _device.device_array(first)
+    if d0 is None:
+        return None
+    items = []
+    if isinstance(images, (list, tuple)):
+        arrs = [_device.device_array(im) for im in images]
+        if any(a is None for a in arrs):
+            raise TypeError("images mix host and CUDA arrays; put them all on one device")
+        views = [(a, a.ptr, a.shape, a.strides) for a in arrs]
+    else:
+        if len(d0.shape) != 4:
+            raise ValueError(f"images must be a list of HW/HWC arrays or an NHWC batch, got shape {d0.shape}")
+        views = [(d0, d0.ptr + i * d0.strides[0], d0.shape[1:], d0.strides[1:]) for i in range(d0.shape[0])]
+    for i, (a, ptr, shape, strides) in enumerate(views):
+        if a.dtype != np.uint8:
+            raise TypeError(f"image {i} must be uint8, got {a.dtype}")
+        if a.device != d0.device:
+            raise ValueError(f"image {i} is on cuda:{a.device}, image 0 on cuda:{d0.device}")
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3, 4)):
+            raise ValueError(f"image {i} must be HW or HWC with 1, 3 or 4 channels, got shape {shape}")
+        if shape[0] == 0 or shape[1] == 0:
+            raise ValueError(f"image {i} is empty (shape {shape})")
+        c = 1 if len(shape) == 2 else shape[2]
+        if strides[-1] != 1 or (len(shape) == 3 and strides[1] != c) or strides[0] < shape[1] * c:
+            raise ValueError(f"image {i}: CUDA images need packed pixels (make it contiguous)")
+        items.append((ptr, shape[0], shape[1], c, strides[0]))
+    return d0, items
+
+
+def _resize_crop_normalize_cuda(dev, boxes, size, *, flip, mean, std, scale, interpolation, antialias, layout, dtype,
+                                channel_order, out):
+    d0, items = dev
+    n = len(items)
+    oh, ow = size_hw(size)
+    geoms = np.array([[h, w, c, rs] for _, h, w, c, rs in items], dtype=np.int64).reshape(n, 4)
+    b = _boxes(boxes, [_Geom((h, w)) for _, h, w, _, _ in items])
+    fl = None if flip is None else np.ascontiguousarray(np.broadcast_to(np.asarray(flip), (n,)).astype(np.uint8))
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+    nchw = check_layout(layout)
+    code, np_dtype = check_dtype(dtype)
+    if channel_order not in ("RGB", "BGR"):
+        raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+    m = triple(mean, "mean") or (0.0, 0.0, 0.0)
+    s = triple(std, "std") or (1.0, 1.0, 1.0)
+    if any(v == 0 for v in s):
+        raise ValueError("std must not contain zeros")
+    shape = (n, 3, oh, ow) if nchw else (n, oh, ow, 3)
+    if out is None:
+        out = _device.device_empty(d0, shape, np_dtype)
+    o = _device.check_out(out, shape, np_dtype, d0.device)
+    _C.resize_crop_normalize_cuda([it[0] for it in items], geoms, b, fl, o.ptr, oh, ow, m, s, float(scale),
+                                  INTERPOLATIONS[interpolation], bool(antialias), nchw, code,
+                                  channel_order == "BGR", d0.device, d0.stream)
     return out
