@@ -14,13 +14,6 @@ import hubcls  # noqa: E402
 from hubcls.models import efficientnet as eff  # noqa: E402
 
 F = paddle.nn.functional
-FAST = ["EfficientNetB0_small", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3"]
-BIG = ["EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7"]
-
-
-@pytest.mark.parametrize("name", FAST + [pytest.param(n, marks=pytest.mark.slow) for n in BIG])
-def test_parity_with_paddleclas(tmp_path, name):
-    check_parity(tmp_path, "model_zoo.efficientnet", name, size=64)
 
 
 @pytest.mark.parametrize("name,size", [("EfficientNetB0", 65), ("EfficientNetB2", 70)])

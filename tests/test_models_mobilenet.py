@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _zoo_peer_mobile import build_peer, check_parity, keys_20, logits, random_input, randomize
+from _zoo_peer_mobile import build_peer, keys_20, logits, random_input
 
 paddle = pytest.importorskip("paddle")
 import hubcls  # noqa: E402
@@ -23,11 +23,6 @@ PEER = {"MobileNetV1": "legendary_models.mobilenet_v1", "MobileNetV2": "model_zo
 
 def _peer_module(name):
     return PEER[name[:11]]
-
-
-@pytest.mark.parametrize("name", V1 + V2 + V3)
-def test_parity_with_paddleclas(tmp_path, name):
-    check_parity(tmp_path, _peer_module(name), name, size=64)
 
 
 # --- the release/2.0 key scheme ------------------------------------------------------------------
@@ -50,7 +45,7 @@ def test_20_key_map_matches_release_20_names(name):
 def test_loads_release_20_file(tmp_path, name):
     """A file with the recorded 2.0 names (paired with paddleclas 2.6's legendary tensors by
     position, not by our key map) loads through create_model and gives paddleclas's logits."""
-    peer = randomize(build_peer(_peer_module(name), name))
+    peer = build_peer(_peer_module(name), name)
     ref_keys = keys_20(name)
     state = peer.state_dict()
     assert len(state) == len(ref_keys)

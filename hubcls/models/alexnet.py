@@ -44,6 +44,7 @@ class ConvPoolLayer(nn.Layer):
 
 class AlexNetNet(Backbone):
     classifier_name = "_fc8"
+    fixed_input_size = 224   # the first Linear takes the flattened 224x224 feature map
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5):
         super().__init__()

@@ -35,6 +35,10 @@ def channel_shuffle(x, groups: int):
 
 
 def _conv_bn(in_c, out_c, kernel, stride=1, groups=1, act=None):
+    if act == "swish":
+        # paddle's swish kernel (what PaddleClas's BatchNorm(act="swish") runs); x * sigmoid(x)
+        # differs by float rounding, visible (~1e-4) on large logits
+        act = nn.Swish()
     conv = ConvBNLayer(in_c, out_c, kernel, stride=stride, groups=groups, act=act, style="zoo")
     nn.initializer.KaimingNormal()(conv._conv.weight)  # PaddleClas's init for these convs
     return conv
@@ -87,7 +91,8 @@ class ShuffleNetV2Net(Backbone):
         self.scale = scale
         self._conv1 = _conv_bn(3, chs[0], 3, stride=2, act=act)
         self._max_pool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
-        self.feature_info = [dict(num_chs=chs[0], reduction=2, module="_conv1")]
+        self.feature_info = [dict(num_chs=chs[0], reduction=2, module="_conv1"),
+                             dict(num_chs=chs[0], reduction=4, module="_max_pool")]
         self._block_list = []
         reduction = 4
         for stage, repeats in enumerate(STAGE_REPEATS):

@@ -41,6 +41,7 @@ class ConvBlock(nn.Layer):
 
 class VGGNet(Backbone):
     classifier_name = "fc3"
+    fixed_input_size = 224   # the first Linear takes the flattened 224x224 feature map
     key_family = "VGG"
 
     def __init__(self, depth: int = 16, num_classes: int = 1000, stop_grad_layers: int = 0, dropout: float = 0.5):
