@@ -268,13 +268,17 @@ class PaddleInferenceBackend(Backend):
         self.config = config
         self._input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self._output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        import threading
+
+        self._lock = threading.Lock()
         self.load_seconds = time.time() - t0
 
     def run(self, batch):
-        self._input.reshape(list(batch.shape))
-        self._input.copy_from_cpu(batch)
-        self.predictor.run()
-        return self._output.copy_to_cpu()
+        with self._lock:  # a predictor is not thread-safe (serve may call from several threads)
+            self._input.reshape(list(batch.shape))
+            self._input.copy_from_cpu(batch)
+            self.predictor.run()
+            return self._output.copy_to_cpu()
 
     def describe(self):
         d = super().describe()
@@ -346,9 +350,6 @@ def load_backend(
     - a hash of the weights, computed from ``model`` when not given -, backend artefact, input size,
     tool versions). ``int8`` needs ``calib_data()`` -> float32 NCHW calibration batch (preprocessed
     images) and ``calib_id`` naming it in the key (a hash of the batch when not given)."""
-    from ._cache import cache_key, cached, weights_hash_of_model
-    from .export import export_onnx, input_size_of, save_inference_program
-
     dev = resolve_device(device)
     which = resolve_backend_name(backend, dev)
     ok, reason = available_backends(dev)[which]
@@ -356,6 +357,31 @@ def load_backend(
         raise BackendUnavailableError(f"backend {which!r} is not available: {reason}")
     if model is None and model_fn is None:
         raise ConfigError("load_backend needs model= or model_fn=")
+    chosen_automatically = not (backend and str(backend).lower() != "auto") and not os.environ.get(ENV_BACKEND)
+    candidates = [which]
+    if chosen_automatically:  # a model the converter cannot handle still runs, on the next-best backend
+        candidates += [b for b in ("inference", "dygraph") if b != which]
+    kwargs = dict(model=model, model_fn=model_fn, name=name, weights_id=weights_id, input_size=input_size, dev=dev,
+                  threads=threads, precision=precision, calib_data=calib_data, calib_id=calib_id,
+                  cache_root=cache_root, warmup=warmup)
+    for i, cand in enumerate(candidates):
+        try:
+            return _load_backend(cand, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - export/conversion failures come in many types
+            if i + 1 == len(candidates):
+                raise
+            import warnings
+
+            warnings.warn(f"backend {cand!r} failed for {name or 'the model'} ({type(exc).__name__}: {exc}); "
+                          f"using {candidates[i + 1]!r}", stacklevel=2)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _load_backend(which, *, model, model_fn, name, weights_id, input_size, dev, threads, precision, calib_data,
+                  calib_id, cache_root, warmup) -> Backend:
+    from ._cache import cache_key, cached, weights_hash_of_model
+    from .export import export_onnx, input_size_of, save_inference_program
+
     t0 = time.time()
 
     def get_model():
@@ -450,12 +476,12 @@ def backend_from_export(directory, backend: Optional[str] = "auto", *, device=No
 
 def create_runner(model, cfg=None, *, backend: Optional[str] = "auto", use_gpu: bool = False, device: Optional[str] = None,
                   threads: Optional[int] = None, precision: str = "fp32", weights_id: Optional[str] = None,
-                  calib_data=None) -> Backend:
+                  calib_data=None, input_size=None) -> Backend:
     """The seam hub.Module / serve / infer use: an eval-mode model -> a ready ``Backend`` (a callable
     float32 NCHW batch -> logits), exported and cached on disk as the backend needs."""
     cfg = cfg if cfg is not None else getattr(model, "pretrained_cfg", None)
     if device is None:
         device = "gpu:0" if use_gpu else "cpu"
     return load_backend(backend, model=model, name=getattr(cfg, "name", None), weights_id=weights_id,
-                        input_size=getattr(cfg, "input_size", None), device=device, threads=threads,
+                        input_size=input_size or getattr(cfg, "input_size", None), device=device, threads=threads,
                         precision=precision, calib_data=calib_data)

@@ -30,6 +30,9 @@ class BatchClassifier:
         self.labels = list(labels) if labels else None
         self.input_size = tuple(input_size)
         self._buf = None
+        import threading
+
+        self._lock = threading.Lock()  # the reused buffer belongs to one call at a time
         self._rngs = [np.random.default_rng(0)]  # eval ops draw nothing; run_batch wants one per item
 
     def preprocess(self, rgb_images: Sequence[np.ndarray]) -> np.ndarray:
@@ -64,7 +67,9 @@ class BatchClassifier:
         out: List[dict] = []
         for start in range(0, len(rgb_images), int(batch_size)):
             chunk = rgb_images[start:start + int(batch_size)]
-            out.extend(self.postprocess(self.logits(self.preprocess(chunk)), top_k))
+            with self._lock:
+                logits = self.logits(self.preprocess(chunk))
+            out.extend(self.postprocess(logits, top_k))
         return out
 
 

@@ -238,7 +238,11 @@ class Module:
         return eval_transforms_for(self.pretrained_cfg)
 
     def _make_runner(self, backend):
-        if backend is None or backend == "dygraph":
+        if backend is None:
+            # the deploy layer's default: the fastest installed backend (exported once, cached under
+            # HUBCLS_HOME); HUBCLS_BACKEND=dygraph|inference|onnxruntime overrides it
+            backend = "auto"
+        if backend == "dygraph":
             return DygraphRunner(self.model, self.use_gpu)
         if callable(backend):
             return backend
