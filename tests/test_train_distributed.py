@@ -85,3 +85,30 @@ def test_two_processes_match_one_process_at_same_global_batch(tmp_path):
     epochs = [json.loads(l) for l in (run / "train_log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs if e["type"] == "epoch"] == [1, 2]
     assert not list(run.glob(".*tmp*"))
+
+
+@pytest.mark.slow
+def test_cli_nproc_per_node_2_on_cpu(tmp_path):
+    """`hubcls train --nproc_per_node 2` end to end with real files (the demo set) and a zoo model."""
+    small = ["Global.epochs=1", "Arch.class_num=5",
+             "DataLoader.Train.dataset.num_classes=5", "DataLoader.Eval.dataset.num_classes=5",
+             "DataLoader.Train.dataset.train_per_class=6", "DataLoader.Eval.dataset.train_per_class=6",
+             "DataLoader.Train.dataset.val_per_class=3", "DataLoader.Eval.dataset.val_per_class=3",
+             "DataLoader.Train.sampler.batch_size=8"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", HUBCLS_OFFLINE="1")
+    for k in list(env):
+        if k.startswith("PADDLE_"):
+            env.pop(k)
+    cmd = [sys.executable, "-m", "hubcls", "train", "--nproc_per_node", "2", "-c", "quickstart", "--quiet",
+           "--launch_log_dir", "launch_log"] + [x for o in small for x in ("-o", o)]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+    logs = "".join(p.read_text() for p in sorted((tmp_path / "launch_log").glob("workerlog.*")))
+    assert r.returncode == 0, r.stderr[-3000:] + logs[-3000:]
+    assert len(list((tmp_path / "launch_log").glob("workerlog.*"))) == 2
+    run = tmp_path / "output" / "quickstart"
+    rec = [json.loads(l) for l in (run / "train_log.jsonl").read_text().splitlines()]
+    ep = [x for x in rec if x["type"] == "epoch"]
+    assert len(ep) == 1 and "eval_top1" in ep[0]           # one writer (rank 0), one record
+    assert (run / "best_model.pdparams").is_file()
+    per_class = (run / "eval_per_class.csv").read_text().splitlines()
+    assert sum(int(l.split(",")[-1]) for l in per_class[1:]) == 15  # all eval images counted once

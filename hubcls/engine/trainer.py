@@ -158,6 +158,8 @@ class Trainer:
                  log_file=None):
         self.cfg = config
         self.paddle = paddle = import_paddle()
+        # Paddle repeats this note on every BatchNorm call in train mode; it says nothing actionable
+        warnings.filterwarnings("ignore", message="When training, we now always track global mean")
         self.quiet = quiet
         self.rank, self.world = dist_info()
         self.device = select_device(_get(config, "Global.device", "auto"))
