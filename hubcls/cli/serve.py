@@ -23,10 +23,10 @@ def _load_modules(args) -> dict:
         w = weights[i] if weights else None
         w = None if w in (None, "official") else w
         print(f"loading {name} (weights: {w or 'official'}) ...", file=sys.stderr, flush=True)
-        modules[name] = Module(name=name, weights=w, use_gpu=args.use_gpu)
+        modules[name] = Module(name=name, weights=w, use_gpu=args.use_gpu, backend=args.backend)
     for d in args.model_dir or []:
         print(f"loading model directory {d} ...", file=sys.stderr, flush=True)
-        m = Module(directory=d, use_gpu=args.use_gpu)
+        m = Module(directory=d, use_gpu=args.use_gpu, backend=args.backend)
         # routed under the directory's name: a fine-tuned model must not shadow the zoo model
         route = Path(d).resolve().name
         if route in modules:
@@ -77,4 +77,6 @@ def register(sub):
     p.add_argument("--max-request-mb", type=float, default=20.0, help="largest request body in MiB (413 above)")
     p.add_argument("--max-images", type=int, default=64, help="most images in one request")
     p.add_argument("--use-gpu", action="store_true", help="run the models on the GPU")
+    p.add_argument("--backend", default=None,
+                   help="inference backend (dygraph, inference, onnxruntime, ...; default: auto / HUBCLS_BACKEND)")
     p.set_defaults(func=_run)

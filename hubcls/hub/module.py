@@ -9,8 +9,10 @@ from the model's PretrainedCfg; preprocessing is ``hubcls.data.eval_transforms_f
 pipeline training-time eval uses, so ``predict``/``serve`` answers equal eval answers.
 
 Prediction goes through ONE seam: ``Module.logits(batch)`` (float32 NCHW -> float32 logits), which
-calls ``self.runner``. The default runner is eval-mode dygraph; the inference-backend layer
-(hubcls.deploy) can replace it (``Module(..., backend=...)`` or assigning ``module.runner``).
+calls ``self.runner``. The runner comes from the inference-backend layer,
+``hubcls.deploy.backends.create_runner(model, cfg, backend=...)``: ``backend=None`` means "auto"
+(the fastest installed backend, HUBCLS_BACKEND overrides), ``"dygraph"`` the eval-mode model itself,
+or any callable. ``hubcls serve`` batches requests into that same seam.
 
 Bad images: ``predict(..., on_error="raise")`` (default) decodes every image first and raises one
 ``ImageDecodeError`` naming every bad image before any compute; ``on_error="return"`` keeps going
@@ -148,7 +150,7 @@ class Module:
         label_list: list of class names or a label file; default: the model's label list.
         use_gpu: run on GPU (clear error when there is none).
         backend: a runner ``callable(float32 NCHW batch) -> logits`` or a backend name understood
-            by hubcls.deploy; None = dygraph.
+            by hubcls.deploy ("dygraph", "inference", "onnxruntime", ...); None = "auto".
     """
 
     def __init__(
