@@ -1,0 +1,52 @@
+"""ResNeXt101 32xNd WSL and Fix_ResNeXt101_32x48d_wsl: parity with pip paddleclas 2.6 for 32x8d
+(32x16d slow), construction-only checks for the 469M/829M-parameter 32x32d/32x48d (slow; one giant
+model alive at a time), and the FixRes eval size."""
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from _zoo_peer_classic import check_parity, check_params, random_input
+
+paddle = pytest.importorskip("paddle")
+import hubcls  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["ResNeXt101_32x8d_wsl",
+                                  pytest.param("ResNeXt101_32x16d_wsl", marks=pytest.mark.slow)])
+def test_parity(tmp_path, name):
+    check_parity(tmp_path, "model_zoo.resnext101_wsl", name, size=64)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ResNeXt101_32x32d_wsl", "ResNeXt101_32x48d_wsl"])
+def test_giant_models_construct(name):
+    # 1.9 / 3.3 GB of float32 parameters: build, count, run a 32x32 input, free before the next
+    m = hubcls.create_model(name)
+    try:
+        check_params(m)
+        m.eval()
+        with paddle.no_grad():
+            out = m(paddle.to_tensor(random_input(32, batch=1)))
+        assert tuple(out.shape) == (1, 1000)
+    finally:
+        del m
+        gc.collect()
+
+
+def test_fix_resnext_eval_size():
+    cfg = hubcls.models.resolve("Fix_ResNeXt101_32x48d_wsl")
+    assert cfg.arch == "ResNeXt101_32x48d_wsl"
+    assert (cfg.input_size, cfg.resize_short) == (320, 320)
+    assert cfg.url.endswith("/Fix_ResNeXt101_32x48d_wsl_pretrained.pdparams")
+    assert hubcls.models.resolve("ResNeXt101_32x16d_wsl").input_size == 224
+
+
+def test_features_only():
+    m = hubcls.create_model("ResNeXt101_32x8d_wsl", features_only=True, out_indices=(1, 2, 3, 4))
+    m.eval()
+    assert m.channels() == [256, 512, 1024, 2048] and m.reduction() == [4, 8, 16, 32]
+    with paddle.no_grad():
+        feats = m(paddle.to_tensor(random_input(64, batch=1)))
+    assert [tuple(f.shape) for f in feats] == [(1, 256, 16, 16), (1, 512, 8, 8), (1, 1024, 4, 4), (1, 2048, 2, 2)]
