@@ -126,6 +126,16 @@ class Classifier:
             x = x.transpose(2, 0, 1)
         return x
 
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
+        """Through hubcls.deploy's backend layer (auto: the fastest installed backend, program exported
+        once and cached; HUBCLS_BACKEND=dygraph|inference|onnxruntime overrides)."""
+        if getattr(self, "_runner", None) is None:
+            from ..deploy.backends import create_runner
+
+            self._runner = create_runner(self.model, getattr(self.model, "pretrained_cfg", None),
+                                         input_size=tuple(batch.shape[1:]))
+        return self._runner(batch)
+
     def predict(self, paths: Sequence, top_k: int = 5, progress: bool = True) -> List[dict]:
         from tqdm import tqdm
 
@@ -143,11 +153,9 @@ class Classifier:
                 except HubclsError as exc:  # a bad file is reported, the rest still run
                     results.append({"file": str(p), "error": str(exc)})
             if arrs:
-                with paddle.no_grad():
-                    logits = self.model(paddle.to_tensor(np.stack(arrs)))
-                    if isinstance(logits, dict):
-                        logits = logits["logits"]
-                    prob = paddle.nn.functional.softmax(logits.astype("float32"), axis=-1).numpy()
+                logits = self._logits(np.stack(arrs).astype(np.float32, copy=False))
+                z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+                prob = z / z.sum(axis=-1, keepdims=True)
                 k = min(top_k, prob.shape[1])
                 for p, row in zip(ok, prob):
                     idx = np.argsort(-row, kind="stable")[:k]
