@@ -61,7 +61,7 @@ def test_faster_rcnn_pssdet_config_trains_and_evaluates(tmp_path):
     dataset = dict(image_dir="images", anno_path="annotations/train.json", dataset_dir=str(data))
     merge_config({
         "use_gpu": False, "num_classes": 3, "worker_num": 0, "log_iter": 100, "epoch": 6,
-        "save_dir": str(tmp_path / "out"), "snapshot_epoch": 100,
+        "save_dir": str(tmp_path / "out"), "snapshot_epoch": 100, "output_eval": str(tmp_path / "eval"),
         # the PSS-DET backbone settings at a small depth, so the test runs on 2 CPU cores
         "HubclsResNet": {"depth": 18, "weights": None, "pretrained": str(weights)},
         "FPN": {"in_channels": [64, 128, 256, 512]},
