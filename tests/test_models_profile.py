@@ -116,3 +116,29 @@ def test_counting_conventions_match_paddle_flops_functions():
         h.remove()
     assert sum(totals) > 0
     assert count_macs(net, (32, 32)) == sum(totals)
+
+
+def test_cli_models_table(capsys):
+    from hubcls.cli import main
+
+    assert main(["models", "resnet50*"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["name", "params(M)", "MACs(G)", "size", "top-1", "weights"]
+    rows = {ln.split()[0]: ln.split() for ln in out[2:] if ln and not ln[0].isdigit()}
+    assert rows["ResNet50_vd_ssld"] == ["ResNet50_vd_ssld", "25.63", "4.35", "224", "0.824", "yes"]
+    assert rows["ResNet50_vd_10w"][-1] == "yes"
+    assert all(name.lower().startswith("resnet50") for name in rows)
+    assert main(["models", "ResNet200*", "--no-weights"]) == 0
+    assert "ResNet200 " in capsys.readouterr().out
+    assert main(["models", "nothing_like_this*"]) == 1
+
+
+def test_cli_models_measure_json(capsys):
+    import json
+
+    from hubcls.cli import main
+
+    assert main(["models", "SE_ResNet18_vd", "--measure", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["name"] == "SE_ResNet18_vd" and row["weights"] is True
+    assert abs(row["params_m"] - 11.81) < 0.01 and abs(row["macs_g"] - 2.07) < 0.01
