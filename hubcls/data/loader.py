@@ -42,14 +42,13 @@ import math
 import os
 import queue
 import signal
-import sys
 import threading
 import traceback
 import warnings
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
