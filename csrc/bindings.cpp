@@ -5,7 +5,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -233,6 +235,16 @@ void bind_rcn_cuda(std::vector<uintptr_t> ptrs, I64 geoms, py::array_t<double, p
     imgs[i] = {reinterpret_cast<const uint8_t*>(ptrs[i]), g[0], g[1], g[2], g[3], {0, 0, 0, 0},
                flips.is_none() ? 0 : static_cast<int32_t>(fl.data()[i] != 0)};
     for (int k = 0; k < 4; ++k) imgs[i].box[k] = boxes.data()[4 * i + k];
+    // the CPU kernel clamps a box overshooting its image by < 1e-3 px; do the same
+    double* b = imgs[i].box;
+    const bool tolerated = b[0] >= -1e-3 && b[1] >= -1e-3 && b[0] + b[2] <= g[1] + 1e-3 && b[1] + b[3] <= g[0] + 1e-3;
+    if (tolerated && std::isfinite(b[0]) && std::isfinite(b[1]) && b[2] > 0 && b[3] > 0) {
+      const double x = std::max(b[0], 0.0), y = std::max(b[1], 0.0);
+      const double w = std::min(b[2], static_cast<double>(g[1]) - x), h = std::min(b[3], static_cast<double>(g[0]) - y);
+      b[0] = x; b[1] = y;
+      if (w > 0) b[2] = w;
+      if (h > 0) b[3] = h;
+    }
   }
   hubcls::RCNParams p;
   p.out_h = out_h; p.out_w = out_w;

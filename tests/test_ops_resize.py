@@ -164,8 +164,8 @@ def test_nhwc_batch_input_out_and_threads():
     assert got is out
     np.testing.assert_array_equal(out, ref)
     # single image split over row chunks by several threads
-    one = ops.resize_crop_normalize(batch[:1], boxes[:1], 64, num_threads=3)
-    np.testing.assert_array_equal(one, ops.resize_crop_normalize(batch[:1], boxes[:1], 64, num_threads=1))
+    one = ops.resize_crop_normalize(batch[:1], boxes[:1], 600, num_threads=3)
+    np.testing.assert_array_equal(one, ops.resize_crop_normalize(batch[:1], boxes[:1], 600, num_threads=1))
 
 
 class _DLPackOnly:

@@ -226,32 +226,33 @@ void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const doubl
     else { a[c] = p.scale / p.std[c]; b[c] = -p.mean[c] / p.std[c]; }
   }
   if (num_threads <= 0) num_threads = default_num_threads();
-  std::vector<Work> work(static_cast<size_t>(n));
-  parallel_for(n, num_threads, [&](int64_t i) {
-    const ImageView& im = images[i];
-    const double* bx = boxes + 4 * i;
-    // clamp tolerated overshoot back into the image
-    double x = std::max(bx[0], 0.0), y = std::max(bx[1], 0.0);
-    double w = std::min(bx[2], static_cast<double>(im.w) - x), h = std::min(bx[3], static_cast<double>(im.h) - y);
-    if (w <= 0) w = bx[2];
-    if (h <= 0) h = bx[3];
-    Work& wk = work[i];
-    wk.im = &im;
-    const bool area_up = !p.antialias && p.interp == Interp::Area && (w < p.out_w || h < p.out_h);
-    wk.cx = compute_resample_coeffs(im.w, x, w, p.out_w, p.interp, p.antialias, area_up);
-    wk.cy = compute_resample_coeffs(im.h, y, h, p.out_h, p.interp, p.antialias, area_up);
-    wk.flip = flips ? flips[i] != 0 : false;
-  });
-  const int64_t chunks = n >= num_threads ? 1 : (num_threads + n - 1) / n;
+  // One parallel region: task = (image, block of output rows). An image is split into row blocks
+  // only when the batch is smaller than the thread count AND the image is large enough to pay for
+  // the threads' wake-up (small single images run inline: no OpenMP region, no barrier to wait on
+  // when the machine is oversubscribed, e.g. by data-loader worker processes).
+  const int64_t big_image = int64_t{1} << 18;  // output pixels
+  const int64_t chunks = (n >= num_threads || p.out_h * p.out_w < big_image) ? 1 : (num_threads + n - 1) / n;
   const size_t elem = p.dtype == OutDType::Float32 ? 4 : (p.dtype == OutDType::Float16 ? 2 : 1);
   const int64_t img_elems = 3 * p.out_h * p.out_w;
   parallel_for(n * chunks, num_threads, [&](int64_t t) {
     const int64_t i = t / chunks, ch = t % chunks;
     const int64_t y0 = p.out_h * ch / chunks, y1 = p.out_h * (ch + 1) / chunks;
     if (y0 >= y1) return;
+    const ImageView& im = images[i];
+    const double* bx = boxes + 4 * i;
+    // clamp the tolerated (< 1e-3 px) overshoot back into the image
+    double x = std::max(bx[0], 0.0), y = std::max(bx[1], 0.0);
+    double w = std::min(bx[2], static_cast<double>(im.w) - x), h = std::min(bx[3], static_cast<double>(im.h) - y);
+    if (w <= 0) w = bx[2];
+    if (h <= 0) h = bx[3];
+    Work wk;
+    wk.im = &im;
+    const bool area_up = !p.antialias && p.interp == Interp::Area && (w < p.out_w || h < p.out_h);
+    wk.cx = compute_resample_coeffs(im.w, x, w, p.out_w, p.interp, p.antialias, area_up);
+    wk.cy = compute_resample_coeffs(im.h, y, h, p.out_h, p.interp, p.antialias, area_up);
+    wk.flip = flips ? flips[i] != 0 : false;
     void* oimg = static_cast<char*>(out) + static_cast<size_t>(i * img_elems) * elem;
-    const Work& wk = work[i];
-    switch (wk.im->c) {
+    switch (im.c) {
       case 1: run_rows<1>(wk, y0, y1, p, a, b, oimg); break;
       case 3: run_rows<3>(wk, y0, y1, p, a, b, oimg); break;
       default: run_rows<4>(wk, y0, y1, p, a, b, oimg); break;
