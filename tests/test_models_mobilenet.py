@@ -118,9 +118,11 @@ def test_features_and_head(name):
         f = model.forward_features(x)
         pre = model.forward_head(f, pre_logits=True)
         assert np.array_equal(model.forward_head(f).numpy(), model(x).numpy())
-    assert f.shape[1] == model.feature_info[-1]["num_chs"]
-    assert pre.shape == [1, model.num_features]
+    assert f.shape[1] == model.feature_info[-1]["num_chs"] == model.num_features
+    assert pre.shape == [1, getattr(model, "head_hidden_size", model.num_features)]
     model.reset_classifier(7)
     assert model(x).shape == [1, 7]
     model.reset_classifier(0)
-    assert model(x).shape == [1, model.num_features]
+    assert model(x).shape == [1, getattr(model, "head_hidden_size", model.num_features)]
+    model.reset_classifier(5)  # from the identity back to a classifier of the right width
+    assert model(x).shape == [1, 5]

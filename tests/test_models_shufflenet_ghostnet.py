@@ -67,6 +67,7 @@ def test_features_and_head(name):
         assert out.shape == [1, info["num_chs"], 64 // info["reduction"], 64 // info["reduction"]]
     with paddle.no_grad():
         np.testing.assert_array_equal(model.forward_head(model.forward_features(x)).numpy(), model(x).numpy())
-        assert model.forward_head(model.forward_features(x), pre_logits=True).shape == [1, model.num_features]
+        assert model.forward_head(model.forward_features(x), pre_logits=True).shape == [
+            1, getattr(model, "head_hidden_size", model.num_features)]
     model.reset_classifier(3)
     assert model(x).shape == [1, 3]

@@ -64,10 +64,16 @@ class AlexNetNet(Backbone):
         self._fc6 = nn.Linear(256 * 6 * 6, 4096, weight_attr=fc_attr(), bias_attr=fc_attr())
         self._drop2 = nn.Dropout(p=dropout, mode="downscale_in_infer")
         self._fc7 = nn.Linear(4096, 4096, weight_attr=fc_attr(), bias_attr=fc_attr())
-        self.num_features = 4096
+        # num_features: channels of forward_features' map; head_hidden_size: what the classifier sees
+        self.num_features, self.head_hidden_size = 256, 4096
         self.num_classes = num_classes
         self._fc8 = nn.Linear(4096, num_classes, weight_attr=fc_attr(), bias_attr=fc_attr()) \
             if num_classes > 0 else nn.Identity()
+
+    def reset_classifier(self, num_classes: int):
+        # the classifier takes the head's fc7 features (head_hidden_size), not num_features
+        self.num_classes = num_classes
+        self._fc8 = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x):
         x = self._conv2(self._conv1(x))

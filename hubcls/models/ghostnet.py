@@ -101,12 +101,18 @@ class GhostNetNet(Backbone):
         self.pool2d_gap = nn.AdaptiveAvgPool2D(1)
         self.fc_0 = _conv_bn(last_c, HEAD_CHANNELS, 1, act="relu")
         self.dropout = nn.Dropout(p=dropout)
-        self.num_features = HEAD_CHANNELS
+        # num_features: channels of forward_features' map; head_hidden_size: what the classifier sees
+        self.num_features, self.head_hidden_size = last_c, HEAD_CHANNELS
         self.num_classes = num_classes
         stdv = 1.0 / math.sqrt(HEAD_CHANNELS)
         self.fc_1 = nn.Linear(HEAD_CHANNELS, num_classes,
                               weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-stdv, stdv))) \
             if num_classes > 0 else nn.Identity()
+
+    def reset_classifier(self, num_classes: int):
+        # the classifier takes the head's fc_0 features (head_hidden_size), not num_features
+        self.num_classes = num_classes
+        self.fc_1 = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x):
         x = self.conv1(x)

@@ -112,9 +112,15 @@ class MobileNetV3Net(Backbone):
         self.hardswish = nn.Hardswish()
         self.dropout = nn.Dropout(p=dropout_prob, mode="downscale_in_infer") if dropout_prob else nn.Identity()
         self.flatten = nn.Flatten(start_axis=1, stop_axis=-1)
-        self.num_features = EXPAND_CHANNELS
+        # num_features: channels of forward_features' map; head_hidden_size: what the classifier sees
+        self.num_features, self.head_hidden_size = squeeze, EXPAND_CHANNELS
         self.num_classes = num_classes
         self.fc = nn.Linear(EXPAND_CHANNELS, num_classes) if num_classes > 0 else nn.Identity()
+
+    def reset_classifier(self, num_classes: int):
+        # the classifier takes the head's 1x1-conv features (head_hidden_size), not num_features
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x):
         return self.last_second_conv(self.blocks(self.conv(x)))

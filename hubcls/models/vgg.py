@@ -63,9 +63,15 @@ class VGGNet(Backbone):
         self.drop = nn.Dropout(p=dropout, mode="downscale_in_infer")
         self.fc1 = nn.Linear(7 * 7 * 512, 4096)
         self.fc2 = nn.Linear(4096, 4096)
-        self.num_features = 4096
+        # num_features: channels of forward_features' map; head_hidden_size: what the classifier sees
+        self.num_features, self.head_hidden_size = 512, 4096
         self.num_classes = num_classes
         self.fc3 = nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity()
+
+    def reset_classifier(self, num_classes: int):
+        # the classifier takes the head's fc2 features (head_hidden_size), not num_features
+        self.num_classes = num_classes
+        self.fc3 = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x):
         for i in range(1, 6):
