@@ -1,6 +1,8 @@
 """Input plumbing shared by the op wrappers: array coercion (NumPy, DLPack), dtype/layout codes."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 DTYPES = {"float32": (0, np.float32), "float16": (1, np.float16), "uint8": (2, np.uint8)}
@@ -65,11 +67,12 @@ def size_hw(size) -> tuple[int, int]:
 def triple(v, name: str) -> tuple[float, float, float]:
     if v is None:
         return None
-    if np.isscalar(v):
-        v = [v] * 3
-    t = tuple(float(x) for x in v)
+    try:
+        t = (float(v),) * 3 if isinstance(v, (int, float, np.number)) else tuple(float(x) for x in v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a scalar or 3 finite numbers, got {v!r}") from None
     if len(t) == 1:
         t = t * 3
-    if len(t) != 3 or not all(np.isfinite(t)):
+    if len(t) != 3 or not all(math.isfinite(x) for x in t):
         raise ValueError(f"{name} must be a scalar or 3 finite numbers, got {v!r}")
     return t

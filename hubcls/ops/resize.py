@@ -54,15 +54,17 @@ def _boxes(boxes, images: list[np.ndarray]) -> np.ndarray:
         b = b[None]
     if b.shape != (n, 4):
         raise ValueError(f"boxes must have shape ({n}, 4) (one (x, y, w, h) per image), got {b.shape}")
-    if not np.all(np.isfinite(b)):
+    if not np.isfinite(b).all():
         raise ValueError("boxes contain NaN or infinity")
-    if np.any(b[:, 2:] <= 0):
+    if (b[:, 2:] <= 0).any():
         raise ValueError("box widths and heights must be positive")
     eps = 1e-3
-    for i, im in enumerate(images):
+    hw = np.array([im.shape[:2] for im in images], dtype=np.float64).reshape(n, 2)
+    bad = (b[:, 0] < -eps) | (b[:, 1] < -eps) | (b[:, 0] + b[:, 2] > hw[:, 1] + eps) | (b[:, 1] + b[:, 3] > hw[:, 0] + eps)
+    if bad.any():
+        i = int(np.argmax(bad))
         x, y, w, h = b[i]
-        if x < -eps or y < -eps or x + w > im.shape[1] + eps or y + h > im.shape[0] + eps:
-            raise ValueError(f"box {i} ({x:g}, {y:g}, {w:g}, {h:g}) lies outside its {im.shape[1]}x{im.shape[0]} image")
+        raise ValueError(f"box {i} ({x:g}, {y:g}, {w:g}, {h:g}) lies outside its {images[i].shape[1]}x{images[i].shape[0]} image")
     return np.ascontiguousarray(b)
 
 
