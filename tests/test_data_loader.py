@@ -237,3 +237,28 @@ def _alive(pid):
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+class _Stall:
+    """An augmenter that hangs (stuck storage, deadlocked library): the loader must not."""
+
+    def __init__(self, seconds=60):
+        self.seconds = seconds
+
+    def __call__(self, img):
+        time.sleep(self.seconds)
+        return img
+
+
+def test_stuck_worker_times_out(demo):
+    from hubcls.data import AUGMENTERS
+
+    AUGMENTERS.register(_Stall, name="TestStall", force=True)
+    ops = [{"DecodeImage": {}}, {"TestStall": {"seconds": 60}}, {"ResizeImage": {"size": 32}}, NORM,
+           {"ToCHWImage": None}]
+    dl = build_dataloader(config(demo, workers=1, batch=2, ops=ops, timeout=3), "Train")
+    t = time.monotonic()
+    with pytest.raises(TimeoutError, match="no batch .* in 3 s"):
+        next(iter(dl))
+    assert time.monotonic() - t < 40  # worker start (spawn) + 3 s
+    assert dl._pool is None
