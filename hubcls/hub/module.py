@@ -71,6 +71,17 @@ def topk_dicts(probs: np.ndarray, labels: Sequence[str], top_k: int) -> List[dic
     return out
 
 
+def unique_labels(labels: Sequence[str]) -> List[str]:
+    """Results are ``{label: prob}`` dicts, so a repeated name would drop a class (ImageNet-1k names
+    "crane" and "maillot" twice): later repeats get their class index appended, ``"crane (517)"``."""
+    seen, out = set(), []
+    for i, name in enumerate(labels):
+        name = str(name)
+        out.append(name if name not in seen else f"{name} ({i})")
+        seen.add(name)
+    return out
+
+
 def read_label_file(path) -> List[str]:
     try:
         from ..deploy.export import read_labels  # one parser for "<index> <name>" and plain lines
@@ -232,7 +243,7 @@ class Module:
             labels = [str(x) for x in label_list]
         if len(labels) != n:
             raise ConfigError(f"label_list has {len(labels)} names but {self.name} has {n} classes")
-        return labels
+        return unique_labels(labels)
 
     def _eval_transform(self):
         from ..data import eval_transforms_for
@@ -364,7 +375,7 @@ class Module:
 
     # ----------------------------------------------------------------------------- features etc.
     def features(self, images, batch_size: int = 8, *, channel_order: str = "BGR") -> np.ndarray:
-        """Pooled embeddings (N, num_features): what the classifier sees
+        """Pooled embeddings (N, D), D = the classifier's input width: what the classifier sees
         (``forward_head(forward_features(x), pre_logits=True)``)."""
         from .._paddle import import_paddle
 

@@ -110,7 +110,9 @@ class PPLCNet(Backbone):
         self.act = nn.Hardswish()
         self.dropout = nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
         self.flatten = nn.Flatten(start_axis=1, stop_axis=-1)
-        self.num_features = class_expand
+        # the classifier's input (the backbone contract); head_hidden_size says the same for code
+        # that follows MobileNetV3's convention (num_features = the last map's channels)
+        self.num_features = self.head_hidden_size = class_expand
         self.num_classes = num_classes
         self.fc = nn.Linear(class_expand, num_classes) if num_classes > 0 else nn.Identity()
 
