@@ -20,7 +20,7 @@ def test_googlenet_parity(tmp_path):
 
 def test_googlenet_aux_heads_in_training():
     peer = calibrate(build_peer("model_zoo.googlenet", "GoogLeNet"), 224)
-    ours = hubcls.create_model("GoogLeNet")
+    ours = hubcls.create_model("GoogLeNet", aux_logits=True)
     ours.set_state_dict(peer.state_dict())
     x = paddle.to_tensor(random_input(224))
     ours.eval()
@@ -74,13 +74,13 @@ def test_eval_size_299_from_320(name):
     assert hubcls.models.resolve("GoogLeNet").input_size == 224
 
 
-@pytest.mark.parametrize("name, chans", [("GoogLeNet", [64, 192, 480, 832, 1024]),
-                                         ("InceptionV3", [64, 192, 288, 768, 2048]),
-                                         ("InceptionV4", [64, 192, 384, 1024, 1536])])
-def test_features_only(name, chans):
+@pytest.mark.parametrize("name, chans, red", [("GoogLeNet", [64, 192, 480, 832, 1024], [2, 4, 8, 16, 32]),
+                                              ("InceptionV3", [32, 80, 768, 2048], [2, 4, 16, 32]),
+                                              ("InceptionV4", [32, 160, 1024, 1536], [2, 4, 16, 32])])
+def test_features_only(name, chans, red):
     m = hubcls.create_model(name, features_only=True)
     m.eval()
-    assert m.channels() == chans and m.reduction() == [2, 4, 8, 16, 32]
+    assert m.channels() == chans and m.reduction() == red
     with paddle.no_grad():
         feats = m(paddle.to_tensor(random_input(96, batch=1)))
     assert [f.shape[1] for f in feats] == chans
@@ -90,8 +90,18 @@ def test_features_only(name, chans):
     assert sizes == sorted(sizes, reverse=True)
 
 
+def test_googlenet_aux_off_by_default():
+    m = hubcls.create_model("GoogLeNet")
+    m.train()
+    out = m(paddle.to_tensor(random_input(224, batch=1)))
+    assert tuple(out.shape) == (1, 1000)  # a plain classifier
+    assert all(p.stop_gradient for p in m._out1.parameters()) and not m._fc_out.weight.stop_gradient
+    m.set_aux_logits(True)
+    assert not any(p.stop_gradient for p in m._fc_o2.parameters())
+
+
 def test_reset_classifier_googlenet_aux():
-    m = hubcls.create_model("GoogLeNet", num_classes=4)
+    m = hubcls.create_model("GoogLeNet", num_classes=4, aux_logits=True)
     m.train()
     outs = m(paddle.to_tensor(random_input(224, batch=2)))
     assert [tuple(o.shape) for o in outs] == [(2, 4)] * 3

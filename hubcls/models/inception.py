@@ -69,12 +69,19 @@ _V1_BLOCKS = [  # name, in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj
 
 
 class GoogLeNetModel(PooledBackbone):
-    """Training mode returns ``[logits, aux1, aux2]`` (aux heads need a 224 input: they flatten a
-    3x3 map); eval mode returns the main logits."""
+    """GoogLeNet with PaddleClas's two auxiliary heads.
+
+    The aux heads always exist (PaddleClas's weight files and parameter count include them), but
+    they only run when ``aux_logits=True`` *and* the model is in training mode: forward then returns
+    ``[logits, aux1, aux2]`` for PaddleClas's GoogLeNetLoss (logits + 0.3 * each aux). With the
+    default ``aux_logits=False`` the model is a plain classifier and the aux parameters are frozen
+    (``stop_gradient``) since nothing uses them. The aux heads flatten a 3x3 map: 224x224 input only.
+    """
 
     classifier_name = "_fc_out"
+    min_input_size = 224  # the aux heads (and PaddleClas's model, which always runs them) need 224
 
-    def __init__(self, num_classes=1000, aux_logits=True, class_num=None):
+    def __init__(self, num_classes=1000, aux_logits=False, class_num=None):
         super().__init__()
         num_classes = class_num if class_num is not None else num_classes
         self.num_classes = num_classes
@@ -88,14 +95,13 @@ class GoogLeNetModel(PooledBackbone):
         self.head_drop = nn.Dropout(p=0.4, mode="downscale_in_infer")
         self.num_features = 1024
         self._fc_out = linear(1024, num_classes, stdv=(3.0 / 1024) ** 0.5)
-        self.aux_logits = bool(aux_logits)
-        if self.aux_logits:
-            for i, in_ch in ((1, 512), (2, 528)):
-                setattr(self, f"_pool_o{i}", nn.AvgPool2D(kernel_size=5, stride=3))
-                setattr(self, f"_conv_o{i}", ConvLayer(in_ch, 128, 1))
-                setattr(self, f"_fc_o{i}", linear(1152, 1024, stdv=(3.0 / 2048) ** 0.5))
-                setattr(self, f"_drop_o{i}", nn.Dropout(p=0.7, mode="downscale_in_infer"))
-                setattr(self, f"_out{i}", linear(1024, num_classes, stdv=(3.0 / 1024) ** 0.5))
+        for i, in_ch in ((1, 512), (2, 528)):
+            setattr(self, f"_pool_o{i}", nn.AvgPool2D(kernel_size=5, stride=3))
+            setattr(self, f"_conv_o{i}", ConvLayer(in_ch, 128, 1))
+            setattr(self, f"_fc_o{i}", linear(1152, 1024, stdv=(3.0 / 2048) ** 0.5))
+            setattr(self, f"_drop_o{i}", nn.Dropout(p=0.7, mode="downscale_in_infer"))
+            setattr(self, f"_out{i}", linear(1024, num_classes, stdv=(3.0 / 1024) ** 0.5))
+        self.set_aux_logits(aux_logits)
         self.feature_info = [dict(num_chs=64, reduction=2, module="_conv"),
                              dict(num_chs=192, reduction=4, module="_conv_2"),
                              dict(num_chs=480, reduction=8, module="_ince3b"),
@@ -126,11 +132,22 @@ class GoogLeNetModel(PooledBackbone):
         a2 = self._out2(self._drop_o2(self._fc_o2(a2)))
         return [out, a1, a2]
 
+    def _aux_params(self):
+        for i in (1, 2):
+            for part in ("_conv_o", "_fc_o", "_out"):
+                yield from getattr(self, f"{part}{i}").parameters()
+
+    def set_aux_logits(self, enabled: bool):
+        """Turn the auxiliary heads on (training returns 3 outputs) or off (frozen, unused)."""
+        self.aux_logits = bool(enabled)
+        for p in self._aux_params():
+            p.stop_gradient = not self.aux_logits
+
     def reset_classifier(self, num_classes: int):
         super().reset_classifier(num_classes)
-        if self.aux_logits:
-            for i in (1, 2):
-                setattr(self, f"_out{i}", linear(1024, num_classes) if num_classes else nn.Identity())
+        for i in (1, 2):  # the aux classifiers follow the main one
+            setattr(self, f"_out{i}", linear(1024, num_classes) if num_classes else nn.Identity())
+        self.set_aux_logits(self.aux_logits)
 
 
 # --- Inception-v3 (legendary names) ------------------------------------------------------------
@@ -259,6 +276,7 @@ class V3BlockE(nn.Layer):
 class InceptionV3Model(PooledBackbone):
     classifier_name = "fc"
     key_family = "InceptionV3"
+    min_input_size = 75  # 'valid' convs and pools: smaller inputs run out of pixels
 
     def __init__(self, num_classes=1000, class_num=None):
         super().__init__()
@@ -273,9 +291,11 @@ class InceptionV3Model(PooledBackbone):
         self.head_drop = nn.Dropout(p=0.2, mode="downscale_in_infer")
         self.num_features = 2048
         self.fc = linear(2048, num_classes)
-        self.feature_info = [dict(num_chs=64, reduction=2, module="inception_stem.conv_2b_3x3"),
-                             dict(num_chs=192, reduction=4, module="inception_stem.conv_4a_3x3"),
-                             dict(num_chs=288, reduction=8, module="inception_block_list.2"),
+        # Taps whose maps stay within a pixel of input/reduction. The stride-8 stage (35px at 299)
+        # is left out: 'valid' convs make it ~2px smaller than 299/8, which the generic
+        # features_only contract (floor/ceil +-1) does not allow.
+        self.feature_info = [dict(num_chs=32, reduction=2, module="inception_stem.conv_1a_3x3"),
+                             dict(num_chs=80, reduction=4, module="inception_stem.conv_3b_1x1"),
                              dict(num_chs=768, reduction=16, module="inception_block_list.7"),
                              dict(num_chs=2048, reduction=32, module="inception_block_list.10")]
 
@@ -338,13 +358,13 @@ class V4Stem(nn.Layer):
         self._conv2_3 = _cbr(64, 64, (1, 7), padding=(0, 3))
         self._conv2_4 = _cbr(64, 96, 3)
         self._conv3 = _cbr(192, 192, 3, stride=2)
-        self.stride4_out = nn.Identity()  # parameter-free tap on the 192-ch stride-4 concat
+        self.stride4_out = nn.Identity()  # parameter-free tap on the 160-ch stride-4 concat
 
     def forward(self, x):
         x = self._conv_3(self._conv_2(self._conv_1(x)))
-        x = paddle.concat([self._pool(x), self._conv2(x)], axis=1)
+        x = self.stride4_out(paddle.concat([self._pool(x), self._conv2(x)], axis=1))
         b2 = self._conv2_4(self._conv2_3(self._conv2_2(self._conv2_1(x))))
-        x = self.stride4_out(paddle.concat([self._conv1_2(self._conv1_1(x)), b2], axis=1))
+        x = paddle.concat([self._conv1_2(self._conv1_1(x)), b2], axis=1)
         return paddle.concat([self._conv3(x), self._pool(x)], axis=1)
 
 
@@ -449,6 +469,7 @@ class V4BlockC(nn.Layer):
 
 class InceptionV4Model(PooledBackbone):
     classifier_name = "out"
+    min_input_size = 75  # 'valid' convs and pools: smaller inputs run out of pixels
 
     def __init__(self, num_classes=1000, class_num=None):
         super().__init__()
@@ -468,9 +489,9 @@ class InceptionV4Model(PooledBackbone):
         self.head_drop = nn.Dropout(p=0.2, mode="downscale_in_infer")
         self.num_features = 1536
         self.out = linear(1536, num_classes)
-        self.feature_info = [dict(num_chs=64, reduction=2, module="_inception_stem._conv_3"),
-                             dict(num_chs=192, reduction=4, module="_inception_stem.stride4_out"),
-                             dict(num_chs=384, reduction=8, module="_inceptionA_4"),
+        # as for InceptionV3, the stride-8 stage ('valid' convs: ~2px under input/8) is left out
+        self.feature_info = [dict(num_chs=32, reduction=2, module="_inception_stem._conv_1"),
+                             dict(num_chs=160, reduction=4, module="_inception_stem.stride4_out"),
                              dict(num_chs=1024, reduction=16, module="_inceptionB_7"),
                              dict(num_chs=1536, reduction=32, module="_inceptionC_3")]
 
