@@ -22,6 +22,12 @@ def _run(args) -> int:
     from ..engine.trainer import Trainer
 
     cfg = load_config(args.config, args.override)
+    if cfg.get("Distillation"):
+        from ..engine.distill import DistillTrainer as Trainer  # noqa: F811 - same interface
+    elif getattr(args, "require_distillation", False):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{args.config}: no Distillation section (teacher, loss); see docs/distillation.md")
     trainer = Trainer(cfg, quiet=args.quiet)
     result = trainer.train(resume=bool(args.resume), resume_from=args.resume if isinstance(args.resume, str) else None)
     best = result["best"]
@@ -33,8 +39,8 @@ def _run(args) -> int:
     return 0
 
 
-def register(sub):
-    p = sub.add_parser("train", help="train a model from a PaddleClas-style YAML config")
+def register(sub, name="train", help="train a model from a PaddleClas-style YAML config"):
+    p = sub.add_parser(name, help=help)
     add_config_args(p)
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                    help="continue from the run's last checkpoint (or the given .pdckpt / run directory)")

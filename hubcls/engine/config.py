@@ -299,6 +299,17 @@ def validate_config(cfg: dict) -> None:
                 ks = topk if isinstance(topk, list) else [topk]
                 if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks):
                     raise ConfigError(f"Metric.{mode}[{i}].{name}.topk must be positive integers, got {topk!r}")
+    dist = cfg.get("Distillation")
+    if dist is not None:
+        from .distill import DISTILL_LOSSES
+
+        if not isinstance(dist, dict):
+            raise ConfigError("Distillation must be a mapping {teacher: {name: ...}, loss: JSDiv, ...}")
+        if not _get(cfg, "Distillation.teacher.name"):
+            raise ConfigError("Distillation.teacher.name is required (a zoo model name)")
+        _check_choice(cfg, "Distillation.loss", DISTILL_LOSSES.names())
+        _check_number(cfg, "Distillation.weight", 0)
+        _check_number(cfg, "Distillation.label_weight", 0)
     amp = cfg.get("AMP")
     if amp is not None:
         if not isinstance(amp, dict):

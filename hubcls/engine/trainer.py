@@ -380,6 +380,12 @@ class Trainer:
         out = model(image)
         return out["logits"] if isinstance(out, dict) else out
 
+    def compute_loss(self, model, b):
+        """Training loss of one batch -> (loss, logits of the labelled samples). Distillation overrides it."""
+        logits = self._forward(model, b["image"])
+        loss, _ = self.loss_fn(logits, b)
+        return loss, logits
+
     def train_epoch(self, epoch: int) -> dict:
         paddle = self.paddle
         from tqdm import tqdm
@@ -406,13 +412,11 @@ class Trainer:
             with ctx:
                 if self.use_amp:
                     with paddle.amp.auto_cast(level=self.amp_level):
-                        logits = self._forward(model, b["image"])
-                        loss, _ = self.loss_fn(logits, b)
+                        loss, logits = self.compute_loss(model, b)
                     scaled = self.scaler.scale(loss / self.accum)
                     scaled.backward()
                 else:
-                    logits = self._forward(model, b["image"])
-                    loss, _ = self.loss_fn(logits, b)
+                    loss, logits = self.compute_loss(model, b)
                     (loss / self.accum if self.accum > 1 else loss).backward()
             if last_micro:
                 if self.use_amp:
@@ -425,7 +429,7 @@ class Trainer:
                 self.global_step += 1
                 if self.ema is not None:
                     self.ema.update(self.model)
-            bs = int(b["image"].shape[0])
+            bs = int(b["label"].shape[0])
             lv = float(loss)
             if not math.isfinite(lv):
                 raise FloatingPointError(f"loss is {lv} at epoch {epoch}, batch {i}; lower the learning rate")
