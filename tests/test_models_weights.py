@@ -252,3 +252,56 @@ def test_list_models():
     assert "ResNet50_vd_ssld" in with_w and not set(with_w) & set(without)
     assert hubcls.list_models("*_ssld") == sorted(hubcls.list_models("*_ssld"), key=str.lower)
     assert hubcls.list_models("no_such_*") == []
+
+
+def _smallest_arch_per_mapped_family():
+    """For every family module with a registered key map (or Paddle 1.x static names, recorded by
+    the shared layers), its smallest architecture."""
+    from hubcls.models._registry import ARCHS, _KEY_MAPS
+
+    from _models_common import arch_names, params_m_estimate
+
+    names = arch_names()  # loads the family files, which register their key maps
+    mapped = {fn.__module__ for maps in _KEY_MAPS.values() for fn in maps.values()}
+    mapped |= {"hubcls.models.resnext", "hubcls.models.senet"}  # static names via _layers
+    by_module = {}
+    for name in names:
+        module = ARCHS.get(name).__module__
+        if module in mapped:
+            by_module.setdefault(module, []).append(name)
+    return [sorted(names, key=lambda n: (params_m_estimate(n) or 1e9, n))[0]
+            for _, names in sorted(by_module.items())]
+
+
+@pytest.mark.parametrize("name", _smallest_arch_per_mapped_family())
+def test_every_registered_key_scheme_round_trips(name, tmp_path):
+    """Save a model under each scheme its family registers (2.0, static, ...) and load it back:
+    the loader must detect the scheme and reproduce the logits."""
+    m = hubcls.create_model(name)
+    schemes = W.candidate_schemes(m)
+    sd = m.state_dict()
+    if len(schemes) == 1:
+        pytest.skip(f"{name}: only its own key scheme")
+    from _models_common import test_input_size
+
+    size = test_input_size(m)
+    xx = paddle.to_tensor(np.random.RandomState(3).standard_normal((1, 3, size, size)).astype("float32"))
+    ref = out(m, xx)
+    for scheme, mapping in schemes.items():
+        if scheme == "native":
+            continue
+        file_keys = [mapping[k] for k in sd]
+        assert len(set(file_keys)) == len(file_keys), f"{scheme}: two parameters map to one key"
+        if scheme == "static":
+            d = tmp_path / scheme
+            d.mkdir()
+            for k, v in sd.items():
+                W.write_lod_tensor(d / mapping[k], v.numpy())
+            path = d
+        else:
+            path = tmp_path / f"{scheme}.pdparams"
+            paddle.save({mapping[k]: v for k, v in sd.items()}, str(path))
+        fresh = hubcls.create_model(name)
+        got = W.load_pretrained(fresh, path)
+        assert got in (scheme, "2.0", "2.0-bb") if scheme.startswith("2.0") else got == scheme
+        np.testing.assert_array_equal(out(fresh, xx), ref)
