@@ -72,6 +72,16 @@ def test_batches_identical_for_0_and_2_workers(demo):
     assert not np.array_equal(a[0]["image"], c[0]["image"])
 
 
+def test_decode_threads_give_the_same_batches(demo):
+    a = collect(build_dataloader(config(demo, workers=0), "Train", seed=2), epochs=(0,))
+    b = collect(build_dataloader(config(demo, workers=0, decode_threads=3), "Train", seed=2), epochs=(0,))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x["image"], y["image"])
+        np.testing.assert_array_equal(x["index"], y["index"])
+    with pytest.raises(ConfigError, match="decode_threads"):
+        build_dataloader(config(demo, decode_threads=0), "Train")
+
+
 def test_int_labels_and_auto_chw(demo):
     ops = [{"DecodeImage": {}}, {"ResizeImage": {"size": 40}}, NORM]  # no ToCHWImage (PaddleClas develop style)
     dl = build_dataloader(config(demo, ops=ops, batch=5), "Train")

@@ -33,7 +33,7 @@ Config (PaddleClas's ``DataLoader.<Train|Eval>``, hubcls extras marked *)::
 
     dataset: {name, image_root, cls_label_path, transform_ops: [...], batch_transform_ops: [...]}
     sampler: {name: DistributedBatchSampler, batch_size, drop_last, shuffle}
-    loader:  {num_workers, use_shared_memory, timeout*, prefetch_factor*, start_method*}
+    loader:  {num_workers, use_shared_memory, timeout*, prefetch_factor*, start_method*, decode_threads*}
     on_bad_sample*: skip | error        (also accepted under DataLoader or Global)
 """
 from __future__ import annotations
@@ -544,6 +544,10 @@ def build_dataloader(config: dict, mode: str, *, seed: int = 0, rank: int = 0, w
     if pipeline.output_layout == "HWC":
         # PaddleClas's datasets transpose HWC->CHW themselves when the op list has no ToCHWImage
         pipeline = type(pipeline)(pipeline.ops + [ToCHWImage()], fuse=fuse, num_threads=pipeline.num_threads)
+    decode_threads = int(_get(loader_cfg, "decode_threads", 1) if _get(loader_cfg, "decode_threads") is not None else 1)
+    if decode_threads < 1:
+        raise ConfigError(f"{where}.loader.decode_threads must be >= 1, got {decode_threads}")
+    pipeline.decode_threads = decode_threads
     class_num = _get(_get(config, "Arch"), "class_num") or getattr(dataset, "num_classes", None)
     batch_ops = build_batch_transforms(batch_cfg, class_num=class_num, where=f"{where}.dataset.batch_transform_ops")
     return DataLoader(

@@ -703,10 +703,14 @@ class Pipeline:
     dropped with ``on_error="skip"``).
     """
 
-    def __init__(self, ops: Sequence[TransformOp], *, fuse: bool = True, num_threads: Optional[int] = 1):
+    def __init__(self, ops: Sequence[TransformOp], *, fuse: bool = True, num_threads: Optional[int] = 1,
+                 decode_threads: int = 1):
         self.ops = list(ops)
         self.fuse = fuse
         self.num_threads = num_threads
+        # decoding releases the GIL: >1 decodes a batch's files on that many threads
+        self.decode_threads = max(1, int(decode_threads))
+        self._executor = None
         self.decode = self.ops[0] if self.ops and isinstance(self.ops[0], DecodeImage) else None
         body = self.ops[1:] if self.decode else self.ops
         self.stages = self._compile(body)
@@ -804,6 +808,27 @@ class Pipeline:
             return self.stages[-1].out_layout
         return "CHW" if (self.decode and self.decode.channel_first) else "HWC"
 
+    def __getstate__(self):  # workers get a copy without the (unpicklable) thread pool
+        state = dict(self.__dict__)
+        state["_executor"] = None
+        return state
+
+    def _decode_all(self, items):
+        """[(array or exception)] for items, on ``decode_threads`` threads."""
+        def one(item):
+            try:
+                return self._decode(item)
+            except (ImageDecodeError, SampleError) as exc:
+                return exc
+
+        if self.decode_threads <= 1 or len(items) <= 1:
+            return [one(it) for it in items]
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="hubcls-decode")
+        return list(self._executor.map(one, items))
+
     # -- execution --------------------------------------------------------------------------
     def _decode(self, item):
         if self.decode is None:
@@ -872,14 +897,13 @@ class Pipeline:
         indices = list(range(len(items))) if indices is None else list(indices)
         imgs, keep, rr = [], [], []
         ctxs = []
-        for pos, (item, rng) in enumerate(zip(items, rngs)):
-            try:
-                img = self._decode(item)
-            except (ImageDecodeError, SampleError) as exc:
+        decoded = self._decode_all(list(items))
+        for pos, (item, rng, img) in enumerate(zip(items, rngs, decoded)):
+            if isinstance(img, Exception):
                 if on_error != "skip":
-                    raise
-                self.errors.append(exc if isinstance(exc, ImageDecodeError)
-                                   else ImageDecodeError(str(item), str(exc)))
+                    raise img
+                self.errors.append(img if isinstance(img, ImageDecodeError)
+                                   else ImageDecodeError(str(item), str(img)))
                 continue
             imgs.append(img)
             keep.append(pos)
