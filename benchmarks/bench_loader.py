@@ -86,7 +86,7 @@ def bench_paddleclas(root, lst, batch_size, workers, epochs):
     return _run(loader, epochs, lambda b: b[0], set_epoch=sampler.set_epoch)
 
 
-def bench_hubcls(root, lst, batch_size, workers, epochs):
+def bench_hubcls(root, lst, batch_size, workers, epochs, decode_threads=1):
     import paddle
 
     from hubcls.data import build_dataloader
@@ -94,7 +94,7 @@ def bench_hubcls(root, lst, batch_size, workers, epochs):
     cfg = {"DataLoader": {"Train": {
         "dataset": {"name": "ImageNetDataset", "image_root": str(root), "cls_label_path": str(lst), "transform_ops": OPS},
         "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": False, "shuffle": True},
-        "loader": {"num_workers": workers, "use_shared_memory": True}}}}
+        "loader": {"num_workers": workers, "use_shared_memory": True, "decode_threads": decode_threads}}}}
     loader = build_dataloader(cfg, "Train", seed=0)
     try:
         return _run(loader, epochs, lambda b: paddle.to_tensor(b["image"]), set_epoch=loader.set_epoch)
@@ -127,6 +127,9 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up epoch)")
     ap.add_argument("--data", default=None, help="folder for the generated JPEGs (default: a temp dir)")
+    ap.add_argument("--decode-threads", type=int, default=1,
+                    help="also time hubcls with loader.decode_threads=N (uses more threads than PaddleClas: "
+                         "reported on its own line, not in the ratio)")
     args = ap.parse_args(argv)
 
     tmp = None
@@ -144,6 +147,9 @@ def main(argv=None):
         hc, hc_cpu = bench_hubcls(root, lst, args.batch_size, w, args.epochs)
         extra = f"   {pc_cpu:.2f} / {hc_cpu:.2f} ms, {pc_cpu / hc_cpu:.2f}x" if w == 0 else ""
         print(f"{w:>8} {pc:>17.1f} {hc:>13.1f} {hc / pc:>6.2f}x{extra}", flush=True)
+        if args.decode_threads > 1:
+            ht, _ = bench_hubcls(root, lst, args.batch_size, w, args.epochs, args.decode_threads)
+            print(f"{'':>8} {'':>17} {ht:>13.1f}   (hubcls with decode_threads={args.decode_threads})", flush=True)
     return 0
 
 
