@@ -114,3 +114,17 @@ def test_reset_classifier(built):
         from hubcls.models._features import _set_sublayer
 
         _set_sublayer(model, model.classifier_name, old)
+
+
+def test_features_only_out_indices():
+    f = hubcls.create_model("ResNet50_vd", features_only=True, out_indices=(1, 2, 3))
+    f.eval()
+    assert f.channels() == [512, 1024, 2048] and f.reduction() == [8, 16, 32]
+    assert f.pretrained_cfg.name == "ResNet50_vd"
+    with paddle.no_grad():
+        outs = f(paddle.zeros([2, 3, 96, 96]))
+    assert [tuple(o.shape) for o in outs] == [(2, 512, 12, 12), (2, 1024, 6, 6), (2, 2048, 3, 3)]
+    f2 = hubcls.create_model("SE_ResNeXt50_32x4d", features_only=True, out_indices=(-1,))
+    assert f2.channels() == [2048] and f2.reduction() == [32]
+    with pytest.raises(ValueError, match="out_indices .* out of range.*4 stages"):
+        hubcls.create_model("ResNet18", features_only=True, out_indices=(0, 4))

@@ -305,3 +305,19 @@ def test_every_registered_key_scheme_round_trips(name, tmp_path):
         got = W.load_pretrained(fresh, path)
         assert got in (scheme, "2.0", "2.0-bb") if scheme.startswith("2.0") else got == scheme
         np.testing.assert_array_equal(out(fresh, xx), ref)
+
+
+@pytest.mark.parametrize("hub_name,name", [
+    ("hrnet18_imagenet_ssld", "HRNet_W18_C_ssld"), ("se_hrnet64_imagenet_ssld", "SE_HRNet_W64_C_ssld"),
+    ("mobilenet_v3_large_imagenet_ssld", "MobileNetV3_large_x1_0_ssld"), ("mobilenet_v2_imagenet", "MobileNetV2"),
+    ("fix_resnext101_32x48d_wsl_imagenet", "Fix_ResNeXt101_32x48d_wsl"), ("shufflenet_v2_imagenet", "ShuffleNetV2_x1_0"),
+    ("efficientnetb0_imagenet", "EfficientNetB0"), ("se_resnet18_vd_imagenet", "SE_ResNet18_vd"),
+    ("resnet50_vd_10w", "ResNet50_vd_10w"), ("inception_v4_imagenet", "InceptionV4"),
+])
+def test_paddlehub_module_names(hub_name, name):
+    """PaddleHub's module names for PaddleClas models (hub.Module(name=...))."""
+    from hubcls.models import list_models
+
+    if name not in list_models(name):
+        pytest.skip(f"{name} is not registered in this checkout")
+    assert hubcls.models.resolve(hub_name).name == name

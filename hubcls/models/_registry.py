@@ -81,6 +81,12 @@ HUB_ALIASES = {
 }
 
 
+# PaddleHub spellings with a number where PaddleClas has W<n>_C: hrnet18_imagenet_ssld -> HRNet_W18_C_ssld
+HUB_PATTERNS = [
+    (re.compile(r"^(se_)?hrnet(\d+)(_ssld)?$"), lambda m: f"{'SE_' if m.group(1) else ''}HRNet_W{m.group(2)}_C{m.group(3) or ''}"),
+]
+
+
 def _ensure_families():
     # the family files register on import of hubcls.models
     from . import _families  # noqa: F401
@@ -100,6 +106,10 @@ def resolve(name: str) -> PretrainedCfg:
     key = _canonical(name)
     if key in HUB_ALIASES:
         key = _canonical(HUB_ALIASES[key])
+    for pattern, repl in HUB_PATTERNS:
+        m = pattern.match(key)
+        if m:
+            key = _canonical(repl(m))
     if key in _PRETRAINED:
         return _PRETRAINED[key]
     if key in ARCHS:
