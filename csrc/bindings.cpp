@@ -296,6 +296,30 @@ void bind_mix_cuda(bool paste, uintptr_t ptr, std::array<int64_t, 4> shape, bool
   }
 }
 
+void bind_augment_cuda(int op, std::vector<uintptr_t> in_ptrs, I64 in_geoms, std::vector<uintptr_t> out_ptrs, I64 out_geoms,
+                       py::array_t<double, py::array::c_style | py::array::forcecast> params, int interp, U8 fill,
+                       int device, uintptr_t stream) {
+  const size_t n = in_ptrs.size();
+  if (out_ptrs.size() != n) throw ArgumentError("need one output per image");
+  auto ok = [&](const I64& g) { return g.ndim() == 2 && g.shape(0) == static_cast<py::ssize_t>(n) && g.shape(1) == 4; };
+  if (!ok(in_geoms) || !ok(out_geoms)) throw ArgumentError("geoms must have shape (n_images, 4): h, w, c, row_stride");
+  if (params.ndim() != 2 || params.shape(0) != static_cast<py::ssize_t>(n) || params.shape(1) != 6)
+    throw ArgumentError("params must have shape (n_images, 6)");
+  if (fill.size() < 3) throw ArgumentError("fill must have 3 values");
+  if (op < 0 || op > 9) throw ArgumentError("unknown augment op");
+  std::vector<hubcls::ImageView> in(n);
+  std::vector<hubcls::MutableImageView> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t* g = in_geoms.data() + 4 * i;
+    const int64_t* q = out_geoms.data() + 4 * i;
+    in[i] = {reinterpret_cast<const uint8_t*>(in_ptrs[i]), g[0], g[1], g[2], g[3]};
+    out[i] = {reinterpret_cast<uint8_t*>(out_ptrs[i]), q[0], q[1], q[2], q[3]};
+    if (g[3] < g[1] * g[2] || q[3] < q[1] * q[2]) throw ArgumentError("bad row stride");
+  }
+  py::gil_scoped_release release;
+  hubcls::augment_cuda(static_cast<hubcls::AugOp>(op), in, out, params.data(), interp, fill.data(), device, stream);
+}
+
 int cuda_pointer_device(uintptr_t ptr) { return hubcls::cuda_pointer_device_of(reinterpret_cast<const void*>(ptr)); }
 #endif
 
@@ -360,6 +384,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("fill_rects_cuda", &bind_fill_rects_cuda, "CUDA fill_rects on a device batch");
   m.def("mask_fill_cuda", &bind_mask_fill_cuda, "CUDA mask_fill on a device batch");
   m.def("mix_cuda", &bind_mix_cuda, "CUDA mixup (paste=False) / cutmix (paste=True) on a device batch");
+  m.def("augment_cuda", &bind_augment_cuda, "CUDA Pillow-exact augment primitive over device images");
   m.def("cuda_pointer_device", &cuda_pointer_device, "device ordinal of a CUDA pointer");
   m.def("cuda_device_count", []() { return hubcls::cuda_device_count(); }, "number of visible CUDA devices (0 without a driver)");
   m.def("cuda_synchronize", [](int device) { py::gil_scoped_release r; hubcls::cuda_synchronize(device); }, "cudaDeviceSynchronize");

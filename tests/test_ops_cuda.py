@@ -97,6 +97,7 @@ def test_nhwc_device_batch_out_and_stream():
 
         out = torch.empty((6, 3, 224, 224), dtype=torch.float16, device="cuda")
         s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())  # inputs were made on the default stream
         with torch.cuda.stream(s):  # the kernel must run on the caller's current stream
             ops.resize_crop_normalize(d, boxes, 224, antialias=False, dtype="float16", out=out)
         s.synchronize()
@@ -152,3 +153,35 @@ def test_device_errors():
         ops.resize_crop_normalize([img, np.zeros((8, 8, 3), np.uint8)], None, 4)
     with pytest.raises(ValueError, match="out"):
         ops.resize_crop_normalize([img], None, 4, out=np.zeros((1, 3, 4, 4), np.float32))
+
+
+AUG_CASES = [
+    ("invert", lambda A, x: A.invert(x)),
+    ("posterize", lambda A, x: A.posterize(x, 3)),
+    ("solarize", lambda A, x: A.solarize(x, 100)),
+    ("equalize", lambda A, x: A.equalize(x)),
+    ("autocontrast", lambda A, x: A.autocontrast(x)),
+    ("brightness", lambda A, x: A.brightness(x, 1.37)),
+    ("contrast", lambda A, x: A.contrast(x, 0.63)),
+    ("color", lambda A, x: A.color(x, 1.9)),
+    ("sharpness", lambda A, x: A.sharpness(x, 1.5)),
+    ("rotate_nearest", lambda A, x: A.rotate(x, 13.7, fill=(128, 128, 128))),
+    ("rotate_bilinear", lambda A, x: A.rotate(x, -30, interpolation="bilinear")),
+    ("shear_bicubic", lambda A, x: A.affine(x, A.shear_x_matrix(0.3), interpolation="bicubic", fill=128)),
+    ("translate", lambda A, x: A.affine(x, A.translate_x_matrix(20.5))),
+    ("scale_nearest", lambda A, x: A.affine(x, (0.5, 0.0, 3.0, 0.0, 0.5, 2.0), size=(31, 47))),
+]
+
+
+@pytest.mark.parametrize("name, fn", AUG_CASES, ids=[c[0] for c in AUG_CASES])
+def test_augment_matches_cpu(name, fn):
+    import hubcls.ops.augment as A
+
+    rng = np.random.default_rng(4)
+    batch = rng.integers(0, 256, (3, 37, 53, 3), dtype=np.uint8)
+    batch[1] = (batch[1] // 4) + 60  # a low-contrast image for equalize / autocontrast
+    np.testing.assert_array_equal(to_host(fn(A, to_dev(batch))), fn(A, batch))
+    gray = [rng.integers(0, 256, (29, 41), dtype=np.uint8), rng.integers(0, 256, (40, 30), dtype=np.uint8)]
+    got = fn(A, [to_dev(g) for g in gray])
+    for g_dev, g in zip(got, fn(A, gray)):
+        np.testing.assert_array_equal(to_host(g_dev), g)

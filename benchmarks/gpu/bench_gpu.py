@@ -35,7 +35,7 @@ def cuda_time(fn, iters, warmup=3):
 
 def smooth_images(rng, n, h, w):
     """Photo-like (smooth) uint8 images: upsampled noise, so resampling errors show."""
-    small = torch.from_numpy(rng.integers(0, 256, (n, 3, h // 16 + 1, w // 16 + 1), dtype=np.uint8)).float()
+    small = torch.from_numpy(rng.integers(0, 256, (n, 3, h // 16 + 1, w // 16 + 1), dtype=np.uint8)).float().cuda()
     big = torch.nn.functional.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
     return big.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()  # NHWC
 
@@ -74,7 +74,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     dev = torch.device("cuda")
     print(f"device: {torch.cuda.get_device_name(0)}; torch {torch.__version__}")
-    x = smooth_images(rng, args.batch, 375, 500).to(dev)  # NHWC uint8
+    x = smooth_images(rng, args.batch, 375, 500)  # NHWC uint8 on the GPU
     check_against_cpu(x[:8].cpu().numpy(), rng)
     mean, std = ops.IMAGENET_MEAN, ops.IMAGENET_STD
     n = args.batch
@@ -109,7 +109,8 @@ def main(argv=None):
     def draw():
         bxs = [ops.random_resized_crop_box(375, 500, rng) for _ in range(n)]
         fl = rng.integers(0, 2, n).astype(bool)
-        rects, values = ops.draw_random_erasing_params(rng, n, 224, 224, EPSILON=0.25, mode="pixel")
+        # value 0 like torchvision's RandomErasing default (PaddleClas "const" mode with mean 0)
+        rects, values = ops.draw_random_erasing_params(rng, n, 224, 224, EPSILON=0.25, mode="const")
         return bxs, fl, rects, values
 
     params = draw()

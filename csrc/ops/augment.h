@@ -31,4 +31,10 @@ struct MutableImageView {
 void augment_cpu(AugOp op, const std::vector<ImageView>& in, const std::vector<MutableImageView>& out,
                  const double* params, int interp, const uint8_t* fill, int num_threads);
 
+#ifdef HUBCLS_WITH_CUDA
+// Same op on device images (in/out data are device pointers); params/fill are host arrays.
+void augment_cuda(AugOp op, const std::vector<ImageView>& in, const std::vector<MutableImageView>& out,
+                  const double* params, int interp, const uint8_t* fill, int device, uintptr_t stream);
+#endif
+
 }  // namespace hubcls

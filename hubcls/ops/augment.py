@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import _C
+from . import _device
 from ._common import as_array, check_num_threads
 
 _OPS = {"invert": 0, "posterize": 1, "solarize": 2, "equalize": 3, "autocontrast": 4, "brightness": 5,
@@ -59,7 +60,77 @@ def _params(value, n, name, width=1):
     return p
 
 
+def _device_images(images):
+    """None for host inputs, else (DeviceArray of the first, [(ptr, shape, strides)], kind)."""
+    if isinstance(images, (list, tuple)):
+        if not images:
+            return None
+        arrs = [_device.device_array(im) for im in images]
+        if arrs[0] is None:
+            if any(a is not None for a in arrs):
+                raise TypeError("images mix host and CUDA arrays; put them all on one device")
+            return None
+        if any(a is None for a in arrs):
+            raise TypeError("images mix host and CUDA arrays; put them all on one device")
+        return arrs[0], [(a.ptr, a.shape, a.strides, a) for a in arrs], "list"
+    d = _device.device_array(images)
+    if d is None:
+        return None
+    if len(d.shape) == 4:
+        return d, [(d.ptr + i * d.strides[0], d.shape[1:], d.strides[1:], d) for i in range(d.shape[0])], "batch"
+    return d, [(d.ptr, d.shape, d.strides, d)], "single"
+
+
+def _run_cuda(dev, op, param, width, name, out_shape, interp, fill):
+    d0, items, kind = dev
+    n = len(items)
+    geoms = []
+    for i, (ptr, shape, strides, a) in enumerate(items):
+        if a.dtype != np.uint8:
+            raise TypeError(f"image {i} must be uint8, got {a.dtype}")
+        if a.device != d0.device:
+            raise ValueError(f"image {i} is on cuda:{a.device}, image 0 on cuda:{d0.device}")
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)) or 0 in shape[:2]:
+            raise ValueError(f"image {i} must be a non-empty HW or HWC image with 1 or 3 channels, got shape {shape}")
+        c = 1 if len(shape) == 2 else shape[2]
+        if strides[-1] != 1 or (len(shape) == 3 and strides[1] != c):
+            raise ValueError(f"image {i}: CUDA images need packed pixels (make it contiguous)")
+        geoms.append((shape[0], shape[1], c, strides[0]))
+    params = _params(param, n, name, width)
+    oh_ow = [(out_shape if out_shape else g[:2]) for g in geoms]
+    if kind == "batch":
+        if len({g[:3] for g in geoms}) > 1:
+            raise ValueError("batch images must share one shape")
+        out = _device.device_empty(d0, (n,) + tuple(oh_ow[0]) + tuple(d0.shape[3:]), np.uint8)
+        od = _device.device_array(out)
+        outs_ptr = [od.ptr + i * od.strides[0] for i in range(n)]
+        out_geoms = [(oh, ow, g[2], od.strides[1]) for (oh, ow), g in zip(oh_ow, geoms)]
+    else:
+        outs = [_device.device_empty(a, tuple(hw) + tuple(shape[2:]), np.uint8)
+                for (ptr, shape, strides, a), hw in zip(items, oh_ow)]
+        ods = [_device.device_array(o) for o in outs]
+        outs_ptr = [o.ptr for o in ods]
+        out_geoms = [(hw[0], hw[1], g[2], hw[1] * g[2]) for hw, g in zip(oh_ow, geoms)]
+        out = outs if kind == "list" else outs[0]
+    f = _fill_bytes(fill, 3)
+    _C.augment_cuda(_OPS[op], [it[0] for it in items], np.array(geoms, np.int64).reshape(n, 4), outs_ptr,
+                    np.array(out_geoms, np.int64).reshape(n, 4), params, interp, f, d0.device, d0.stream)
+    return out
+
+
+def _fill_bytes(fill, c):
+    f = np.asarray(fill, dtype=np.float64).reshape(-1)
+    if f.size == 1:
+        f = np.repeat(f, 3)
+    if f.size < c or np.any(f < 0) or np.any(f > 255):
+        raise ValueError(f"fill must be a value or one value per channel in [0, 255], got {fill!r}")
+    return np.ascontiguousarray(f.astype(np.uint8))
+
+
 def _run(op, images, param=0.0, *, width=1, name="param", out_shape=None, interp=0, fill=0, num_threads=None):
+    dev = _device_images(images)
+    if dev is not None:
+        return _run_cuda(dev, op, param, width, name, out_shape, interp, fill)
     imgs, kind = _images(images)
     n = len(imgs)
     params = _params(param, n, name, width)
@@ -70,12 +141,7 @@ def _run(op, images, param=0.0, *, width=1, name="param", out_shape=None, interp
     else:
         outs = [np.empty((out_shape if out_shape else im.shape[:2]) + im.shape[2:], np.uint8) for im in imgs]
     c = max((1 if im.ndim == 2 else im.shape[2]) for im in imgs) if imgs else 1
-    f = np.asarray(fill, dtype=np.float64).reshape(-1)
-    if f.size == 1:
-        f = np.repeat(f, 3)
-    if f.size < c or np.any(f < 0) or np.any(f > 255):
-        raise ValueError(f"fill must be a value or one value per channel in [0, 255], got {fill!r}")
-    _C.augment(_OPS[op], imgs, outs, params, interp, np.ascontiguousarray(f.astype(np.uint8)), check_num_threads(num_threads))
+    _C.augment(_OPS[op], imgs, outs, params, interp, _fill_bytes(fill, c), check_num_threads(num_threads))
     if kind == "batch":
         return batch_out
     return outs if kind == "list" else outs[0]
@@ -176,9 +242,15 @@ def translate_y_matrix(pixels: float) -> tuple:
 
 def rotate(images, angle, *, interpolation="nearest", fill=0, num_threads=None):
     """Image.rotate(angle, resample, fillcolor=fill) without expand; angle per image allowed."""
-    imgs, kind = _images(images)
-    ang = np.broadcast_to(np.asarray(angle, np.float64), (len(imgs),))
-    mats = [rotate_matrix(im.shape[0], im.shape[1], float(a)) for im, a in zip(imgs, ang)]
-    src = images if kind == "batch" else (imgs if kind == "list" else imgs[0])
+    dev = _device_images(images)
+    if dev is not None:
+        shapes, kind = [it[1] for it in dev[1]], dev[2]
+        src = images
+    else:
+        imgs, kind = _images(images)
+        shapes = [im.shape for im in imgs]
+        src = images if kind == "batch" else (imgs if kind == "list" else imgs[0])
+    ang = np.broadcast_to(np.asarray(angle, np.float64), (len(shapes),))
+    mats = [rotate_matrix(s[0], s[1], float(a)) for s, a in zip(shapes, ang)]
     return affine(src, mats if kind != "single" else mats[0], interpolation=interpolation, fill=fill,
                   num_threads=num_threads)
