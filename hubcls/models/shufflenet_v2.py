@@ -29,9 +29,11 @@ STAGE_CHANNELS = {
 
 
 def channel_shuffle(x, groups: int):
-    n, c, h, w = x.shape
-    x = x.reshape([n, groups, c // groups, h, w]).transpose([0, 2, 1, 3, 4])
-    return x.reshape([n, c, h, w])
+    """Interleave the channel groups: [g0c0, g0c1, ..., g1c0, ...] -> [g0c0, g1c0, g0c1, ...]."""
+    c = x.shape[1]
+    shape = paddle.shape(x)  # a tensor: stays valid when H/W are dynamic in an exported program
+    x = x.reshape([0, groups, c // groups, -1]).transpose([0, 2, 1, 3])
+    return x.reshape(shape)
 
 
 def _conv_bn(in_c, out_c, kernel, stride=1, groups=1, act=None):
