@@ -145,6 +145,16 @@ def test_mix_ops_match_cpu(dtype):
     np.testing.assert_array_equal(to_host(dev), cpu)
 
 
+def test_packed_device_buffer():
+    rng = np.random.default_rng(9)
+    imgs = [rng.integers(0, 256, shp, dtype=np.uint8) for shp in [(30, 40, 3), (17, 25), (50, 20, 4)]]
+    offsets = np.cumsum([0] + [im.size for im in imgs[:-1]])
+    buf = to_dev(np.concatenate([im.ravel() for im in imgs]))
+    views = ops.unpack_images(buf, offsets, [im.shape for im in imgs])
+    got = to_host(ops.resize_crop_normalize(views, None, 12))
+    np.testing.assert_allclose(got, ops.resize_crop_normalize(imgs, None, 12), atol=2e-5)
+
+
 def test_device_errors():
     img = to_dev(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="outside"):

@@ -296,3 +296,15 @@ def test_geometry_helpers():
     assert ops.random_resized_crop_box(10, 1000, rng, scale=(0.99, 1.0), ratio=(1.0, 1.0)) == (495, 0, 10, 10)
     with pytest.raises(ValueError):
         ops.random_resized_crop_box(10, 10, rng, scale=(0.5, 0.1))
+
+
+def test_packed_buffer_of_variable_size_images():
+    rng = np.random.default_rng(8)
+    imgs = [rng.integers(0, 256, shp, dtype=np.uint8) for shp in [(30, 40, 3), (17, 25), (50, 20, 4)]]
+    offsets = np.cumsum([0] + [im.size for im in imgs[:-1]])
+    buf = np.concatenate([im.ravel() for im in imgs])
+    views = ops.unpack_images(buf, offsets, [im.shape for im in imgs])
+    assert all(np.shares_memory(v, buf) for v in views)
+    np.testing.assert_array_equal(ops.resize_crop_normalize(views, None, 12), ops.resize_crop_normalize(imgs, None, 12))
+    with pytest.raises(ValueError, match="does not fit"):
+        ops.unpack_images(buf, [buf.size - 10], [(4, 4, 3)])

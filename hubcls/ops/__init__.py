@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import _C
 from .geometry import random_resized_crop_box, resize_short_center_crop_box, resize_short_size
-from .resize import IMAGENET_MEAN, IMAGENET_STD, resize_crop_normalize
+from .resize import IMAGENET_MEAN, IMAGENET_STD, resize_crop_normalize, unpack_images
 from .erase import cutout, fill_rects, gridmask, hide_and_seek, random_erasing
 from .mix import cutmix, cutmix_box, mixup
 from . import augment, policies

@@ -68,6 +68,28 @@ def _boxes(boxes, images: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(b)
 
 
+def unpack_images(buffer, offsets, shapes) -> list:
+    """Views of variable-size images packed back to back in one flat uint8 buffer (host or device:
+    NumPy, torch, CuPy — sliced with the buffer's own indexing, no copies). offsets[i] is the
+    element offset of image i, shapes[i] its (h, w) or (h, w, c). Passing the result to
+    resize_crop_normalize processes the whole packed batch in one kernel launch."""
+    n = len(offsets)
+    if len(shapes) != n:
+        raise ValueError(f"need one shape per offset ({n}), got {len(shapes)}")
+    total = int(buffer.shape[0]) if len(buffer.shape) == 1 else None
+    if total is None:
+        raise ValueError(f"buffer must be 1-d, got shape {tuple(buffer.shape)}")
+    views = []
+    for i, (off, shp) in enumerate(zip(offsets, shapes)):
+        shp = tuple(int(v) for v in shp)
+        size = int(np.prod(shp))
+        off = int(off)
+        if off < 0 or off + size > total or size == 0:
+            raise ValueError(f"image {i} (offset {off}, shape {shp}) does not fit in the {total}-byte buffer")
+        views.append(buffer[off:off + size].reshape(shp))
+    return views
+
+
 def resize_crop_normalize(images, boxes, size, *, flip=None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                           scale=1 / 255, interpolation="bilinear", antialias=True, layout="NCHW",
                           dtype="float32", channel_order="RGB", out=None, num_threads=None) -> np.ndarray:
