@@ -18,6 +18,31 @@ def _is_url(s: str) -> bool:
     return s.startswith(("http://", "https://", "file://"))
 
 
+def _build(builder, num_classes, kwargs, lazy: bool):
+    """Build the model. When weights will be loaded right away, parameters are created lazily
+    (paddle.LazyGuard) so their random initialisation - seconds for big models - is skipped;
+    whatever the file does not set (a fine-tuning classifier) is initialised afterwards."""
+    if lazy:
+        from .._paddle import import_paddle
+
+        paddle = import_paddle()
+        guard = getattr(paddle, "LazyGuard", None)
+        if guard is not None:
+            try:
+                with guard():
+                    return builder(num_classes=num_classes, **kwargs)
+            except Exception:  # noqa: BLE001 - a family that reads its parameters while building
+                log.debug("lazy build failed; building eagerly", exc_info=True)
+    return builder(num_classes=num_classes, **kwargs)
+
+
+def _initialize_lazy(model):
+    for p in list(model.parameters()) + list(model.buffers()):
+        is_init = getattr(p, "_is_initialized", None)
+        if is_init is not None and not is_init() and hasattr(p, "initialize"):
+            p.initialize()
+
+
 def create_model(
     name: str,
     pretrained: Union[bool, str, os.PathLike] = False,
@@ -72,7 +97,7 @@ def create_model(
 
     builder = get_arch(cfg.arch)
     n_cls = cfg.num_classes if num_classes is None else int(num_classes)
-    model = builder(num_classes=n_cls, **kwargs)
+    model = _build(builder, n_cls, kwargs, lazy=path is not None)
     if n_cls != cfg.num_classes:
         cfg = cfg.with_(num_classes=n_cls)
     model.pretrained_cfg = cfg
@@ -84,7 +109,10 @@ def create_model(
     if path is not None:
         from ._weights import load_pretrained
 
-        load_pretrained(model, path)
+        try:
+            load_pretrained(model, path)
+        finally:
+            _initialize_lazy(model)
 
     if features_only:
         from ._features import FeatureExtractor
