@@ -71,3 +71,25 @@ def test_features_and_head(name):
             1, getattr(model, "head_hidden_size", model.num_features)]
     model.reset_classifier(3)
     assert model(x).shape == [1, 3]
+
+
+def test_shufflenet_x2_0_release20_width(tmp_path):
+    """stage2_channels=224 builds PaddleClas release/2.0's x2.0 (before its 2022 244-channel fix):
+    exactly the zoo table's params/MACs, which were measured on that code; a 244-wide file does not
+    load into it silently."""
+    from hubcls.errors import WeightsError
+    from hubcls.models import profile
+
+    old = hubcls.create_model("ShuffleNetV2_x2_0", stage2_channels=224)
+    p = profile(old)
+    cfg = hubcls.models.resolve("ShuffleNetV2_x2_0")
+    assert round(p["params"] / 1e6, 2) == cfg.params_m == 7.40
+    assert round(p["macs"] / 1e9, 4) == cfg.macs_g == 0.5717
+    new = hubcls.create_model("ShuffleNetV2_x2_0")
+    assert new.feature_info[2]["num_chs"] == 244
+    path = tmp_path / "x2_0_244.pdparams"
+    paddle.save(new.state_dict(), str(path))
+    with pytest.raises(WeightsError, match="shape mismatch"):
+        hubcls.create_model("ShuffleNetV2_x2_0", pretrained=str(path), stage2_channels=224)
+    with pytest.raises(ValueError, match="stage2_channels"):
+        hubcls.create_model("ShuffleNetV2_x2_0", stage2_channels=225)

@@ -26,6 +26,12 @@ STAGE_CHANNELS = {
     1.5: (24, 176, 352, 704, 1024),
     2.0: (24, 244, 488, 976, 2048),
 }
+# x2.0: PaddleClas release/2.0 (and PaddlePaddle/models' fluid code the weights were trained with)
+# built stage 2 with 224 channels; PaddleClas changed it to the paper's 244 in 2022 (commit 60a4269d,
+# "fix ShuffleNetV2 x2_0 stage_out_channels") without publishing new weights. hubcls follows
+# paddleclas 2.6 (244). If the official ShuffleNetV2_x2_0 file turns out to be 224 wide, loading it
+# fails with a shape mismatch (never silently); build the release/2.0 shape with
+# ``create_model("ShuffleNetV2_x2_0", pretrained=True, stage2_channels=224)``.
 
 
 def channel_shuffle(x, groups: int):
@@ -83,13 +89,19 @@ class InvertedResidualDS(nn.Layer):
 class ShuffleNetV2Net(Backbone):
     classifier_name = "_fc"
 
-    def __init__(self, scale: float = 1.0, act: str = "relu", num_classes: int = 1000):
+    def __init__(self, scale: float = 1.0, act: str = "relu", num_classes: int = 1000,
+                 stage2_channels: int | None = None):
+        """stage2_channels overrides the width of stage 2 (see the x2.0 note at STAGE_CHANNELS)."""
         super().__init__()
         if scale not in STAGE_CHANNELS:
             raise ValueError(f"ShuffleNetV2 scale must be one of {sorted(STAGE_CHANNELS)}, got {scale!r}")
         if act not in ("relu", "swish"):
             raise ValueError(f"ShuffleNetV2 act must be 'relu' or 'swish', got {act!r}")
         chs = STAGE_CHANNELS[scale]
+        if stage2_channels is not None:
+            if stage2_channels <= 0 or stage2_channels % 2:
+                raise ValueError(f"stage2_channels must be a positive even number, got {stage2_channels!r}")
+            chs = (chs[0], int(stage2_channels)) + chs[2:]
         self.scale = scale
         self._conv1 = _conv_bn(3, chs[0], 3, stride=2, act=act)
         self._max_pool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
