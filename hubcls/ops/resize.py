@@ -177,7 +177,8 @@ def _device_images(images):
     else:
         if len(d0.shape) != 4:
             raise ValueError(f"images must be a list of HW/HWC arrays or an NHWC batch, got shape {d0.shape}")
-        views = [(d0, d0.ptr + i * d0.strides[0], d0.shape[1:], d0.strides[1:]) for i in range(d0.shape[0])]
+        # one shape for the whole batch: validate it once, then just step the pointer
+        views = [(d0, d0.ptr, d0.shape[1:], d0.strides[1:])]
     for i, (a, ptr, shape, strides) in enumerate(views):
         if a.dtype != np.uint8:
             raise TypeError(f"image {i} must be uint8, got {a.dtype}")
@@ -191,6 +192,9 @@ def _device_images(images):
         if strides[-1] != 1 or (len(shape) == 3 and strides[1] != c) or strides[0] < shape[1] * c:
             raise ValueError(f"image {i}: CUDA images need packed pixels (make it contiguous)")
         items.append((ptr, shape[0], shape[1], c, strides[0]))
+    if not isinstance(images, (list, tuple)):
+        ptr, h, w, c, rs = items[0]
+        items = [(ptr + i * d0.strides[0], h, w, c, rs) for i in range(d0.shape[0])]
     return d0, items
 
 
