@@ -14,7 +14,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from _models_common import arch_names, model_params, test_input_size
+import os
+
+from _models_common import arch_names, is_big, model_params, test_input_size
 
 paddle = pytest.importorskip("paddle")
 pc_backbone = pytest.importorskip("paddleclas.ppcls.arch.backbone")
@@ -70,6 +72,9 @@ def make_input(size, seed=1):
 
 @pytest.mark.parametrize("name", model_params(_peer_names()))
 def test_parity_with_paddleclas(name, tmp_path):
+    if is_big(name) and os.environ.get("HUBCLS_TEST_GIANT") != "1":
+        pytest.skip("> 300M params: two builds plus a multi-GB .pdparams round trip are too heavy for "
+                    "CI (same code as the smaller models of the family; HUBCLS_TEST_GIANT=1 runs it)")
     try:
         peer = build_peer(name)
     except Exception as exc:  # noqa: BLE001 - the peer's own builder is broken; nothing to compare
