@@ -47,11 +47,13 @@ class Registry:
         def _do(o):
             key_name = name or o.__name__
             key = key_name.lower()
-            where = origin or _origin(o)
+            # the origin is worked out only when asked for: inspect.getsourcelines re-parses the whole
+            # module per class, which made importing the model zoo take seconds
+            where = origin
             if key in self._items and not force and self._items[key] is not o:
                 raise RegistryError(
-                    f"duplicate {self.kind} {key_name!r}: already registered by {self._origins[key]}, "
-                    f"registered again by {where}"
+                    f"duplicate {self.kind} {key_name!r}: already registered by {self._origin_of(key)}, "
+                    f"registered again by {where or _origin(o)}"
                 )
             self._items[key] = o
             self._names[key] = key_name
@@ -69,9 +71,14 @@ class Registry:
             raise RegistryError(f"unknown {self.kind} {name!r}{hint} ({len(self._items)} registered)")
         return self._items[key]
 
+    def _origin_of(self, key: str) -> str:
+        if self._origins.get(key) is None:
+            self._origins[key] = _origin(self._items[key])
+        return self._origins[key]
+
     def origin(self, name: str) -> str:
         self._ensure_loaded()
-        return self._origins[str(name).lower()]
+        return self._origin_of(str(name).lower())
 
     def __contains__(self, name) -> bool:
         self._ensure_loaded()
