@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "ops/cuda/cuda_utils.cuh"
 #include "ops/resize_crop_normalize.h"
@@ -37,7 +38,9 @@ __device__ __forceinline__ double pil_filter_d(int interp, double x) {
 
 __device__ __forceinline__ int64_t clampi(int64_t i, int64_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 
-// Taps (index clamped into [0, in), weight) of output index d along one axis; returns the count.
+// Taps (index clamped into [0, in), weight) of output index d along one axis; returns the count
+// (at most MT: the launcher picks MT >= the taps any image of the batch needs).
+template <int MT>
 __device__ int axis_taps(int64_t in, double box0, double len, int64_t out, int64_t d, int interp, bool aa,
                          bool area_up, int* idx, float* w) {
   const double scale = aa ? len / static_cast<double>(out) : 1.0 / (static_cast<double>(out) / len);
@@ -68,7 +71,7 @@ __device__ int axis_taps(int64_t in, double box0, double len, int64_t out, int64
   if (!aa && interp == 3) {
     const double a = box0 + d * scale, b = a + scale;
     const int64_t i0 = static_cast<int64_t>(floor(a)), i1 = static_cast<int64_t>(ceil(b));
-    for (int64_t i = i0; i < i1 && n < MAXT; ++i) {
+    for (int64_t i = i0; i < i1 && n < MT; ++i) {
       const double ov = fmin(b, i + 1.0) - fmax(a, static_cast<double>(i));
       if (ov > 1e-12) { idx[n] = static_cast<int>(clampi(i, in)); w[n] = static_cast<float>(ov / scale); ++n; }
     }
@@ -83,7 +86,7 @@ __device__ int axis_taps(int64_t in, double box0, double len, int64_t out, int64
       idx[1] = static_cast<int>(clampi(sx + 1, in)); w[1] = static_cast<float>(t);
       return 2;
     }
-    for (int k = -1; k <= 2; ++k) {
+    for (int k = -1; k <= 2 && n < MT; ++k) {
       idx[n] = static_cast<int>(clampi(sx + k, in));
       w[n] = static_cast<float>(cubic_d(t - k, -0.75));
       ++n;
@@ -102,7 +105,7 @@ __device__ int axis_taps(int64_t in, double box0, double len, int64_t out, int64
     w[0] = 1.f;
     return 1;
   }
-  for (int64_t i = xmin; i < xmax && n < MAXT; ++i) {
+  for (int64_t i = xmin; i < xmax && n < MT; ++i) {
     idx[n] = static_cast<int>(i);
     w[n] = static_cast<float>(pil_filter_d(interp, (static_cast<double>(i) - center + 0.5) / fs) / total);
     ++n;
@@ -117,7 +120,8 @@ __device__ __forceinline__ void store(uint8_t* o, int64_t i, float v) {
   o[i] = static_cast<uint8_t>(static_cast<int>(v + 0.5f));
 }
 
-template <class OutT>
+// MT: tap capacity per axis; 4 covers the cv2 modes (2x2 bilinear, 4x4 bicubic) in registers.
+template <class OutT, int MT>
 __global__ void rcn_kernel(const DeviceImage* imgs, OutT* out, Params p) {
   const int64_t i = blockIdx.y;
   const int64_t pix = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -126,11 +130,11 @@ __global__ void rcn_kernel(const DeviceImage* imgs, OutT* out, Params p) {
   const int64_t y = pix / W, x = pix % W;
   const DeviceImage im = imgs[i];
   const bool area_up = !p.antialias && p.interp == 3 && (im.box[2] < W || im.box[3] < H);
-  int iy[MAXT], ix[MAXT];
-  float wy[MAXT], wx[MAXT];
-  const int ny = axis_taps(im.h, im.box[1], im.box[3], H, y, p.interp, p.antialias, area_up, iy, wy);
+  int iy[MT], ix[MT];
+  float wy[MT], wx[MT];
+  const int ny = axis_taps<MT>(im.h, im.box[1], im.box[3], H, y, p.interp, p.antialias, area_up, iy, wy);
   const int64_t sxo = im.flip ? W - 1 - x : x;  // output column x shows source column of sxo
-  const int nx = axis_taps(im.w, im.box[0], im.box[2], W, sxo, p.interp, p.antialias, area_up, ix, wx);
+  const int nx = axis_taps<MT>(im.w, im.box[0], im.box[2], W, sxo, p.interp, p.antialias, area_up, ix, wx);
   const int C = static_cast<int>(im.c);
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   for (int kx = 0; kx < nx; ++kx) {
@@ -195,11 +199,21 @@ void resize_crop_normalize_cuda(const std::vector<DeviceImage>& images, void* ou
   const int64_t pixels = rp.out_h * rp.out_w;
   if (n > 65535) throw ArgumentError("resize_crop_normalize: at most 65535 images per CUDA launch");
   dim3 grid(static_cast<unsigned>((pixels + threads - 1) / threads), static_cast<unsigned>(n));
-  switch (rp.dtype) {
-    case OutDType::Float32: rcn_kernel<float><<<grid, threads, 0, stream>>>(d_imgs, static_cast<float*>(out), p); break;
-    case OutDType::Float16: rcn_kernel<__half><<<grid, threads, 0, stream>>>(d_imgs, static_cast<__half*>(out), p); break;
-    case OutDType::UInt8: rcn_kernel<uint8_t><<<grid, threads, 0, stream>>>(d_imgs, static_cast<uint8_t*>(out), p); break;
-  }
+  int need = 1;
+  for (const DeviceImage& im : images)
+    need = std::max({need, cuda_taps_needed(im.box[2], rp.out_w, rp.interp, rp.antialias),
+                     cuda_taps_needed(im.box[3], rp.out_h, rp.interp, rp.antialias)});
+  auto launch = [&](auto tag) {
+    constexpr int MT = decltype(tag)::value;
+    switch (rp.dtype) {
+      case OutDType::Float32: rcn_kernel<float, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<float*>(out), p); break;
+      case OutDType::Float16: rcn_kernel<__half, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<__half*>(out), p); break;
+      case OutDType::UInt8: rcn_kernel<uint8_t, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<uint8_t*>(out), p); break;
+    }
+  };
+  if (need <= 4) launch(std::integral_constant<int, 4>{});
+  else if (need <= 8) launch(std::integral_constant<int, 8>{});
+  else launch(std::integral_constant<int, MAXT>{});
   cuda::check_launch("resize_crop_normalize kernel");
 }
 
