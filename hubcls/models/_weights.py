@@ -282,12 +282,13 @@ def match_state(model, state: Dict[str, np.ndarray], source: str = "weights"):
     model_sd = model.state_dict()
     state = _strip_prefix(state, model_sd.keys())
     file_keys = set(state)
+    schemes = candidate_schemes(model)
     best, best_hits = None, -1
-    for scheme, mapping in candidate_schemes(model).items():
+    for scheme, mapping in schemes.items():
         hits = sum(1 for fk in mapping.values() if fk in file_keys)
         if hits > best_hits:
             best, best_hits = scheme, hits
-    mapping = candidate_schemes(model)[best]
+    mapping = schemes[best]
     missing = [k for k, fk in mapping.items() if fk not in file_keys]
     used = set(mapping.values())
     unexpected = sorted(file_keys - used)
