@@ -196,7 +196,11 @@ def test_paddle_tensor_input():
     rng = np.random.default_rng(6)
     img = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
     t = paddle.to_tensor(img, place=paddle.CPUPlace())
-    np.testing.assert_array_equal(ops.resize_crop_normalize([t], None, 8), ops.resize_crop_normalize([img], None, 8))
+    ref = ops.resize_crop_normalize([img], None, 8)
+    np.testing.assert_array_equal(ops.resize_crop_normalize([t], None, 8), ref)
+    out = paddle.zeros([1, 3, 8, 8], dtype="float32")  # a Paddle tensor as out=: written in place via DLPack
+    ops.resize_crop_normalize([t], None, 8, out=out)
+    np.testing.assert_array_equal(out.numpy(), ref)
 
 
 def test_float_to_half_matches_numpy():
