@@ -139,29 +139,42 @@ def test_models_health_metrics_docs(client):
     assert page.status_code == 200 and "hubcls serve" in page.text
 
 
-def test_concurrent_requests_are_batched_together(module):
-    app = create_app({HUB_NAME: module}, ServeConfig(max_batch_size=8, max_delay_ms=200, max_queue=64))
+def test_concurrent_requests_are_batched_together(tmp_path):
+    """Requests that arrive while the model is busy are merged into one batch."""
+    w = write_weights(tmp_path / "w.pdparams")
+    m = hub.Module(name=MODEL, weights=str(w))
+    gate = _Gate(m.runner)
+    m.runner = gate
+    app = create_app({HUB_NAME: m}, ServeConfig(max_batch_size=8, max_delay_ms=50, max_queue=64))
+    batcher = app.state.server.models["mobilenetv3_small_x0_35"].batcher
     with TestClient(app) as c:
         payload = {"images": [b64(photo(0))], "top_k": 1}
         with ThreadPoolExecutor(6) as ex:
-            rs = list(ex.map(lambda _: c.post(f"/predict/{HUB_NAME}", json=payload), range(6)))
+            futs = [ex.submit(c.post, f"/predict/{HUB_NAME}", json=payload) for _ in range(6)]
+            deadline = time.time() + 60
+            while sum(gate.sizes) + batcher.depth < 6 and time.time() < deadline:
+                time.sleep(0.02)
+            assert gate.calls == 1  # every request is in the held model call or queued behind it
+            gate.event.set()
+            rs = [f.result() for f in futs]
         assert all(r.json()["status"] == "000" for r in rs)
         assert len({str(r.json()["results"]) for r in rs}) == 1  # same image, same answer
-        server = app.state.server
-        samples = {s.name: s.value for m in server.metrics.registry.collect() if m.name == "hubcls_batch_size"
-                   for s in m.samples if s.labels.get("model") == "mobilenetv3_small_x0_35"}
+        samples = {s.name: s.value for mt in app.state.server.metrics.registry.collect() if mt.name == "hubcls_batch_size"
+                   for s in mt.samples if s.labels.get("model") == "mobilenetv3_small_x0_35"}
         assert samples["hubcls_batch_size_sum"] == 6
-        assert samples["hubcls_batch_size_count"] < 6  # fewer model calls than requests
+        # six requests, at most two model calls (1 + 5, or all 6 when the worker was still collecting)
+        assert samples["hubcls_batch_size_count"] == gate.calls <= 2
 
 
 class _Gate:
     """A runner that blocks until released (to fill the queue deterministically)."""
 
     def __init__(self, inner):
-        self.inner, self.event, self.calls = inner, threading.Event(), 0
+        self.inner, self.event, self.calls, self.sizes = inner, threading.Event(), 0, []
 
     def __call__(self, batch):
         self.calls += 1
+        self.sizes.append(batch.shape[0])
         self.event.wait(30)
         return self.inner(batch)
 

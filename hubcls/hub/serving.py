@@ -159,21 +159,27 @@ class Server:
 
     # -------------------------------------------------------------------- the prediction path
     def _prepare(self, served: _Served, raw: List, channel_order: str):
-        """Decode + preprocess (in a worker thread): -> (batch or None, per-image error list)."""
+        """Decode + preprocess (in a worker thread): -> (batch or None, per-image error list).
+
+        The good images are preprocessed together (one fused call); an image the transform rejects
+        becomes its own error (Module._preprocess_each)."""
         module = served.module
         errors: List[Optional[PredictionError]] = [None] * len(raw)
-        arrays = []
+        rgbs, idx = [], []
         for i, item in enumerate(raw):
+            if isinstance(item, PredictionError):
+                errors[i] = PredictionError(i, item.source, item.reason)
+                continue
             try:
-                if isinstance(item, PredictionError):
-                    raise ImageDecodeError(item.source, item.reason)
-                rgb = _images.to_rgb(item, channel_order)
-                arrays.append(np.asarray(module.transform(rgb), dtype=np.float32))
+                rgbs.append(_images.to_rgb(item, channel_order))
+                idx.append(i)
             except ImageDecodeError as exc:
                 errors[i] = PredictionError(i, exc.source, exc.reason)
             except Exception as exc:  # noqa: BLE001 - one bad image must not sink the request
                 errors[i] = PredictionError(i, _images.describe(item, i), f"{type(exc).__name__}: {exc}")
-        batch = np.stack(arrays) if arrays else None
+        batch = None
+        if rgbs:
+            batch, _ok = module._preprocess_each(rgbs, idx, errors)
         return batch, errors
 
     async def predict(self, served: _Served, raw: List, top_k: int, channel_order: str = "RGB"):
