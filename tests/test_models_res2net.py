@@ -14,15 +14,11 @@ from hubcls.models import res2net  # noqa: E402
 F = paddle.nn.functional
 
 
-@pytest.mark.parametrize("module, name", [
-    ("model_zoo.res2net", "Res2Net50_26w_4s"),
-    pytest.param("model_zoo.res2net", "Res2Net50_14w_8s", marks=pytest.mark.slow),
-    ("model_zoo.res2net_vd", "Res2Net50_vd_26w_4s"),
-    pytest.param("model_zoo.res2net_vd", "Res2Net101_vd_26w_4s", marks=pytest.mark.slow),
-    pytest.param("model_zoo.res2net_vd", "Res2Net200_vd_26w_4s", marks=pytest.mark.slow),
-])
-def test_parity(tmp_path, module, name):
-    check_parity(tmp_path, module, name, size=64)
+# Plain parity for all five: tests/test_models_parity.py (generic). Res2Net200_vd's random logits
+# reach 1e24 there; with calibrated weights (here, slow) 1e-4 is a real bound.
+@pytest.mark.slow
+def test_parity_calibrated_res2net200(tmp_path):
+    check_parity(tmp_path, "model_zoo.res2net_vd", "Res2Net200_vd_26w_4s", size=64)
 
 
 def test_hierarchical_split_conv():

@@ -11,15 +11,12 @@ paddle = pytest.importorskip("paddle")
 import hubcls  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["Xception41", pytest.param("Xception65", marks=pytest.mark.slow),
-                                  pytest.param("Xception71", marks=pytest.mark.slow)])
-def test_xception_parity(tmp_path, name):
-    check_parity(tmp_path, "model_zoo.xception", name, size=64)
-
-
-@pytest.mark.parametrize("name", ["Xception41_deeplab", pytest.param("Xception65_deeplab", marks=pytest.mark.slow)])
-def test_xception_deeplab_parity(tmp_path, name):
-    check_parity(tmp_path, "model_zoo.xception_deeplab", name, size=64)
+# Plain parity for all five: tests/test_models_parity.py (generic); calibrated weights here, slow.
+@pytest.mark.slow
+@pytest.mark.parametrize("module, name", [("model_zoo.xception", "Xception71"),
+                                          ("model_zoo.xception_deeplab", "Xception65_deeplab")])
+def test_parity_calibrated(tmp_path, module, name):
+    check_parity(tmp_path, module, name, size=64)
 
 
 def test_deeplab_layout():
