@@ -32,8 +32,10 @@ def _model_from_config(args):
             raise ConfigError(f"no weights to export: set -o Global.pretrained_model=FILE, --weights FILE, "
                               f"or train first (looked for {run_dir / ckpt.BEST_WEIGHTS})")
     model = build_model(cfg, log=lambda *a, **k: None)
-    ops = [op for op in ((cfg.get("DataLoader") or {}).get("Eval") or {}).get("dataset", {}).get("transform_ops") or []
-           if not (isinstance(op, dict) and "DecodeImage" in op)]
+    # PaddleClas's export/predict use Infer.transforms; fall back to the Eval loader's ops
+    infer_ops = (cfg.get("Infer") or {}).get("transforms")
+    eval_ops = ((cfg.get("DataLoader") or {}).get("Eval") or {}).get("dataset", {}).get("transform_ops")
+    ops = [op for op in (infer_ops or eval_ops or []) if not (isinstance(op, dict) and "DecodeImage" in op)]
     if not ops:
         ops = None  # fall back to the model's own eval preprocessing
     labels = None

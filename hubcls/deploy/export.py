@@ -265,11 +265,11 @@ def export_model(
         short = getattr(cfg, "resize_short", None) or round(crop / 0.875)
         cfg = cfg.with_(input_size=size[1], resize_short=int(round(size[1] * short / crop)))
     ops = list(preprocess_ops) if preprocess_ops is not None else preprocess_ops_for(cfg)
+    num_classes = getattr(cfg, "num_classes", None)
     if labels is None and cfg is not None:
         labels = labels_for(cfg)
-    num_classes = getattr(cfg, "num_classes", None)
-    if labels is not None and num_classes and len(labels) != num_classes:
-        labels = None  # a fine-tuned head with the base model's label list would mislabel everything
+        if labels is not None and num_classes and len(labels) != num_classes:
+            labels = None  # a fine-tuned head with the base model's label list would mislabel everything
 
     t0 = time.time()
     save_inference_program(model, out / PROGRAM, size)
