@@ -275,3 +275,12 @@ def test_save_inference_model_matches_predict(module, tmp_path):
     assert "preprocess.json" in files
     labels = (Path(out) / "labels.txt").read_text().splitlines()
     assert labels == module.labels
+    # the exported program answers like the Module (same preprocessing, same weights)
+    from hubcls.deploy import Predictor
+
+    imgs = [photo(0), photo(3)]
+    got = Predictor(out).predict(imgs, top_k=3)
+    exp = module.predict(imgs, top_k=3)
+    for g, e in zip(got, exp):
+        assert list(g) == list(e)
+        np.testing.assert_allclose(list(g.values()), list(e.values()), rtol=1e-3, atol=1e-5)
