@@ -86,6 +86,12 @@ def test_batch_list_and_per_image_params():
     np.testing.assert_array_equal(A.invert(view), 255 - view)
 
 
+def test_empty_batch_and_list():
+    assert A.invert(np.zeros((0, 5, 6, 3), np.uint8)).shape == (0, 5, 6, 3)
+    assert A.affine(np.zeros((0, 5, 6, 3), np.uint8), A.shear_x_matrix(0.1), size=(3, 4)).shape == (0, 3, 4, 3)
+    assert A.contrast([], 1.5) == []
+
+
 def test_bad_inputs():
     img = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(TypeError):

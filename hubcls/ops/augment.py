@@ -135,6 +135,9 @@ def _run(op, images, param=0.0, *, width=1, name="param", out_shape=None, interp
     n = len(imgs)
     params = _params(param, n, name, width)
     if kind == "batch":
+        if n == 0:  # an empty NHWC batch: nothing to do, keep the shape contract
+            a = as_array(images, "images")
+            return np.empty((0,) + (out_shape if out_shape else a.shape[1:3]) + a.shape[3:], np.uint8)
         shape = (n,) + (out_shape if out_shape else imgs[0].shape[:2]) + imgs[0].shape[2:]
         batch_out = np.empty(shape, np.uint8)
         outs = [batch_out[i] for i in range(n)]
