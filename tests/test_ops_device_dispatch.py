@@ -188,5 +188,6 @@ def test_augment_plumbing():
         got = A.affine(FakeCuda(batch[2]), (0.5, 0, 3, 0, 0.5, 2), size=(7, 9), fill=(1, 2, 3))
         np.testing.assert_array_equal(got.a, A.affine(batch[2], (0.5, 0, 3, 0, 0.5, 2), size=(7, 9), fill=(1, 2, 3)))
         assert calls and all(c == ("aug", 0, STREAM) for c in calls)
+        assert A.invert(FakeCuda(np.zeros((0, 4, 5, 3), np.uint8))).shape == (0, 4, 5, 3)
     finally:
         mp.undo()

@@ -84,6 +84,9 @@ def _device_images(images):
 def _run_cuda(dev, op, param, width, name, out_shape, interp, fill):
     d0, items, kind = dev
     n = len(items)
+    if n == 0:  # empty device batch
+        return _device.device_empty(d0, (0,) + (tuple(out_shape) if out_shape else tuple(d0.shape[1:3])) + tuple(d0.shape[3:]),
+                                    np.uint8)
     geoms = []
     for i, (ptr, shape, strides, a) in enumerate(items):
         if a.dtype != np.uint8:
