@@ -38,9 +38,11 @@ def quick_weights(model_name: str, timeout: float = 5.0):
     errors = []
     for url in urls:
         try:
-            return download(url, timeout=timeout, retries=1, progress=True), f"downloaded {url}"
+            return download(url, timeout=timeout, retries=0, progress=True), f"downloaded {url}"
         except HubclsError as exc:
             errors.append(str(exc).splitlines()[0][:160])
+            if "URLError" in str(exc) or "timed out" in str(exc):
+                break  # the host itself is unreachable: the other candidates live on the same host
     return None, "model host unreachable (" + "; ".join(errors[:1]) + ")"
 
 
