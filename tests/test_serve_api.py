@@ -133,6 +133,7 @@ def test_models_health_metrics_docs(client):
     assert 'hubcls_requests_total{api="paddlehub",code="200",model="mobilenetv3_small_x0_35"}' in text
     assert "hubcls_request_latency_seconds_bucket" in text
     assert "hubcls_batch_size_bucket" in text and "hubcls_queue_depth" in text
+    assert "hubcls_requests_in_flight 0.0" in text
     spec = client.get("/openapi.json").json()
     assert "/predict/{module_name}" in spec["paths"] and "/v1/models/{name}:predict" in spec["paths"]
     page = client.get("/")

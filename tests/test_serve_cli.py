@@ -58,16 +58,23 @@ def test_serve_process_paddlehub_client_and_graceful_shutdown(tmp_path):
         result = {}
 
         def slow_request():
-            result["body"] = _post(f"{base}/predict/{HUB_NAME}", {"images": payload["images"] * 4, "top_k": 1})
+            result["body"] = _post(f"{base}/predict/{HUB_NAME}", {"images": payload["images"] * 24, "top_k": 1})
+
+        def in_flight() -> float:
+            text = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+            line = [ln for ln in text.splitlines() if ln.startswith("hubcls_requests_in_flight ")]
+            return float(line[0].split()[1])
+
+        import time
 
         t = threading.Thread(target=slow_request)
         t.start()
-        import time
-
-        time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        t.join(60)
-        assert result.get("body", {}).get("status") == "000" and len(result["body"]["results"]) == 8
+        deadline = time.time() + 30
+        while in_flight() < 1 and time.time() < deadline and "body" not in result:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)  # the 48-image request is being worked on now
+        t.join(120)
+        assert result.get("body", {}).get("status") == "000" and len(result["body"]["results"]) == 48
         assert proc.wait(60) == 0
     finally:
         if proc.poll() is None:

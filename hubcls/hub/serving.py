@@ -79,6 +79,7 @@ class _Metrics:
         self.queue_depth = Gauge("hubcls_queue_depth", "Images waiting for the model", ["model"], registry=r)
         self.rejected = Counter("hubcls_rejected_total", "Requests rejected before the model",
                                 ["reason"], registry=r)
+        self.in_flight = Gauge("hubcls_requests_in_flight", "Prediction requests being worked on", registry=r)
 
 
 class _Served:
@@ -184,6 +185,13 @@ class Server:
 
     async def predict(self, served: _Served, raw: List, top_k: int, channel_order: str = "RGB"):
         """-> list of (probabilities row, or PredictionError) in input order."""
+        self.metrics.in_flight.inc()
+        try:
+            return await self._predict(served, raw, top_k, channel_order)
+        finally:
+            self.metrics.in_flight.dec()
+
+    async def _predict(self, served: _Served, raw: List, top_k: int, channel_order: str):
         cfg = self.config
         if self.stopping:
             self.metrics.rejected.labels("shutting_down").inc()
