@@ -84,8 +84,15 @@ def test_serve_process_paddlehub_client_and_graceful_shutdown(tmp_path):
     assert "Traceback" not in log, log[-3000:]
 
 
-def test_serve_cli_errors(tmp_path, capsys):
+def test_serve_cli_errors(tmp_path, capsys, monkeypatch):
     from hubcls.cli import main
+
+    # no weights anywhere (offline): a clear error naming the file and where to put it, exit 2
+    monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HUBCLS_OFFLINE", "1")
+    assert main(["serve", "-m", MODEL, "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{MODEL}_pretrained.pdparams" in err and str(tmp_path / "home") in err and "--weights" in err
 
     assert main(["serve", "--port", "1"]) == 2
     assert "at least one" in capsys.readouterr().err
