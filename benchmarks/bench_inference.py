@@ -13,7 +13,8 @@ Contestants (end to end: uint8 images in, top-k dicts out, preprocessing include
 * ``hubcls:<backend>`` ``hub.Module(...).predict`` with backend dygraph / inference / onnxruntime / auto
   (the default), and ``Predictor`` on an export directory with the INT8 model.
 
-Reported per (model, contestant, batch): images/s (p50 of per-batch wall time), p50/p99 latency,
+Reported per (model, contestant, batch): images/s (p50 of per-batch wall time), p50/p99 latency (the
+contestants are timed round-robin, one call each per iteration, after --warmup untimed rounds),
 start-up time (cold: empty cache, includes export; warm: cached program), Paddle log lines printed.
 
     python benchmarks/bench_inference.py [--models MobileNetV3_large_x1_0,ResNet50_vd] [--batches 1,8]
@@ -112,8 +113,13 @@ class PaddleHubStyle:
 
 
 def paddleclas_predictor(export_dir, threads, batch, top_k=5):
+    import paddle.inference
     from paddleclas.deploy.python.predict_cls import ClsPredictor
     from paddleclas.deploy.utils.config import AttrDict
+
+    # PaddleClas calls config.enable_memory_optim(), which fails in Paddle 3.3.1's predictor creation
+    # ("Not find predictor_id 0 and pass_name memory_optimize_pass"); skip just that call so the peer runs.
+    paddle.inference.Config.enable_memory_optim = lambda self, *a, **k: None
 
     def ad(d):
         return AttrDict({k: ad(v) if isinstance(v, dict) else v for k, v in d.items()})
@@ -249,12 +255,24 @@ def main(argv=None):
                                                          hub.Module(name=name, weights=str(wfile), backend=what))
                 runners[c] = lambda n, mod=mod: mod.predict(imgs_bgr[:n], batch_size=n, top_k=5)
         for n in batches:
-            for c, fn in runners.items():
-                if c.startswith("hubcls"):
-                    with captured_fds(logs):
-                        lat = time_calls(lambda: fn(n), args.warmup, args.iters)
-                else:
-                    lat = time_calls(lambda: fn(n), args.warmup, args.iters)
+            # round-robin: every iteration times each contestant once, so load from other processes on
+            # this (shared) machine hits all contestants alike instead of whichever ran at that moment
+            lats = {c: [] for c in runners}
+            for it in range(args.warmup + args.iters):
+                for c, fn in runners.items():
+                    if c.startswith("hubcls"):
+                        with captured_fds(logs):
+                            t = time.perf_counter()
+                            fn(n)
+                            dt = time.perf_counter() - t
+                    else:
+                        t = time.perf_counter()
+                        fn(n)
+                        dt = time.perf_counter() - t
+                    if it >= args.warmup:
+                        lats[c].append(dt)
+            for c in runners:
+                lat = np.asarray(lats[c])
                 p50 = float(np.percentile(lat, 50))
                 rows.append({"contestant": c, "batch": n, "img_per_s": n / p50, "p50_ms": 1000 * p50,
                              "p99_ms": 1000 * float(np.percentile(lat, 99))})

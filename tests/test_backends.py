@@ -219,3 +219,22 @@ def test_bench_cli_table_and_json(tmp_path):
     for r in res["rows"]:
         assert r["p90_ms"] >= r["p50_ms"] > 0 and r["img_per_s"] > 0
         assert r["max_abs_diff"] <= 1e-4 and r["top1_agree"] == 1.0
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="needs onnxruntime + paddle2onnx")
+def test_auto_measures_both_cpu_backends_once_and_remembers(home, model, batch):
+    be = B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1)
+    choices = list((home / "deploy").glob("r18-auto-choice-onnx-*/choice.json"))
+    assert len(choices) == 1
+    rec = json.loads(choices[0].read_text())
+    assert set(rec["seconds_per_batch"]) == {"onnxruntime", "inference"}
+    assert rec["choice"] == min(rec["seconds_per_batch"], key=rec["seconds_per_batch"].get) == be.name
+    np.testing.assert_allclose(be(batch), B.DygraphBackend(model)(batch), atol=1e-4)
+
+    def no_build():
+        raise AssertionError("warm start must not rebuild the model")
+
+    again = B.load_backend(None, model_fn=no_build, name="r18", weights_id=_cache.weights_hash_of_model(model),
+                           input_size=SIZE, threads=1)
+    assert again.name == be.name
+    assert len(list((home / "deploy").glob("r18-auto-choice-onnx-*"))) == 1
