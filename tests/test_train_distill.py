@@ -171,3 +171,38 @@ def test_shipped_distillation_and_transfer_configs_validate():
     s1 = load_config("ssld_stage1_MobileNetV3_large_x1_0")
     assert s1["Distillation"]["loss"] == "JSDiv" and s1["Distillation"]["teacher"]["name"] == "ResNet50_vd_ssld"
     assert load_config("ResNet50_vd_10w_finetune")["Arch"]["lr_mult_list"] == [0.1, 0.1, 0.2, 0.2, 0.3]
+
+
+def test_file_based_unlabelled_list_through_the_data_loader(tmp_path):
+    """DataLoader.Unlabeled with an UnlabeledList (paths only) is built by hubcls.data and consumed."""
+    from hubcls.data.demo import ensure_demo_dataset
+
+    root = tmp_path / "demo"
+    ensure_demo_dataset(root, num_classes=4, train_per_class=4, val_per_class=4)
+    lines = [l.split(" ")[0] for l in (root / "val_list.txt").read_text().splitlines() if l.strip()]
+    (root / "unlabeled.txt").write_text("\n".join(lines) + "\n")  # no labels at all
+    ops = [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"size": 32}},
+           {"NormalizeImage": {"scale": 1.0 / 255, "mean": [0.5] * 3, "std": [0.5] * 3, "order": ""}}]
+    demo = {"name": "DemoDataset", "image_root": str(root), "num_classes": 4, "train_per_class": 4, "val_per_class": 4}
+    cfg = load_config({
+        "Global": {"epochs": 1, "output_dir": str(tmp_path / "out"), "report": False, "device": "cpu",
+                   "eval_during_train": False},
+        "Arch": {"name": "MobileNetV3_small_x0_35", "class_num": 4},
+        "Loss": {"Train": [{"CELoss": {}}]},
+        "Optimizer": {"name": "Momentum", "lr": {"name": "Constant", "learning_rate": 0.01}},
+        "Distillation": {"teacher": {"name": "MobileNetV3_small_x0_35", "class_num": 4}, "loss": "JSDiv"},
+        "DataLoader": {
+            "Train": {"dataset": dict(demo, split="train", transform_ops=ops), "sampler": {"batch_size": 8}},
+            "Unlabeled": {"dataset": {"name": "UnlabeledList", "image_root": str(root),
+                                      "cls_label_path": str(root / "unlabeled.txt"), "transform_ops": ops},
+                          "sampler": {"batch_size": 8, "shuffle": True}},
+        },
+    })
+    t = distill.DistillTrainer(cfg, quiet=True)
+    t.setup_train()
+    assert len(t.unlabeled_loader.dataset) == 16
+    seen = []
+    orig = t._next_unlabeled
+    t._next_unlabeled = lambda e: seen.append(1) or orig(e)
+    t.train()
+    assert len(seen) == len(t.train_loader) == 2  # one unlabelled batch per step
