@@ -115,6 +115,9 @@ def run(seeds=(0, 1, 2), epochs=30, labelled=200, teacher_epochs=30, student_wid
             a = acc(tr)
             results[name].append(a)
             print(f"seed {seed} {name:<16} test top-1 {a:.4f}", flush=True)
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)  # checkpoints of the study runs are not kept
     summary = {k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "runs": v}
                for k, v in results.items()}
     return {"teacher_top1": teacher_acc, "students": summary, "seeds": list(seeds), "epochs": epochs,
