@@ -126,3 +126,30 @@ def test_backbone_api():
         assert tuple(m(x).shape) == (2, 2048)
     cfg = hubcls.models.resolve("hrnet_w48_c_ssld")
     assert cfg.arch == "HRNet_W48_C" and cfg.key_scheme == "2.0" and cfg.url.endswith("HRNet_W48_C_ssld_pretrained.pdparams")
+
+
+def test_pretrained_true_downloads_release_20_file(tmp_path, monkeypatch):
+    """create_model(..., pretrained=True) end to end: the official release/2.0 URL (served by a
+    loopback stand-in of the model host) holds a 2.0-named file; it is downloaded, cached, its key
+    scheme detected and renamed, and the model reproduces paddleclas's logits."""
+    from _hub_helpers import StaticServer
+    from _zoo_peer_classic import calibrate, logits
+    from _zoo_peer_mobile import build_peer
+
+    peer = build_peer("legendary_models.hrnet", "HRNet_W18_C")
+    x = random_input(64)
+    calibrate(peer, 64, x=x)
+    recorded = keys_20("HRNet_W18_C")
+    state = {k20: v for (k20, _), v in zip(recorded, peer.state_dict().values())}
+    host = tmp_path / "host"
+    (host / "dygraph").mkdir(parents=True)
+    paddle.save(state, str(host / "dygraph" / "HRNet_W18_C_ssld_pretrained.pdparams"))
+    monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HUBCLS_OFFLINE", raising=False)
+    with StaticServer(host) as srv:
+        monkeypatch.setenv("HUBCLS_MODEL_ENDPOINT", srv.url)
+        ours = hubcls.create_model("hrnet_w18_c_imagenet_ssld", pretrained=True)
+        assert srv.requests == ["/dygraph/HRNet_W18_C_ssld_pretrained.pdparams"]
+    ours.eval()
+    np.testing.assert_allclose(logits(ours, x), logits(peer, x), atol=1e-4)
+    assert (tmp_path / "home" / "weights" / "HRNet_W18_C_ssld_pretrained.pdparams").is_file()
