@@ -99,8 +99,10 @@ class DPN(PooledBackbone):
         for i, block in enumerate(self.blocks_):
             x = block(x)
             if i + 1 in self.stage_ends[:3]:
-                # the concat is only for hooks; blocks keep the two paths separate
-                getattr(self, f"stage{self.stage_ends.index(i + 1) + 1}_out")(x)
+                # the joined map exists only for features_only hooks; skip the concat otherwise
+                tap = getattr(self, f"stage{self.stage_ends.index(i + 1) + 1}_out")
+                if tap._forward_post_hooks:
+                    tap(x)
         return self.final_act(self.conv5_x_x_bn(paddle.concat(x, axis=1)))
 
 
