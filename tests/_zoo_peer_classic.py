@@ -60,8 +60,9 @@ def peer_state(module, name, size, seed=0):
 
 
 def check_parity(tmp_path, module, peer_name, name=None, size=64, rename=None, tol=1e-4, state_fn=None,
-                 batch=2):
-    # state_fn: builds the peer when its pip builder can't (e.g. missing URL entry)
+                 batch=2, ours_fn=None):
+    # state_fn: builds the peer when its pip builder can't (e.g. missing URL entry);
+    # ours_fn: builds our model for an unregistered architecture (weights via load_pretrained)
     """Calibrated peer -> .pdparams (optionally renamed to another key scheme) -> create_model.
     Returns (max |logits diff|, max |peer logits|, our model)."""
     import hubcls
@@ -74,7 +75,11 @@ def check_parity(tmp_path, module, peer_name, name=None, size=64, rename=None, t
         state = rename(state)
     path = tmp_path / f"{peer_name}.pdparams"
     paddle.save(state, str(path))
-    ours = hubcls.create_model(name or peer_name, pretrained=str(path))
+    if ours_fn is None:
+        ours = hubcls.create_model(name or peer_name, pretrained=str(path))
+    else:
+        ours = ours_fn()
+        hubcls.models.load_pretrained(ours, path)
     ours.eval()
     ref, got = logits(peer, x), logits(ours, x)
     assert got.shape == ref.shape
@@ -91,8 +96,8 @@ PARAMS_EXCEPTIONS = {}
 
 
 def check_params(model, rel=0.01):
-    cfg = model.pretrained_cfg
-    if cfg.params_m is None:
+    cfg = getattr(model, "pretrained_cfg", None)
+    if cfg is None or cfg.params_m is None:
         return
     got = n_params(model) / 1e6
     tol = PARAMS_EXCEPTIONS.get(cfg.name, rel)

@@ -32,7 +32,8 @@ def _se_peer(width):
 
 def test_se_hrnet_parity(tmp_path):
     # SE_HRNet_W64_C(_ssld)'s code path at width 18
-    _, _, ours = check_parity(tmp_path, None, "SE_HRNet_W18_C", size=64, state_fn=_se_peer(18))
+    _, _, ours = check_parity(tmp_path, None, "SE_HRNet_W18_C", size=64, state_fn=_se_peer(18),
+                              ours_fn=lambda: hrnet.HRNet(width=18, has_se=True))
     assert sum(1 for k in ours.state_dict() if ".se.fc_squeeze." in k) > 0
 
 

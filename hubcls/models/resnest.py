@@ -153,8 +153,8 @@ def ResNeSt50(**kwargs):
     return ResNeSt((3, 4, 6, 3), radix=2, stem_width=32, avd_first=False, **kwargs)
 
 
-@register_model
 def ResNeSt101(**kwargs):
+    """PaddleClas's ResNeSt101 (no release/2.0 weights, so not registered)."""
     return ResNeSt((3, 4, 23, 3), radix=2, stem_width=64, avd_first=False, **kwargs)
 
 
