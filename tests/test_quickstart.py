@@ -107,3 +107,38 @@ def test_quickstart_uses_official_weights_when_the_host_answers(tmp_path, monkey
     k = "blocks.0.expand_conv.conv.weight"
     np.testing.assert_array_equal(trained[k].numpy(), ref[k].numpy())
     assert list(trained["fc.weight"].shape) == [1280, 5]
+
+
+@pytest.mark.slow
+def test_quickstart_flowers102_recipe_wiring(tmp_path, monkeypatch):
+    """--dataset flowers102 --data-dir DIR: the official file layout (jpg/, imagelabels.mat, setid.mat),
+    here a tiny generated stand-in, shrunk by overrides so the test stays fast."""
+    import numpy as np
+    import scipy.io
+    from PIL import Image
+    from hubcls.engine.quickstart import build_config, run_quickstart
+
+    data = tmp_path / "flowers"
+    (data / "jpg").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    n = 12
+    for i in range(1, n + 1):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(data / "jpg" / f"image_{i:05d}.jpg")
+    labels = np.array([1 + (i % 3) for i in range(n)])  # official labels are 1-based
+    scipy.io.savemat(data / "imagelabels.mat", {"labels": labels[None]})
+    scipy.io.savemat(data / "setid.mat", {"trnid": np.arange(1, 9)[None], "valid": np.arange(9, 13)[None],
+                                          "tstid": np.arange(9, 13)[None]})
+    cfg = build_config("flowers102", str(data), str(tmp_path / "out"))
+    assert cfg["Arch"]["name"] == "ResNet50_vd" and cfg["Global"]["epochs"] == 20
+    assert cfg["Optimizer"]["lr"]["learning_rate"] == 0.0125 and cfg["DataLoader"]["Train"]["dataset"]["name"] == "Flowers102"
+    small = ["Global.epochs=1", "Arch.name=MobileNetV3_small_x0_35", "Global.image_shape=[3,32,32]",
+             "DataLoader.Train.dataset.transform_ops[1].RandCropImage.size=32",
+             "DataLoader.Eval.dataset.transform_ops[1].ResizeImage.resize_short=36",
+             "DataLoader.Eval.dataset.transform_ops[2].CropImage.size=32",
+             "Infer.transforms[1].ResizeImage.resize_short=36", "Infer.transforms[2].CropImage.size=32",
+             "DataLoader.Train.loader.num_workers=0", "DataLoader.Eval.loader.num_workers=0"]
+    monkeypatch.setenv("HUBCLS_OFFLINE", "1")
+    monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
+    r = run_quickstart("flowers102", str(data), str(tmp_path / "out"), overrides=small, quiet=True)
+    assert r["start"] == "scratch" and len(r["samples"]) == 3  # one val image of each present class
+    assert (tmp_path / "out" / "MobileNetV3_small_x0_35" / "best_model.pdparams").is_file()

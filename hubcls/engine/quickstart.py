@@ -140,9 +140,11 @@ def run_quickstart(dataset="demo", data_dir=None, output="./output/quickstart", 
     from .trainer import Trainer
 
     t = time.time()
-    _say(f"[3/6] train: {cfg['Global']['epochs']} epochs (same as: hubcls train -c quickstart)")
+    cfg_name = "quickstart" if dataset == "demo" else "ResNet50_vd_flowers102"
+    _say(f"[3/6] train: {cfg['Global']['epochs']} epochs (same as: hubcls train -c {cfg_name})")
     trainer = Trainer(cfg, quiet=quiet)
     result = trainer.train()
+    out = trainer.output_dir  # the run directory (output_dir, or output_dir/<Arch.name>)
     timings["train"] = time.time() - t
 
     # 4. evaluate the best weights
