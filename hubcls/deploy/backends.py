@@ -306,6 +306,10 @@ class OnnxRuntimeBackend(Backend):
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 0 if _verbose() else 3
+        # no busy-waiting between runs: spinning intra-op threads starve whatever runs next in the
+        # process (measured: a Paddle Inference predictor called after an onnxruntime session ran ~15x
+        # slower with spinning on; onnxruntime's own latency did not get worse without it)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         if device.startswith("gpu"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -427,6 +431,7 @@ def _measured_choice(kwargs: dict, built: dict) -> str:
         x = np.zeros((AUTO_PROBE_BATCH, *size), np.float32)
         for cand in ("onnxruntime", "inference"):
             b = built[cand] = _load_backend(cand, **{**kwargs, "warmup": ()})
+            time.sleep(0.3)  # let the other runtime's worker threads park (OpenMP spin-waits ~200 ms)
             with quiet():
                 b(x)
                 b(x)
