@@ -63,6 +63,8 @@ def logits(model, x):
         out = model(x)
     if isinstance(out, dict):  # paddleclas TheseusLayer may return a dict
         out = out["logits"] if "logits" in out else next(iter(out.values()))
+    if isinstance(out, (list, tuple)):  # GoogLeNet returns [main, aux1, aux2] even in eval
+        out = out[0]
     return out.numpy()
 
 
