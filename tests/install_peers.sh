@@ -12,5 +12,7 @@ hub_venv=build/peers/paddlehub-venv
 if ! "$hub_venv/bin/python" -c "import paddlehub" >/dev/null 2>&1; then
   python -m venv --system-site-packages "$hub_venv"
   hub_pins=$(python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['hub']))")
-  echo "$hub_pins" | xargs "$hub_venv/bin/pip" install -q
+  # a failed install leaves no half-made venv behind (the PaddleHub test then skips, saying why)
+  echo "$hub_pins" | xargs "$hub_venv/bin/pip" install -q \
+    || { echo "warning: PaddleHub venv could not be installed; tests/test_paddlehub_compat.py will skip" >&2; rm -rf "$hub_venv"; }
 fi
