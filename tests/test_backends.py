@@ -228,7 +228,8 @@ def test_auto_measures_both_cpu_backends_once_and_remembers(home, model, batch):
     assert len(choices) == 1
     rec = json.loads(choices[0].read_text())
     assert set(rec["seconds_per_batch"]) == {"onnxruntime", "inference"}
-    assert rec["choice"] == min(rec["seconds_per_batch"], key=rec["seconds_per_batch"].get) == be.name
+    sec = rec["seconds_per_batch"]
+    assert rec["choice"] == ("inference" if sec["inference"] < 0.9 * sec["onnxruntime"] else "onnxruntime") == be.name
     np.testing.assert_allclose(be(batch), B.DygraphBackend(model)(batch), atol=1e-4)
 
     def no_build():
