@@ -91,6 +91,12 @@ def test_lr_schedules():
         optim.build_lr({"name": "Piecewise", "decay_epochs": [2], "values": [0.1]}, 6, 3)
 
 
+@pytest.fixture(autouse=True)
+def _run_in_tmp(tmp_path, monkeypatch):
+    # Trainer writes checkpoints under Global.output_dir (relative): keep them out of the checkout
+    monkeypatch.chdir(tmp_path)
+
+
 def _cfg(**over):
     base = {
         "Global": {"epochs": 1, "output_dir": "unused", "seed": 0, "report": False, "device": "cpu"},
