@@ -173,6 +173,20 @@ def test_truncated_jpeg(tmp_path):
     assert "truncated" in e.value.reason
 
 
+def test_truncated_jpeg_refused_even_when_pillow_is_told_to_load_truncated_files(tmp_path, monkeypatch):
+    # PaddleDetection sets this process-wide flag at import; read_image must still refuse the file
+    # and leave the flag as the other library set it.
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    data = _encode(Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 64, 3), dtype=np.uint8)), "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageDecodeError, match="truncated"):
+        read_image(path)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
 @pytest.mark.parametrize("payload, reason", [
     (b"", "empty"),
     (bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8)), "not an image"),

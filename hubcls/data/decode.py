@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 from typing import Optional, Tuple, Union
 
@@ -247,7 +248,7 @@ def read_image(
                 dw, dh = _draft_size(w, h, int(reduce_to))
                 if (dw, dh) != (w, h):
                     img.draft(img.mode if img.mode != "YCbCr" else "RGB", (dw, dh))
-            img.load()
+            _load_refusing_truncation(img)
             try:
                 img = ImageOps.exif_transpose(img)
             except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the pixels
@@ -267,6 +268,26 @@ def read_image(
         raise ImageDecodeError(name, str(exc)) from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
+
+
+_TRUNCATION_LOCK = threading.Lock()
+
+
+def _load_refusing_truncation(img) -> None:
+    """``img.load()`` that raises on a truncated file even when another library has set Pillow's
+    process-wide ``ImageFile.LOAD_TRUNCATED_IMAGES`` (PaddleDetection's trainer does, at import):
+    a cut-off file must be an ImageDecodeError here, never half an image of grey."""
+    from PIL import ImageFile
+
+    if not ImageFile.LOAD_TRUNCATED_IMAGES:
+        img.load()
+        return
+    with _TRUNCATION_LOCK:  # the flag is global: restore it for the library that set it
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            img.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = True
 
 
 def struct_error():
