@@ -90,6 +90,21 @@ def unpack_images(buffer, offsets, shapes) -> list:
     return views
 
 
+def _check_output_args(interpolation, layout, dtype, channel_order, mean, std):
+    """Validation shared by the CPU and CUDA paths -> (nchw, dtype code, numpy dtype, mean, std)."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+    nchw = check_layout(layout)
+    code, np_dtype = check_dtype(dtype)
+    if channel_order not in ("RGB", "BGR"):
+        raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+    m = triple(mean, "mean") or (0.0, 0.0, 0.0)
+    s = triple(std, "std") or (1.0, 1.0, 1.0)
+    if any(v == 0 for v in s):
+        raise ValueError("std must not contain zeros")
+    return nchw, code, np_dtype, m, s
+
+
 def resize_crop_normalize(images, boxes, size, *, flip=None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                           scale=1 / 255, interpolation="bilinear", antialias=True, layout="NCHW",
                           dtype="float32", channel_order="RGB", out=None, num_threads=None) -> np.ndarray:
@@ -123,16 +138,7 @@ def resize_crop_normalize(images, boxes, size, *, flip=None, mean=IMAGENET_MEAN,
         if fl.shape != (n,):
             raise ValueError(f"flip must have one entry per image ({n}), got shape {fl.shape}")
         fl = np.ascontiguousarray(fl.astype(np.uint8))
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
-    nchw = check_layout(layout)
-    code, np_dtype = check_dtype(dtype)
-    if channel_order not in ("RGB", "BGR"):
-        raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
-    m = triple(mean, "mean") or (0.0, 0.0, 0.0)
-    s = triple(std, "std") or (1.0, 1.0, 1.0)
-    if any(v == 0 for v in s):
-        raise ValueError("std must not contain zeros")
+    nchw, code, np_dtype, m, s = _check_output_args(interpolation, layout, dtype, channel_order, mean, std)
     if not (isinstance(scale, (int, float, np.floating)) and math.isfinite(scale)):
         raise ValueError(f"scale must be a finite number, got {scale!r}")
     shape = (n, 3, oh, ow) if nchw else (n, oh, ow, 3)
@@ -206,16 +212,7 @@ def _resize_crop_normalize_cuda(dev, boxes, size, *, flip, mean, std, scale, int
     geoms = np.array([[h, w, c, rs] for _, h, w, c, rs in items], dtype=np.int64).reshape(n, 4)
     b = _boxes(boxes, [_Geom((h, w)) for _, h, w, _, _ in items])
     fl = None if flip is None else np.ascontiguousarray(np.broadcast_to(np.asarray(flip), (n,)).astype(np.uint8))
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
-    nchw = check_layout(layout)
-    code, np_dtype = check_dtype(dtype)
-    if channel_order not in ("RGB", "BGR"):
-        raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
-    m = triple(mean, "mean") or (0.0, 0.0, 0.0)
-    s = triple(std, "std") or (1.0, 1.0, 1.0)
-    if any(v == 0 for v in s):
-        raise ValueError("std must not contain zeros")
+    nchw, code, np_dtype, m, s = _check_output_args(interpolation, layout, dtype, channel_order, mean, std)
     shape = (n, 3, oh, ow) if nchw else (n, oh, ow, 3)
     if out is None:
         out = _device.device_empty(d0, shape, np_dtype)
