@@ -18,7 +18,7 @@ from typing import Dict, Optional
 
 from ..errors import RegistryError
 from ..registry import Registry
-from ._pretrained import PretrainedCfg
+from ._pretrained import PretrainedCfg, zoo_cfg
 
 
 def _load_plugins(registry: Registry) -> None:
@@ -191,3 +191,16 @@ def register_key_map(family: str, fn=None, *, scheme: str = "2.0"):
 def key_maps_for(model) -> Dict[str, object]:
     family = getattr(model, "key_family", None) or type(model).__name__
     return dict(_KEY_MAPS.get(family.lower(), {}))
+
+
+def register_zoo_member(name: str, cls, **arch_kwargs):
+    """Register architecture ``name`` = ``cls(**arch_kwargs, **kwargs)`` and its zoo-table weights;
+    returns the builder (for the family files' many ``Family<N> = ...`` one-liners)."""
+
+    def builder(**kwargs):
+        return cls(**arch_kwargs, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = name
+    register_model(builder)
+    register_pretrained(zoo_cfg(name))
+    return builder

@@ -12,8 +12,7 @@ import math
 from .._paddle import import_paddle
 from ._features import Backbone
 from ._layers import ConvBNLayer, get_act
-from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_zoo_member
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -156,18 +155,8 @@ class DenseNet(PooledBackbone):
         return self.final_act(self.batch_norm(x))
 
 
-def _make(layers):
-    def builder(**kwargs):
-        return DenseNet(layers=layers, **kwargs)
-
-    builder.__name__ = f"DenseNet{layers}"
-    register_model(builder)
-    register_pretrained(zoo_cfg(f"DenseNet{layers}"))
-    return builder
-
-
-DenseNet121 = _make(121)
-DenseNet161 = _make(161)
-DenseNet169 = _make(169)
-DenseNet201 = _make(201)
-DenseNet264 = _make(264)
+DenseNet121 = register_zoo_member("DenseNet121", DenseNet, layers=121)
+DenseNet161 = register_zoo_member("DenseNet161", DenseNet, layers=161)
+DenseNet169 = register_zoo_member("DenseNet169", DenseNet, layers=169)
+DenseNet201 = register_zoo_member("DenseNet201", DenseNet, layers=201)
+DenseNet264 = register_zoo_member("DenseNet264", DenseNet, layers=264)

@@ -7,8 +7,7 @@ PaddleClas's ``model_zoo/dpn.py`` (blocks are numbered ``dpn1 .. dpnN`` across a
 from __future__ import annotations
 
 from .._paddle import import_paddle
-from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_zoo_member
 from .densenet import BNActConv, ConvBN, PooledBackbone, linear
 
 paddle = import_paddle()
@@ -106,18 +105,8 @@ class DPN(PooledBackbone):
         return self.final_act(self.conv5_x_x_bn(paddle.concat(x, axis=1)))
 
 
-def _make(layers):
-    def builder(**kwargs):
-        return DPN(layers=layers, **kwargs)
-
-    builder.__name__ = f"DPN{layers}"
-    register_model(builder)
-    register_pretrained(zoo_cfg(f"DPN{layers}"))
-    return builder
-
-
-DPN68 = _make(68)
-DPN92 = _make(92)
-DPN98 = _make(98)
-DPN107 = _make(107)
-DPN131 = _make(131)
+DPN68 = register_zoo_member("DPN68", DPN, layers=68)
+DPN92 = register_zoo_member("DPN92", DPN, layers=92)
+DPN98 = register_zoo_member("DPN98", DPN, layers=98)
+DPN107 = register_zoo_member("DPN107", DPN, layers=107)
+DPN131 = register_zoo_member("DPN131", DPN, layers=131)
