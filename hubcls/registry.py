@@ -10,7 +10,7 @@ import fnmatch
 import inspect
 from typing import Callable, Dict, Iterator, Optional
 
-from .errors import RegistryError
+from .errors import ConfigError, RegistryError
 
 
 def _origin(obj) -> str:
@@ -70,6 +70,25 @@ class Registry:
             hint = f"; did you mean {', '.join(self._names[c] for c in close)}?" if close else ""
             raise RegistryError(f"unknown {self.kind} {name!r}{hint} ({len(self._items)} registered)")
         return self._items[key]
+
+    def build(self, name: str, params: Optional[dict] = None, *, where: str = "",
+              name_path: Optional[str] = None) -> object:
+        """Look ``name`` up and call it with ``params`` (a config section); an unknown name or bad
+        parameters raise ConfigError naming the config path ``where`` (``name_path``: the path of
+        the name itself when it is a key of its own, e.g. ``dataset.name``)."""
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            raise ConfigError(f"{where}.{name}: parameters must be a mapping, got {params!r}")
+        try:
+            factory = self.get(name)
+        except RegistryError as exc:
+            raise ConfigError(f"{name_path or where}: {exc}") from None
+        try:
+            return factory(**params)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.{name}: {exc}") from None
+        except TypeError as exc:
+            raise ConfigError(f"{where}.{name}: bad parameters {sorted(params)}: {exc}") from None
 
     def _origin_of(self, key: str) -> str:
         if self._origins.get(key) is None:

@@ -299,7 +299,7 @@ def test_policy_augmenters_deterministic_per_sample(cfg):
 # batch ops
 # ---------------------------------------------------------------------------------------------
 def test_mixup_and_cutmix():
-    from hubcls.data.batch_ops import build_batch_transforms
+    from hubcls.data.transforms import build_batch_transforms
 
     rng = np.random.default_rng(0)
     imgs = rng.normal(size=(6, 3, 20, 30)).astype(np.float32)
@@ -317,7 +317,7 @@ def test_mixup_and_cutmix():
     o2, t2 = cut(imgs.transpose(0, 2, 3, 1).copy(), labels, np.random.default_rng(3), layout="HWC")
     np.testing.assert_array_equal(o1, o2.transpose(0, 3, 1, 2))
     np.testing.assert_allclose(t1, t2)
-    from hubcls.data.batch_ops import CutmixOperator
+    from hubcls.data.transforms import CutmixOperator
 
     g = np.random.default_rng(3)
     idx = g.permutation(6)

@@ -23,7 +23,7 @@ _LAZY = {
     "AUGMENTERS": "hubcls.data.transforms",
     "Pipeline": "hubcls.data.transforms",
     "build_transforms": "hubcls.data.transforms",
-    "build_batch_transforms": "hubcls.data.batch_ops",
+    "build_batch_transforms": "hubcls.data.transforms",
     "eval_transforms_for": "hubcls.data.transforms",
     "DATASETS": "hubcls.data.datasets",
     "build_dataset": "hubcls.data.datasets",

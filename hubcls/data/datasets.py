@@ -226,11 +226,4 @@ def build_dataset(cfg: dict, where: str = "dataset") -> Dataset:
     if not isinstance(cfg, dict) or "name" not in cfg:
         raise ConfigError(f"{where} must be a mapping with a 'name' (one of {DATASETS.names()}), got {cfg!r}")
     params = {k: v for k, v in cfg.items() if k != "name"}
-    try:
-        cls = DATASETS.get(cfg["name"])
-    except KeyError as exc:
-        raise ConfigError(f"{where}.name: {exc}") from None
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise ConfigError(f"{where} ({cfg['name']}): bad parameters {sorted(params)}: {exc}") from None
+    return DATASETS.build(cfg["name"], params, where=where, name_path=f"{where}.name")

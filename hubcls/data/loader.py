@@ -512,7 +512,7 @@ def _get(d, key, default=None):
 def build_dataloader(config: dict, mode: str, *, seed: int = 0, rank: int = 0, world_size: int = 1,
                      fuse: bool = True) -> DataLoader:
     """PaddleClas-shaped ``config`` + mode ("Train" | "Eval" | any DataLoader key) -> DataLoader."""
-    from .batch_ops import build_batch_transforms
+    from .transforms import build_batch_transforms
     from .datasets import build_dataset
     from .transforms import ToCHWImage, build_transforms
 

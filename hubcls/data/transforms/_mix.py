@@ -1,4 +1,4 @@
-"""Batch transforms (PaddleClas ``batch_transform_ops``): MixupOperator, CutmixOperator, OpSampler.
+"""Batch (mixing) transforms (PaddleClas ``batch_transform_ops``): MixupOperator, CutmixOperator, OpSampler.
 
 They act on a whole batch — ``images`` (N, C, H, W) or (N, H, W, C) float array, ``labels`` int64
 (N,) class ids or float32 (N, K) targets — and return mixed images and float32 (N, K) soft targets.
@@ -11,9 +11,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..registry import Registry
+from ...errors import ConfigError
+from ...registry import Registry
+from ._base import build_op
 
+#: Batch transform ops (PaddleClas ``batch_transform_ops``) by name.
 BATCH_OPS = Registry("batch augmenter")
 
 
@@ -55,7 +57,7 @@ class MixupOperator(BatchOp):
         lam = float(rng.beta(self.alpha, self.alpha))
         t = self._targets(labels)
         if _core_ok(images):
-            from ..ops import mixup
+            from ...ops import mixup
 
             mixed = mixup(images, lam=lam, perm=idx, layout="NCHW" if layout == "CHW" else "NHWC", num_threads=1)[0]
             images[...] = mixed
@@ -91,7 +93,7 @@ class CutmixOperator(BatchOp):
         h, w = images.shape[2:4] if layout == "CHW" else images.shape[1:3]
         y1, y2, x1, x2 = self.rand_bbox(h, w, lam, rng)
         if _core_ok(images):
-            from ..ops import cutmix
+            from ...ops import cutmix
 
             images[...] = cutmix(images, lam=lam, perm=idx, box=(x1, y1, x2, y2),
                                  layout="NCHW" if layout == "CHW" else "NHWC", num_threads=1)[0]
@@ -148,19 +150,8 @@ class BatchPipeline:
 
 def build_batch_transforms(ops_config_list, *, class_num: Optional[int] = None,
                            where: str = "batch_transform_ops") -> BatchPipeline:
-    ops = []
-    for k, entry in enumerate(ops_config_list or []):
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise ConfigError(f"{where}[{k}]: expected a one-key mapping {{OpName: {{params}}}}, got {entry!r}")
-        (name, params), = entry.items()
-        params = dict(params or {})
-        params.setdefault("class_num", class_num)
-        try:
-            cls = BATCH_OPS.get(name)
-        except KeyError as exc:
-            raise ConfigError(f"{where}[{k}]: {exc}") from None
-        try:
-            ops.append(cls(**params))
-        except TypeError as exc:
-            raise ConfigError(f"{where}[{k}].{name}: bad parameters {sorted(params)}: {exc}") from None
+    """PaddleClas ``batch_transform_ops`` list -> :class:`BatchPipeline` (``class_num`` fills the ops'
+    ``class_num`` unless an entry sets it)."""
+    ops = [build_op(BATCH_OPS, entry, f"{where}[{k}]", class_num=class_num)
+           for k, entry in enumerate(ops_config_list or [])]
     return BatchPipeline(ops)
