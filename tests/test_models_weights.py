@@ -139,7 +139,7 @@ def test_save_pretrained_round_trip(r18, x, tmp_path):
     for safe in (False, True):
         d = tmp_path / f"saved_{safe}"
         m.save_pretrained(d, safe_serialization=safe)
-        assert (d / "config.json").is_file()
+        assert (d / "model.json").is_file() and (d / "model.safetensors").is_file()
         assert (d / ("model.safetensors" if safe else "model.pdparams")).is_file()
         back = hubcls.create_model("anything: the directory's config wins", pretrained=str(d))
         assert back.pretrained_cfg.arch == "ResNet18_vd" and back.pretrained_cfg.num_classes == 7

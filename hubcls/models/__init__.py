@@ -22,6 +22,8 @@ from ._registry import (  # noqa: F401
     resolve,
 )
 from ._builder import create_model  # noqa: F401
+from ._package import ModelPackage, read_package, save_package  # noqa: F401
+from ._resolve import ACCEPTED_FORMS, ModelSource, inference_labels, resolve_model  # noqa: F401
 
 
 def profile(name_or_model, input_size=None):

@@ -24,25 +24,20 @@ WeightsError listing the keys.
 """
 from __future__ import annotations
 
-import io
-import json
 import logging
 import struct
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from ..errors import WeightsError
-from ._pretrained import PretrainedCfg
 
 log = logging.getLogger("hubcls.models")
 
 WEIGHTS_NAME = "model.pdparams"
 SAFETENSORS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 
 # ---------------------------------------------------------------------------------------------
 # Paddle 1.x LoDTensor files
@@ -322,10 +317,29 @@ def match_state(model, state: Dict[str, np.ndarray], source: str = "weights"):
     return best, out, skipped
 
 
-def load_pretrained(model, path, source: Optional[str] = None):
-    """Load weights from ``path`` into ``model``; returns the detected key scheme."""
+def head_num_classes(model, state: Dict[str, np.ndarray]) -> Optional[int]:
+    """The class count of the classifier in ``state`` (a weights file read for ``model``'s
+    architecture, in any key scheme it loads), or None when the file has no such classifier."""
+    cls_keys = classifier_keys(model)
+    if not cls_keys:
+        return None
+    state = _strip_prefix(state, model.state_dict().keys())
+    file_keys = set(state)
+    best = max(candidate_schemes(model).values(), key=lambda m: sum(1 for fk in m.values() if fk in file_keys))
+    shapes = {k.rsplit(".", 1)[-1]: tuple(state[best[k]].shape) for k in cls_keys if best.get(k) in file_keys}
+    if len(shapes.get("bias", ())) == 1:
+        return int(shapes["bias"][0])
+    w = shapes.get("weight")
+    if w is None:
+        return None
+    return int(w[1]) if len(w) == 2 else int(w[0])  # Linear: (in, out); 1x1 conv: (out, in, 1, 1)
+
+
+def load_pretrained(model, path, source: Optional[str] = None, state: Optional[Dict[str, np.ndarray]] = None):
+    """Load weights from ``path`` into ``model`` (``state``: ``path`` already read); returns the
+    detected key scheme."""
     source = source or str(path)
-    state = read_state(path)
+    state = read_state(path) if state is None else state
     scheme, matched, skipped = match_state(model, state, source=source)
     model_sd = model.state_dict()
     for k, arr in matched.items():
@@ -343,35 +357,8 @@ def load_pretrained(model, path, source: Optional[str] = None):
 
 
 # ---------------------------------------------------------------------------------------------
-def save_pretrained(model, directory, safe_serialization: bool = False):
-    """Write ``model.pdparams`` (or ``model.safetensors``) + ``config.json`` (the pretrained cfg)
-    into ``directory``; ``create_model(name, pretrained=directory)`` reads them back."""
-    from .._paddle import import_paddle
+def save_pretrained(model, directory, **kwargs):
+    """Write a model package (see _package.py): model.json + model.safetensors (+ model.pdparams)."""
+    from ._package import save_pretrained as _save
 
-    paddle = import_paddle()
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    cfg = getattr(model, "pretrained_cfg", None)
-    if cfg is None:
-        raise WeightsError("save_pretrained needs a model built by hubcls.create_model (no pretrained_cfg)")
-    num_classes = getattr(model, "num_classes", cfg.num_classes)
-    cfg = cfg.with_(num_classes=int(num_classes)) if num_classes is not None else cfg
-    sd = model.state_dict()
-    if safe_serialization:
-        from safetensors.numpy import save_file
-
-        save_file({k: np.ascontiguousarray(v.numpy()) for k, v in sd.items()}, str(d / SAFETENSORS_NAME))
-    else:
-        paddle.save(sd, str(d / WEIGHTS_NAME))
-    doc = {"format": "hubcls", "version": 1, "architecture": cfg.arch, "pretrained_cfg": cfg.to_dict()}
-    (d / CONFIG_NAME).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-    return d
-
-
-def read_saved_config(directory) -> PretrainedCfg:
-    p = Path(directory) / CONFIG_NAME
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-        return PretrainedCfg.from_dict(doc["pretrained_cfg"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"{p}: not a hubcls config ({exc})") from None
+    return _save(model, directory, **kwargs)
