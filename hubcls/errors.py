@@ -40,3 +40,14 @@ class DownloadError(HubclsError, OSError):
 
 class OfflineError(DownloadError):
     """HUBCLS_OFFLINE=1 and a file is not in the cache; the message says where to put it."""
+
+
+class UnsafeFileError(WeightsError):
+    """A weights/checkpoint file asks for something a data file must not (a pickle naming a Python
+    function or class outside what paddle.save writes); it was refused, nothing of it ran.
+    ``source`` names the file, ``refused`` the ``module.name`` it asked for (None: malformed)."""
+
+    def __init__(self, message: str, source: str = "", refused=None):
+        super().__init__(message)
+        self.source = source
+        self.refused = refused

@@ -52,18 +52,21 @@ def set_rng_state(state: Optional[dict]) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    paddle = import_paddle()
+    """A training checkpoint, read by the restricted unpickler (a checkpoint is data, never code)."""
+    from ..models import safe_load
+
     p = Path(path)
     if p.is_dir():
         p = p / LAST
     if not p.is_file():
         raise ConfigError(f"checkpoint {str(path)!r} not found (expected a .pdckpt file or a run directory with {LAST})")
-    return paddle.load(str(p))
+    return safe_load(p, return_numpy=False)
 
 
 def load_weights(path) -> dict:
     """Model weights from a .pdparams, a .pdckpt, or a run directory (its best model, else last)."""
-    paddle = import_paddle()
+    from ..models import safe_load
+
     p = Path(path)
     if p.is_dir():
         for cand in (BEST_WEIGHTS, LAST_WEIGHTS, LAST):
@@ -74,7 +77,7 @@ def load_weights(path) -> dict:
         p = Path(f"{p}.pdparams")
     if not p.is_file():
         raise ConfigError(f"weights {str(path)!r} not found")
-    state = paddle.load(str(p))
+    state = safe_load(p, return_numpy=False)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     return state

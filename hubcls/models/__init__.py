@@ -24,6 +24,7 @@ from ._registry import (  # noqa: F401
 from ._builder import create_model  # noqa: F401
 from ._package import ModelPackage, read_package, save_package  # noqa: F401
 from ._resolve import ACCEPTED_FORMS, ModelSource, inference_labels, resolve_model  # noqa: F401
+from ._safe_pickle import safe_load, safe_loads  # noqa: F401
 
 
 def profile(name_or_model, input_size=None):
@@ -38,3 +39,11 @@ def load_pretrained(model, path, **kwargs):
     from ._weights import load_pretrained as _load
 
     return _load(model, path, **kwargs)
+
+
+def load_state_dict(path):
+    """{key: ndarray} from any weights file or directory hubcls reads (.pdparams and .pdckpt through
+    the restricted unpickler, .safetensors, Paddle 1.x static weights); never runs code from it."""
+    from ._weights import read_state
+
+    return read_state(path)

@@ -33,6 +33,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from ..errors import WeightsError
+from ._safe_pickle import safe_load
 
 log = logging.getLogger("hubcls.models")
 
@@ -191,8 +192,10 @@ def read_state(path) -> Dict[str, np.ndarray]:
         if len(pd) == 1:
             return read_state(pd[0])
         return read_static_dir(p)
-    if not p.is_file():
+    if not p.exists():
         raise WeightsError(f"{p}: no such weight file")
+    if not p.is_file():  # a FIFO or device (or a symlink to one) would block or never end
+        raise WeightsError(f"{p}: not a regular file, expected a weights file")
     name = p.name.lower()
     if name.endswith(".safetensors"):
         from safetensors.numpy import load_file
@@ -203,16 +206,17 @@ def read_state(path) -> Dict[str, np.ndarray]:
             raise WeightsError(f"{p}: not a readable safetensors file ({exc})") from None
     if name.endswith((".tar", ".tar.gz", ".tgz")):
         return read_static_tar(p)
-    from .._paddle import import_paddle
-
-    paddle = import_paddle()
-    try:
-        state = paddle.load(str(p), return_numpy=True)
-    except Exception as exc:  # noqa: BLE001 - pickle/format errors of all kinds
-        raise WeightsError(f"{p}: not a readable .pdparams file ({type(exc).__name__}: {exc})") from None
+    # .pdparams / .pdckpt / anything else: a paddle.save pickle, read by the restricted unpickler
+    state = safe_load(p, return_numpy=True)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict) and "optimizer" in state:
+        state = state["model"]  # a hubcls training checkpoint (.pdckpt): its model weights
     if not isinstance(state, dict):
         raise WeightsError(f"{p}: expected a dict of parameters, got {type(state).__name__}")
-    return {k: np.asarray(v) for k, v in state.items() if not k.startswith("StructuredToParameterName")}
+    bad = [str(k) for k, v in state.items() if not isinstance(v, (np.ndarray, np.generic, int, float))]
+    if bad:
+        raise WeightsError(f"{p}: not a weights file: {', '.join(bad[:5])} "
+                           f"{'is not an array' if len(bad) == 1 else 'are not arrays'}")
+    return {k: np.asarray(v) for k, v in state.items()}
 
 
 def static_names(model) -> Dict[str, str]:
