@@ -100,20 +100,29 @@ def test_create_model_pretrained_file(tmp_path, kind):
 
 
 def test_save_pretrained_directory(tmp_path):
+    """A model package whose manifest names a pickle, and an older save_pretrained directory
+    (config.json + model.pdparams): both load through the restricted unpickler."""
     import hubcls
-
-    good = hubcls.create_model("ResNet18", num_classes=3)
-    d = good.save_pretrained(tmp_path / "pkg")
-    for f in d.glob("model.*"):
-        f.unlink()
-    evil, marker = _evil_file(tmp_path, "exec_top_level")
-    (d / "model.pdparams").write_bytes(evil.read_bytes())
-    with pytest.raises(UnsafeFileError, match="model.pdparams"):
-        hubcls.create_model(str(d), pretrained=str(d))
     from hubcls import hub
 
-    with pytest.raises(UnsafeFileError):
-        hub.Module(directory=str(d))
+    evil, marker = _evil_file(tmp_path, "exec_top_level")
+    good = hubcls.create_model("ResNet18", num_classes=3)
+    pkg = good.save_pretrained(tmp_path / "pkg")
+    manifest = json.loads((pkg / "model.json").read_text())
+    manifest["weights"] = {"file": "model.pdparams", "format": "pdparams"}
+    (pkg / "model.json").write_text(json.dumps(manifest))
+    (pkg / "model.pdparams").write_bytes(evil.read_bytes())
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    cfg = good.pretrained_cfg.to_dict()
+    (legacy / "config.json").write_text(json.dumps({"format": "hubcls", "version": 1, "architecture": "ResNet18",
+                                                    "pretrained_cfg": cfg}, default=str))
+    (legacy / "model.pdparams").write_bytes(evil.read_bytes())
+    for d in (pkg, legacy):
+        with pytest.raises(UnsafeFileError, match="model.pdparams"):
+            hubcls.create_model(str(d), pretrained=str(d))
+        with pytest.raises(UnsafeFileError):
+            hub.Module(directory=str(d))
     assert not marker.exists()
 
 
