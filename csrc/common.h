@@ -38,21 +38,4 @@ inline void parallel_for(int64_t n, int num_threads, Fn&& fn) {
   for (int64_t i = 0; i < n; ++i) fn(i);
 }
 
-// SIMD level this translation unit was compiled for (what -march enabled).
-inline const char* simd_level() {
-#if defined(__AVX512F__)
-  return "AVX512";
-#elif defined(__AVX2__)
-  return "AVX2";
-#elif defined(__AVX__)
-  return "AVX";
-#elif defined(__SSE4_2__)
-  return "SSE4.2";
-#elif defined(__ARM_NEON) || defined(__ARM_NEON__)
-  return "NEON";
-#else
-  return "scalar";
-#endif
-}
-
 }  // namespace hubcls

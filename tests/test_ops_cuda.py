@@ -9,7 +9,7 @@ from hubcls import _C
 
 
 def _backend():
-    if not _C.build_info().get("cuda") or not hasattr(_C, "cuda_device_count") or _C.cuda_device_count() == 0:
+    if not _C.build_info()["cuda_compiled"] or _C.cuda_device_count() == 0:
         return None
     try:
         import torch

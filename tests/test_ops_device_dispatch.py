@@ -41,13 +41,13 @@ def _arr(ptr, shape, strides, dtype):
     return np.lib.stride_tricks.as_strided(base.view(dtype) if extent % dtype.itemsize == 0 else base, shape, strides)
 
 
-DT = {0: np.float32, 1: np.float16, 2: np.uint8}
+DT = {_C.OutDType.float32: np.float32, _C.OutDType.float16: np.float16, _C.OutDType.uint8: np.uint8}
 calls = []
 
 
 @pytest.fixture(autouse=True)
 def fake_device(monkeypatch):
-    if not _C.build_info().get("cuda"):
+    if not _C.build_info()["cuda_compiled"]:
         pytest.skip("CPU-only build: the CUDA entry points do not exist")
     calls.clear()
     monkeypatch.setattr(_C, "cuda_pointer_device", lambda p: 0, raising=False)

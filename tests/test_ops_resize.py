@@ -213,9 +213,8 @@ def test_float_to_half_matches_numpy():
     ])
     with np.errstate(over="ignore"):
         want = vals.astype(np.float16).view(np.uint16)
-    for fn in (_C.float_to_half, _C._float_to_half_soft):
-        bits = np.array([fn(float(v)) for v in vals], dtype=np.uint16)
-        np.testing.assert_array_equal(bits, want)
+    bits = np.array([_C.float_to_half(float(v)) for v in vals], dtype=np.uint16)
+    np.testing.assert_array_equal(bits, want)
 
 
 @pytest.mark.parametrize("bad, err, match", [
@@ -254,15 +253,17 @@ def test_kernel_rejects_bad_input_directly():
     img = np.zeros((8, 8, 3), np.uint8)
     out = np.zeros((1, 3, 4, 4), np.float32)
     args = lambda **o: dict(dict(images=[img], boxes=np.array([[0, 0, 8, 8.0]]), flips=None, out=out, out_h=4, out_w=4,
-                                 mean=(0, 0, 0), std=(1, 1, 1), scale=1.0, interp=1, antialias=True, nchw=True,
-                                 dtype=0, swap_rb=False, num_threads=1), **o)
+                                 mean=(0, 0, 0), std=(1, 1, 1), scale=1.0, interp=_C.Interp.bilinear, antialias=True,
+                                 nchw=True, dtype=_C.OutDType.float32, swap_rb=False, num_threads=1), **o)
     _C.resize_crop_normalize(**args())
     with pytest.raises(ValueError):
         _C.resize_crop_normalize(**args(boxes=np.array([[0, 0, 9, 8.0]])))
     with pytest.raises(ValueError):
         _C.resize_crop_normalize(**args(out=np.zeros((1, 3, 4, 3), np.float32)))
-    with pytest.raises(ValueError):
-        _C.resize_crop_normalize(**args(interp=7))
+    with pytest.raises(ValueError, match="interpolation"):
+        _C.resize_crop_normalize(**args(interp=_C.Interp(7)))  # an out-of-range value of the enum
+    with pytest.raises(TypeError):  # the codes are enums, not integers
+        _C.resize_crop_normalize(**args(interp=1))
     with pytest.raises((ValueError, TypeError)):
         _C.resize_crop_normalize(**args(images=[np.zeros((8, 8, 3), np.float32)]))
 

@@ -30,7 +30,7 @@ import sys
 import hubcls.ops, hubcls._C as C
 info = C.build_info()
 print("hubcls core:", info)
-assert info["cuda"], "built without CUDA"
+assert info["cuda_compiled"], "built without CUDA"
 assert "paddle" not in sys.modules, "hubcls.ops imported paddle"
 print("CUDA devices:", C.cuda_device_count())
 PYEOF

@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "ops/resize_crop_normalize.h"  // OutDType, float_to_half
+#include "half.h"
+#include "ops/image.h"
 
 namespace hubcls {
 
@@ -14,15 +15,13 @@ struct BatchView {
   int64_t n = 0, c = 0, h = 0, w = 0;
   bool nchw = true;
   OutDType dtype = OutDType::Float32;
-  size_t itemsize() const { return dtype == OutDType::Float32 ? 4 : (dtype == OutDType::Float16 ? 2 : 1); }
+  size_t itemsize() const { return static_cast<size_t>(hubcls::itemsize(dtype)); }
   int64_t sample_elems() const { return c * h * w; }
   // element offset of (sample i, channel ch, row y, col x)
   int64_t offset(int64_t i, int64_t ch, int64_t y, int64_t x) const {
     return nchw ? ((i * c + ch) * h + y) * w + x : ((i * h + y) * w + x) * c + ch;
   }
 };
-
-float half_to_float(uint16_t h);
 
 // Stores float v as dtype (uint8: round half up and saturate, float16: round to nearest even).
 inline void store_as(void* base, int64_t off, OutDType dt, float v) {

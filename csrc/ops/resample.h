@@ -1,4 +1,5 @@
-// Separable resampling coefficients shared by the resize kernels (CPU and CUDA).
+// Separable resampling coefficients of the resize kernels. The per-output tap formulas live in
+// ops/kernel_math.h (math::AxisMap), shared with the CUDA kernel; this is the CPU's table of them.
 //
 // Two conventions, both in "pixel centre" coordinates where source pixel i covers [i, i+1):
 //  * cv2 (antialias=false): the mapping cv2.resize uses. Output pixel d of a box (x0, len) mapped onto
@@ -16,7 +17,9 @@
 
 namespace hubcls {
 
+// Exposed to Python as hubcls._C.Interp (lower-case names: the `interpolation=` strings).
 enum class Interp : int { Nearest = 0, Bilinear = 1, Bicubic = 2, Area = 3 };
+constexpr bool is_valid(Interp i) { return static_cast<int>(i) >= 0 && static_cast<int>(i) <= 3; }
 
 // For each of n outputs: `taps` weights applied to source indices start[d] .. start[d]+taps-1, all
 // inside [0, in_size). Weights of one output sum to 1 (up to rounding).

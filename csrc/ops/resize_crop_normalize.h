@@ -5,18 +5,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/image.h"
 #include "ops/resample.h"
 
 namespace hubcls {
-
-enum class OutDType : int { Float32 = 0, Float16 = 1, UInt8 = 2 };
-
-// One source image: rows may be padded (row_stride in bytes >= w*c); pixels are packed.
-struct ImageView {
-  const uint8_t* data = nullptr;
-  int64_t h = 0, w = 0, c = 0;
-  int64_t row_stride = 0;
-};
 
 struct RCNParams {
   int64_t out_h = 0, out_w = 0;
@@ -29,6 +21,22 @@ struct RCNParams {
   OutDType dtype = OutDType::Float32;
   bool swap_rb = false;  // input is BGR(A): output channel c reads input channel 2-c
 };
+
+// A crop box (x, y, w, h) in source pixels, checked against its image: finite, positive size, and
+// inside it up to 1e-3 px of float round-off (ArgumentError otherwise; `index` names it).
+void check_box(const double* box, int64_t img_h, int64_t img_w, int64_t index);
+// The box with that tolerated overshoot clamped back into the image.
+void clamp_box(const double* box, int64_t img_h, int64_t img_w, double* out);
+// Output = v * a[c] + b[c] of the resampled pixel v: (v * scale - mean) / std, or v itself for uint8.
+inline void normalize_coeffs(const RCNParams& p, float* a, float* b) {
+  for (int c = 0; c < 3; ++c) {
+    const bool raw = p.dtype == OutDType::UInt8;
+    a[c] = raw ? 1.f : p.scale / p.std[c];
+    b[c] = raw ? 0.f : -p.mean[c] / p.std[c];
+  }
+}
+// Validates the output parameters (size, finite non-zero std, dtype, interpolation).
+void check_params(const RCNParams& p);
 
 // boxes: n x 4 doubles (x, y, w, h) in source pixels; flips: n bytes (may be null). out: n x 3 x
 // out_h x out_w (NCHW) or n x out_h x out_w x 3 (NHWC) elements of p.dtype, contiguous.
@@ -52,10 +60,5 @@ int cuda_taps_needed(double box_len, int64_t out_size, Interp interp, bool antia
 void resize_crop_normalize_cuda(const std::vector<DeviceImage>& images, void* out, const RCNParams& p, int device,
                                 uintptr_t stream);
 #endif
-
-// float -> IEEE half with round-to-nearest-even (F16C when compiled in).
-uint16_t float_to_half(float f);
-uint16_t float_to_half_soft(float f);  // portable routine (used without F16C; tested everywhere)
-void floats_to_halves(const float* src, uint16_t* dst, int64_t n);
 
 }  // namespace hubcls

@@ -1,4 +1,5 @@
-"""``hubcls info``: versions, build flags, SIMD level, CUDA, threads and the Paddle device."""
+"""``hubcls info``: versions, build flags, the CPU kernels in use, CUDA compiled-with vs devices present,
+threads and the Paddle device."""
 from __future__ import annotations
 
 import json
@@ -30,17 +31,33 @@ def collect_info() -> dict:
     return info
 
 
+def core_lines(core: dict) -> list[tuple[str, str]]:
+    """The C++ core as (label, text) rows: what it was compiled with beside what this machine has."""
+    cpu = (f"{core['cpu_isa']} (compiled: {', '.join(core['cpu_isas_compiled'])}; "
+           f"this CPU runs: {', '.join(core['cpu_isas_supported'])})")
+    if core["cuda_compiled"]:
+        n = core["cuda_devices"]
+        cuda = (f"compiled with CUDA {core['cuda_version']} ({core['cuda_archs']}), "
+                f"{n} device{'' if n == 1 else 's'} present")
+    else:
+        cuda = "not compiled (CPU-only build)"
+    threads = f"OpenMP, {core['max_threads']} threads" if core["openmp"] else "1 thread (built without OpenMP)"
+    return [("build", f"{core['compiler']}, {core['build_type']}, {core['cxx_flags']}"),
+            ("CPU kernels", cpu), ("CUDA", cuda), ("threads", threads)]
+
+
 def _run(args) -> int:
     info = collect_info()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
     core = info.pop("core")
-    width = max(len(k) for k in list(info) + ["C++ core"]) + 2
+    rows = core_lines(core)
+    width = max(len(k) for k in list(info) + ["C++ core"] + [f"  {k}" for k, _ in rows]) + 2
     for key, value in info.items():
         print(f"{key:<{width}}{value}")
-    print(f"{'C++ core':<{width}}hubcls._C (built)")
-    for key, value in core.items():
+    print(f"{'C++ core':<{width}}hubcls._C {core['version']}")
+    for key, value in rows:
         print(f"  {key:<{width - 2}}{value}")
     return 0
 

@@ -1,12 +1,17 @@
-"""Input plumbing shared by the op wrappers: array coercion (NumPy, DLPack), dtype/layout codes."""
+"""Input plumbing shared by the op wrappers: array coercion (NumPy, DLPack), image checks, and the
+core's enums read by name (the C++ core defines them; nothing here repeats their values)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-DTYPES = {"float32": (0, np.float32), "float16": (1, np.float16), "uint8": (2, np.uint8)}
-INTERPOLATIONS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}
+from .. import _C
+
+# name -> enum of the core (hubcls._C.OutDType / Interp); the names are the user-facing strings
+DTYPES = {name: (code, np.dtype(name).type) for name, code in _C.OutDType.__members__.items()}
+DTYPE_CODES = {np.dtype(name): code for name, code in _C.OutDType.__members__.items()}
+INTERPOLATIONS = dict(_C.Interp.__members__)
 LAYOUTS = ("NCHW", "NHWC")
 
 
@@ -27,7 +32,8 @@ def as_array(obj, what: str = "input") -> np.ndarray:
         raise TypeError(f"{what}: expected a NumPy array or a DLPack tensor, got {type(obj).__name__}") from e
 
 
-def check_dtype(name: str) -> tuple[int, type]:
+def check_dtype(name: str) -> tuple:
+    """(core dtype enum, NumPy scalar type) of a dtype name or NumPy dtype."""
     key = np.dtype(name).name if not isinstance(name, str) else name
     if key not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {name!r}")
@@ -76,3 +82,21 @@ def triple(v, name: str) -> tuple[float, float, float]:
     if len(t) != 3 or not all(math.isfinite(x) for x in t):
         raise ValueError(f"{name} must be a scalar or 3 finite numbers, got {v!r}")
     return t
+
+
+def check_image(a: np.ndarray, i: int, channels=(1, 3, 4)) -> np.ndarray:
+    """A uint8 HW / HWC image as the kernels read it: packed pixels, any row stride (anything else
+    is copied once). Raises TypeError / ValueError naming image `i`."""
+    if a.dtype != np.uint8:
+        raise TypeError(f"image {i} must be uint8, got {a.dtype}")
+    if a.ndim not in (2, 3):
+        raise ValueError(f"image {i} must be HW or HWC, got shape {a.shape}")
+    if a.ndim == 3 and a.shape[2] not in channels:
+        allowed = ", ".join(map(str, channels[:-1])) + f" or {channels[-1]}"
+        raise ValueError(f"image {i} must have {allowed} channels, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"image {i} is empty (shape {a.shape})")
+    c = 1 if a.ndim == 2 else a.shape[2]
+    if a.strides[-1] != 1 or (a.ndim == 3 and a.strides[1] != c) or a.strides[0] <= 0:
+        a = np.ascontiguousarray(a)
+    return a

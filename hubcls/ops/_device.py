@@ -34,7 +34,8 @@ class DeviceArray:
 
 
 def has_cuda() -> bool:
-    return bool(_C.build_info().get("cuda")) and hasattr(_C, "resize_crop_normalize_cuda")
+    """This build has the CUDA kernels (whether a GPU is present is another matter)."""
+    return hasattr(_C, "resize_crop_normalize_cuda")
 
 
 def _framework(obj) -> str:
@@ -139,3 +140,56 @@ def check_out(out, shape, dtype, device: int) -> DeviceArray:
     if d.device != device:
         raise ValueError(f"out is on cuda:{d.device}, the inputs on cuda:{device}")
     return d
+
+
+@dataclass
+class DeviceImage:
+    """One uint8 HW / HWC image on the device: pointer and geometry (row stride in bytes)."""
+    ptr: int
+    h: int
+    w: int
+    c: int
+    row_stride: int
+    array: DeviceArray
+
+
+def device_images(images, channels=(1, 3, 4)):
+    """None for host inputs; else (DeviceArray of the first input, [DeviceImage], kind) where kind
+    is "list" (a list of images), "batch" (an NHWC batch: the pointer steps by the batch stride) or
+    "single" (one HW / HWC image). Every image is checked: uint8, one device, 1..4 channels as
+    allowed, non-empty, packed pixels."""
+    if isinstance(images, (list, tuple)):
+        if not images:
+            return None
+        arrs = [device_array(im) for im in images]
+        if all(a is None for a in arrs):
+            return None
+        if any(a is None for a in arrs):
+            raise TypeError("images mix host and CUDA arrays; put them all on one device")
+        d0, kind = arrs[0], "list"
+        views = [(a, a.shape, a.strides) for a in arrs]
+    else:
+        d0 = device_array(images)
+        if d0 is None:
+            return None
+        kind = "batch" if len(d0.shape) == 4 else "single"
+        # one shape for the whole batch: validate it once, then step the pointer
+        views = [(d0, d0.shape[1:], d0.strides[1:])] if kind == "batch" else [(d0, d0.shape, d0.strides)]
+    out = []
+    for i, (a, shape, strides) in enumerate(views):
+        if a.dtype != np.uint8:
+            raise TypeError(f"image {i} must be uint8, got {a.dtype}")
+        if a.device != d0.device:
+            raise ValueError(f"image {i} is on cuda:{a.device}, image 0 on cuda:{d0.device}")
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in channels):
+            raise ValueError(f"image {i} must be HW or HWC with {'/'.join(map(str, channels))} channels, got shape {shape}")
+        if shape[0] == 0 or shape[1] == 0:
+            raise ValueError(f"image {i} is empty (shape {shape})")
+        c = 1 if len(shape) == 2 else shape[2]
+        if strides[-1] != 1 or (len(shape) == 3 and strides[1] != c) or strides[0] < shape[1] * c:
+            raise ValueError(f"image {i}: CUDA images need packed pixels (make it contiguous)")
+        out.append(DeviceImage(a.ptr, shape[0], shape[1], c, strides[0], a))
+    if kind == "batch":
+        im = out[0]
+        out = [DeviceImage(d0.ptr + i * d0.strides[0], im.h, im.w, im.c, im.row_stride, d0) for i in range(d0.shape[0])]
+    return d0, out, kind

@@ -13,11 +13,11 @@ import numpy as np
 
 from .. import _C
 from . import _device
-from ._common import as_array, check_num_threads
+from ._common import INTERPOLATIONS, as_array, check_image, check_num_threads
 
-_OPS = {"invert": 0, "posterize": 1, "solarize": 2, "equalize": 3, "autocontrast": 4, "brightness": 5,
-        "contrast": 6, "color": 7, "sharpness": 8, "affine": 9}
-_AFFINE_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2}
+# The primitives are the core's enum (csrc/ops/augment_ops.h): one list, read here by name.
+OPS = dict(_C.AugOp.__members__)
+_AFFINE_INTERP = {k: INTERPOLATIONS[k] for k in ("nearest", "bilinear", "bicubic")}
 
 
 def _images(images):
@@ -33,16 +33,7 @@ def _images(images):
 
 
 def _check(a, i):
-    if a.dtype != np.uint8:
-        raise TypeError(f"image {i} must be uint8, got {a.dtype}")
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3)):
-        raise ValueError(f"image {i} must be HW or HWC with 1 or 3 channels, got shape {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"image {i} is empty (shape {a.shape})")
-    c = 1 if a.ndim == 2 else a.shape[2]
-    if a.strides[-1] != 1 or (a.ndim == 3 and a.strides[1] != c) or a.strides[0] <= 0:
-        a = np.ascontiguousarray(a)
-    return a
+    return check_image(a, i, channels=(1, 3))
 
 
 def _params(value, n, name, width=1):
@@ -60,63 +51,29 @@ def _params(value, n, name, width=1):
     return p
 
 
-def _device_images(images):
-    """None for host inputs, else (DeviceArray of the first, [(ptr, shape, strides)], kind)."""
-    if isinstance(images, (list, tuple)):
-        if not images:
-            return None
-        arrs = [_device.device_array(im) for im in images]
-        if arrs[0] is None:
-            if any(a is not None for a in arrs):
-                raise TypeError("images mix host and CUDA arrays; put them all on one device")
-            return None
-        if any(a is None for a in arrs):
-            raise TypeError("images mix host and CUDA arrays; put them all on one device")
-        return arrs[0], [(a.ptr, a.shape, a.strides, a) for a in arrs], "list"
-    d = _device.device_array(images)
-    if d is None:
-        return None
-    if len(d.shape) == 4:
-        return d, [(d.ptr + i * d.strides[0], d.shape[1:], d.strides[1:], d) for i in range(d.shape[0])], "batch"
-    return d, [(d.ptr, d.shape, d.strides, d)], "single"
-
-
 def _run_cuda(dev, op, param, width, name, out_shape, interp, fill):
     d0, items, kind = dev
     n = len(items)
     if n == 0:  # empty device batch
         return _device.device_empty(d0, (0,) + (tuple(out_shape) if out_shape else tuple(d0.shape[1:3])) + tuple(d0.shape[3:]),
                                     np.uint8)
-    geoms = []
-    for i, (ptr, shape, strides, a) in enumerate(items):
-        if a.dtype != np.uint8:
-            raise TypeError(f"image {i} must be uint8, got {a.dtype}")
-        if a.device != d0.device:
-            raise ValueError(f"image {i} is on cuda:{a.device}, image 0 on cuda:{d0.device}")
-        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)) or 0 in shape[:2]:
-            raise ValueError(f"image {i} must be a non-empty HW or HWC image with 1 or 3 channels, got shape {shape}")
-        c = 1 if len(shape) == 2 else shape[2]
-        if strides[-1] != 1 or (len(shape) == 3 and strides[1] != c):
-            raise ValueError(f"image {i}: CUDA images need packed pixels (make it contiguous)")
-        geoms.append((shape[0], shape[1], c, strides[0]))
+    geoms = [(im.h, im.w, im.c, im.row_stride) for im in items]
     params = _params(param, n, name, width)
     oh_ow = [(out_shape if out_shape else g[:2]) for g in geoms]
     if kind == "batch":
-        if len({g[:3] for g in geoms}) > 1:
-            raise ValueError("batch images must share one shape")
         out = _device.device_empty(d0, (n,) + tuple(oh_ow[0]) + tuple(d0.shape[3:]), np.uint8)
         od = _device.device_array(out)
         outs_ptr = [od.ptr + i * od.strides[0] for i in range(n)]
         out_geoms = [(oh, ow, g[2], od.strides[1]) for (oh, ow), g in zip(oh_ow, geoms)]
     else:
-        outs = [_device.device_empty(a, tuple(hw) + tuple(shape[2:]), np.uint8)
-                for (ptr, shape, strides, a), hw in zip(items, oh_ow)]
+        outs = [_device.device_empty(im.array, tuple(hw) + tuple(im.array.shape[2:]), np.uint8)
+                for im, hw in zip(items, oh_ow)]
         ods = [_device.device_array(o) for o in outs]
         outs_ptr = [o.ptr for o in ods]
         out_geoms = [(hw[0], hw[1], g[2], hw[1] * g[2]) for hw, g in zip(oh_ow, geoms)]
         out = outs if kind == "list" else outs[0]
     f = _fill_bytes(fill, 3)
-    _C.augment_cuda(_OPS[op], [it[0] for it in items], np.array(geoms, np.int64).reshape(n, 4), outs_ptr,
+    _C.augment_cuda(OPS[op], [im.ptr for im in items], np.array(geoms, np.int64).reshape(n, 4), outs_ptr,
                     np.array(out_geoms, np.int64).reshape(n, 4), params, interp, f, d0.device, d0.stream)
     return out
 
@@ -130,8 +87,9 @@ def _fill_bytes(fill, c):
     return np.ascontiguousarray(f.astype(np.uint8))
 
 
-def _run(op, images, param=0.0, *, width=1, name="param", out_shape=None, interp=0, fill=0, num_threads=None):
-    dev = _device_images(images)
+def _run(op, images, param=0.0, *, width=1, name="param", out_shape=None, interp=_AFFINE_INTERP["nearest"], fill=0,
+         num_threads=None):
+    dev = _device.device_images(images, channels=(1, 3))
     if dev is not None:
         return _run_cuda(dev, op, param, width, name, out_shape, interp, fill)
     imgs, kind = _images(images)
@@ -147,7 +105,7 @@ def _run(op, images, param=0.0, *, width=1, name="param", out_shape=None, interp
     else:
         outs = [np.empty((out_shape if out_shape else im.shape[:2]) + im.shape[2:], np.uint8) for im in imgs]
     c = max((1 if im.ndim == 2 else im.shape[2]) for im in imgs) if imgs else 1
-    _C.augment(_OPS[op], imgs, outs, params, interp, _fill_bytes(fill, c), check_num_threads(num_threads))
+    _C.augment(OPS[op], imgs, outs, params, interp, _fill_bytes(fill, c), check_num_threads(num_threads))
     if kind == "batch":
         return batch_out
     return outs if kind == "list" else outs[0]
@@ -248,9 +206,9 @@ def translate_y_matrix(pixels: float) -> tuple:
 
 def rotate(images, angle, *, interpolation="nearest", fill=0, num_threads=None):
     """Image.rotate(angle, resample, fillcolor=fill) without expand; angle per image allowed."""
-    dev = _device_images(images)
+    dev = _device.device_images(images, channels=(1, 3))
     if dev is not None:
-        shapes, kind = [it[1] for it in dev[1]], dev[2]
+        shapes, kind = [(im.h, im.w) for im in dev[1]], dev[2]
         src = images
     else:
         imgs, kind = _images(images)

@@ -11,9 +11,7 @@ import numpy as np
 
 from .. import _C
 from . import _device
-from ._common import as_array, check_layout, check_num_threads
-
-_DT_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.uint8): 2}
+from ._common import DTYPE_CODES, as_array, check_layout, check_num_threads
 
 
 class _DeviceBatch:
@@ -24,7 +22,7 @@ class _DeviceBatch:
         self.nchw = check_layout(layout)
         if len(d.shape) != 4:
             raise ValueError(f"batch must be 4-d ({layout}), got shape {d.shape}")
-        if d.dtype not in _DT_CODES:
+        if d.dtype not in DTYPE_CODES:
             raise TypeError(f"batch must be float32, float16 or uint8, got {d.dtype}")
         if not d.c_contiguous:
             raise ValueError("batch must be C-contiguous (the op works in place)")
@@ -136,7 +134,7 @@ def fill_rects(batch, rects_per_sample, values_per_sample=None, *, layout="NCHW"
                 k += 1
     pixels = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
     if db is not None:
-        _C.fill_rects_cuda(db.d.ptr, db.shape, nchw, _DT_CODES[db.d.dtype], sample, rects, const, pix_off, pixels,
+        _C.fill_rects_cuda(db.d.ptr, db.shape, nchw, DTYPE_CODES[db.d.dtype], sample, rects, const, pix_off, pixels,
                            db.d.device, db.d.stream)
         return batch
     _C.fill_rects(a, nchw, sample, rects, const, pix_off, pixels, check_num_threads(num_threads))
@@ -204,7 +202,7 @@ def gridmask(batch, masks, *, layout="NCHW", value=0, num_threads=None):
         raise ValueError(f"masks must have shape {(n, h, w)}, got {m.shape}")
     m = np.ascontiguousarray(m != 0, dtype=np.uint8) if m.dtype != np.uint8 else np.ascontiguousarray(m)
     if db is not None:
-        _C.mask_fill_cuda(db.d.ptr, db.shape, nchw, _DT_CODES[db.d.dtype], m, _channel_values(value, c, "value"),
+        _C.mask_fill_cuda(db.d.ptr, db.shape, nchw, DTYPE_CODES[db.d.dtype], m, _channel_values(value, c, "value"),
                           db.d.device, db.d.stream)
         return batch
     _C.mask_fill(a, nchw, m, _channel_values(value, c, "value"), check_num_threads(num_threads))

@@ -6,9 +6,9 @@ import math
 import numpy as np
 
 from .. import _C
-from ._common import as_array, check_num_threads
+from ._common import DTYPE_CODES, as_array, check_num_threads
 from . import _device
-from .erase import _DT_CODES, batch_array, device_batch
+from .erase import batch_array, device_batch
 
 
 def _batch_any(batch, layout):
@@ -99,7 +99,7 @@ def mixup(batch, labels=None, lam=None, *, alpha=0.2, rng=None, perm=None, per_s
     perm, lam, lam_arr = _perm_lam(n, rng, perm, lam, alpha, per_sample)
     if db is not None:
         o = _device_out(db, out)
-        _C.mix_cuda(False, db.d.ptr, db.shape, nchw, _DT_CODES[db.d.dtype], perm, lam_arr,
+        _C.mix_cuda(False, db.d.ptr, db.shape, nchw, DTYPE_CODES[db.d.dtype], perm, lam_arr,
                     _device.device_array(o).ptr, db.d.device, db.d.stream)
     else:
         o = _out(a, out)
@@ -146,7 +146,7 @@ def cutmix(batch, labels=None, lam=None, *, alpha=0.2, rng=None, perm=None, box=
     lam_adj = 1.0 - area / float(h * w)
     if db is not None:
         o = _device_out(db, out)
-        _C.mix_cuda(True, db.d.ptr, db.shape, nchw, _DT_CODES[db.d.dtype], perm, boxes,
+        _C.mix_cuda(True, db.d.ptr, db.shape, nchw, DTYPE_CODES[db.d.dtype], perm, boxes,
                     _device.device_array(o).ptr, db.d.device, db.d.stream)
     else:
         o = _out(a, out)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _C
 from . import _device
-from ._common import INTERPOLATIONS, as_array, check_dtype, check_layout, check_num_threads, size_hw, triple
+from ._common import INTERPOLATIONS, as_array, check_dtype, check_image, check_layout, check_num_threads, size_hw, triple
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -19,30 +19,14 @@ def _image_list(images) -> list[np.ndarray]:
         out = []
         for i, im in enumerate(images):
             a = as_array(im, f"image {i}")
-            out.append(_check_image(a, i))
+            out.append(check_image(a, i))
         return out
     a = as_array(images, "images")
     if a.ndim != 4:
         raise ValueError(f"images must be a list of HW/HWC arrays or an NHWC batch, got an array of shape {a.shape}")
     if a.dtype != np.uint8:
         raise TypeError(f"images must be uint8, got {a.dtype}")
-    return [_check_image(a[i], i) for i in range(a.shape[0])]
-
-
-def _check_image(a: np.ndarray, i: int) -> np.ndarray:
-    if a.dtype != np.uint8:
-        raise TypeError(f"image {i} must be uint8, got {a.dtype}")
-    if a.ndim not in (2, 3):
-        raise ValueError(f"image {i} must be HW or HWC, got shape {a.shape}")
-    if a.ndim == 3 and a.shape[2] not in (1, 3, 4):
-        raise ValueError(f"image {i} must have 1, 3 or 4 channels, got shape {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"image {i} is empty (shape {a.shape})")
-    # the kernel reads packed pixels with an arbitrary row stride; anything else is copied once
-    c = 1 if a.ndim == 2 else a.shape[2]
-    if a.strides[-1] != 1 or (a.ndim == 3 and a.strides[1] != c) or a.strides[0] <= 0:
-        a = np.ascontiguousarray(a)
-    return a
+    return [check_image(a[i], i) for i in range(a.shape[0])]
 
 
 def _boxes(boxes, images: list[np.ndarray]) -> np.ndarray:
@@ -166,41 +150,13 @@ class _Geom:
 
 
 def _device_images(images):
-    """None for host inputs; else a list of (ptr, h, w, c, row_stride) plus the DeviceArray of the
-    first input (for device, stream and framework)."""
-    first = images[0] if isinstance(images, (list, tuple)) and len(images) else images
-    if isinstance(images, (list, tuple)) and not len(images):
+    """None for host inputs; else (DeviceArray of the first input, [DeviceImage])."""
+    dev = _device.device_images(images, channels=(1, 3, 4))
+    if dev is None:
         return None
-    d0 = _device.device_array(first)
-    if d0 is None:
-        return None
-    items = []
-    if isinstance(images, (list, tuple)):
-        arrs = [_device.device_array(im) for im in images]
-        if any(a is None for a in arrs):
-            raise TypeError("images mix host and CUDA arrays; put them all on one device")
-        views = [(a, a.ptr, a.shape, a.strides) for a in arrs]
-    else:
-        if len(d0.shape) != 4:
-            raise ValueError(f"images must be a list of HW/HWC arrays or an NHWC batch, got shape {d0.shape}")
-        # one shape for the whole batch: validate it once, then just step the pointer
-        views = [(d0, d0.ptr, d0.shape[1:], d0.strides[1:])]
-    for i, (a, ptr, shape, strides) in enumerate(views):
-        if a.dtype != np.uint8:
-            raise TypeError(f"image {i} must be uint8, got {a.dtype}")
-        if a.device != d0.device:
-            raise ValueError(f"image {i} is on cuda:{a.device}, image 0 on cuda:{d0.device}")
-        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3, 4)):
-            raise ValueError(f"image {i} must be HW or HWC with 1, 3 or 4 channels, got shape {shape}")
-        if shape[0] == 0 or shape[1] == 0:
-            raise ValueError(f"image {i} is empty (shape {shape})")
-        c = 1 if len(shape) == 2 else shape[2]
-        if strides[-1] != 1 or (len(shape) == 3 and strides[1] != c) or strides[0] < shape[1] * c:
-            raise ValueError(f"image {i}: CUDA images need packed pixels (make it contiguous)")
-        items.append((ptr, shape[0], shape[1], c, strides[0]))
-    if not isinstance(images, (list, tuple)):
-        ptr, h, w, c, rs = items[0]
-        items = [(ptr + i * d0.strides[0], h, w, c, rs) for i in range(d0.shape[0])]
+    d0, items, kind = dev
+    if kind == "single":
+        raise ValueError(f"images must be a list of HW/HWC arrays or an NHWC batch, got shape {d0.shape}")
     return d0, items
 
 
@@ -209,15 +165,15 @@ def _resize_crop_normalize_cuda(dev, boxes, size, *, flip, mean, std, scale, int
     d0, items = dev
     n = len(items)
     oh, ow = size_hw(size)
-    geoms = np.array([[h, w, c, rs] for _, h, w, c, rs in items], dtype=np.int64).reshape(n, 4)
-    b = _boxes(boxes, [_Geom((h, w)) for _, h, w, _, _ in items])
+    geoms = np.array([[im.h, im.w, im.c, im.row_stride] for im in items], dtype=np.int64).reshape(n, 4)
+    b = _boxes(boxes, [_Geom((im.h, im.w)) for im in items])
     fl = None if flip is None else np.ascontiguousarray(np.broadcast_to(np.asarray(flip), (n,)).astype(np.uint8))
     nchw, code, np_dtype, m, s = _check_output_args(interpolation, layout, dtype, channel_order, mean, std)
     shape = (n, 3, oh, ow) if nchw else (n, oh, ow, 3)
     if out is None:
         out = _device.device_empty(d0, shape, np_dtype)
     o = _device.check_out(out, shape, np_dtype, d0.device)
-    _C.resize_crop_normalize_cuda([it[0] for it in items], geoms, b, fl, o.ptr, oh, ow, m, s, float(scale),
+    _C.resize_crop_normalize_cuda([im.ptr for im in items], geoms, b, fl, o.ptr, oh, ow, m, s, float(scale),
                                   INTERPOLATIONS[interpolation], bool(antialias), nchw, code,
                                   channel_order == "BGR", d0.device, d0.stream)
     return out

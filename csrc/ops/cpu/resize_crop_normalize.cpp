@@ -9,52 +9,9 @@
 #include <string>
 
 #include "common.h"
-
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
+#include "half.h"
 
 namespace hubcls {
-
-uint16_t float_to_half_soft(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0u));
-  if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
-  if (absx < 0x38800000u) {  // subnormal half (or zero): scale into integer ulps, round half even
-    float a;
-    std::memcpy(&a, &absx, 4);
-    float r = std::nearbyint(a * 16777216.0f);  // 2^24 = 1 / smallest subnormal half
-    return static_cast<uint16_t>(sign | static_cast<uint32_t>(r));
-  }
-  uint32_t mant = absx & 0x7fffffu;
-  uint32_t exp = (absx >> 23) - 127 + 15;
-  uint32_t h = (exp << 10) | (mant >> 13);
-  uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // carries into the exponent correctly
-  return static_cast<uint16_t>(sign | h);
-}
-
-uint16_t float_to_half(float f) {
-#if defined(__F16C__)
-  return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
-#else
-  return float_to_half_soft(f);
-#endif
-}
-
-void floats_to_halves(const float* src, uint16_t* dst, int64_t n) {
-  int64_t i = 0;
-#if defined(__F16C__) && defined(__AVX__)
-  for (; i + 8 <= n; i += 8) {
-    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
-  }
-#endif
-  for (; i < n; ++i) dst[i] = float_to_half(src[i]);
-}
 
 namespace {
 
@@ -188,28 +145,42 @@ void run_rows(const Work& wk, int64_t y0, int64_t y1, const RCNParams& p, const 
   }
 }
 
-void check_box(const ImageView& im, const double* bx, size_t i) {
+}  // namespace
+
+void check_box(const double* bx, int64_t img_h, int64_t img_w, int64_t index) {
   const double x = bx[0], y = bx[1], w = bx[2], h = bx[3];
   const double eps = 1e-3;
-  if (!(std::isfinite(x) && std::isfinite(y) && std::isfinite(w) && std::isfinite(h)))
-    throw ArgumentError("resize_crop_normalize: box " + std::to_string(i) + " is not finite");
-  if (!(w > 0 && h > 0))
-    throw ArgumentError("resize_crop_normalize: box " + std::to_string(i) + " has a non-positive width or height");
-  if (x < -eps || y < -eps || x + w > im.w + eps || y + h > im.h + eps)
-    throw ArgumentError("resize_crop_normalize: box " + std::to_string(i) + " (" + std::to_string(x) + ", " +
-                        std::to_string(y) + ", " + std::to_string(w) + ", " + std::to_string(h) +
-                        ") lies outside its " + std::to_string(im.w) + "x" + std::to_string(im.h) + " image");
+  const std::string name = "resize_crop_normalize: box " + std::to_string(index);
+  if (!(std::isfinite(x) && std::isfinite(y) && std::isfinite(w) && std::isfinite(h))) throw ArgumentError(name + " is not finite");
+  if (!(w > 0 && h > 0)) throw ArgumentError(name + " has a non-positive width or height");
+  if (x < -eps || y < -eps || x + w > img_w + eps || y + h > img_h + eps)
+    throw ArgumentError(name + " (" + std::to_string(x) + ", " + std::to_string(y) + ", " + std::to_string(w) + ", " +
+                        std::to_string(h) + ") lies outside its " + std::to_string(img_w) + "x" + std::to_string(img_h) +
+                        " image");
 }
 
-}  // namespace
+void clamp_box(const double* bx, int64_t img_h, int64_t img_w, double* out) {
+  const double x = std::max(bx[0], 0.0), y = std::max(bx[1], 0.0);
+  const double w = std::min(bx[2], static_cast<double>(img_w) - x), h = std::min(bx[3], static_cast<double>(img_h) - y);
+  out[0] = x;
+  out[1] = y;
+  out[2] = w > 0 ? w : bx[2];
+  out[3] = h > 0 ? h : bx[3];
+}
+
+void check_params(const RCNParams& p) {
+  if (p.out_h <= 0 || p.out_w <= 0) throw ArgumentError("resize_crop_normalize: output size must be positive");
+  if (!is_valid(p.interp)) throw ArgumentError("resize_crop_normalize: unknown interpolation");
+  if (!is_valid(p.dtype)) throw ArgumentError("resize_crop_normalize: unknown dtype");
+  for (int c = 0; c < 3; ++c)
+    if (!(std::isfinite(p.std[c]) && p.std[c] != 0.f) || !std::isfinite(p.mean[c]) || !std::isfinite(p.scale))
+      throw ArgumentError("resize_crop_normalize: std must be finite and non-zero, mean and scale finite");
+}
 
 void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes, const uint8_t* flips,
                                void* out, const RCNParams& p, int num_threads) {
   const int64_t n = static_cast<int64_t>(images.size());
-  if (p.out_h <= 0 || p.out_w <= 0) throw ArgumentError("resize_crop_normalize: output size must be positive");
-  for (int c = 0; c < 3; ++c)
-    if (!(std::isfinite(p.std[c]) && p.std[c] != 0.f) || !std::isfinite(p.mean[c]))
-      throw ArgumentError("resize_crop_normalize: std must be finite and non-zero, mean finite");
+  check_params(p);
   for (int64_t i = 0; i < n; ++i) {
     const ImageView& im = images[i];
     if (!im.data || im.h <= 0 || im.w <= 0) throw ArgumentError("resize_crop_normalize: image " + std::to_string(i) + " is empty");
@@ -217,14 +188,11 @@ void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const doubl
       throw ArgumentError("resize_crop_normalize: image " + std::to_string(i) + " has " + std::to_string(im.c) +
                           " channels; expected 1, 3 or 4");
     if (im.row_stride < im.w * im.c) throw ArgumentError("resize_crop_normalize: bad row stride");
-    check_box(im, boxes + 4 * i, static_cast<size_t>(i));
+    check_box(boxes + 4 * i, im.h, im.w, i);
   }
   if (n == 0) return;
   float a[3], b[3];
-  for (int c = 0; c < 3; ++c) {
-    if (p.dtype == OutDType::UInt8) { a[c] = 1.f; b[c] = 0.f; }
-    else { a[c] = p.scale / p.std[c]; b[c] = -p.mean[c] / p.std[c]; }
-  }
+  normalize_coeffs(p, a, b);
   if (num_threads <= 0) num_threads = default_num_threads();
   // One parallel region: task = (image, block of output rows). An image is split into row blocks
   // only when the batch is smaller than the thread count AND the image is large enough to pay for
@@ -239,12 +207,9 @@ void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const doubl
     const int64_t y0 = p.out_h * ch / chunks, y1 = p.out_h * (ch + 1) / chunks;
     if (y0 >= y1) return;
     const ImageView& im = images[i];
-    const double* bx = boxes + 4 * i;
-    // clamp the tolerated (< 1e-3 px) overshoot back into the image
-    double x = std::max(bx[0], 0.0), y = std::max(bx[1], 0.0);
-    double w = std::min(bx[2], static_cast<double>(im.w) - x), h = std::min(bx[3], static_cast<double>(im.h) - y);
-    if (w <= 0) w = bx[2];
-    if (h <= 0) h = bx[3];
+    double box[4];
+    clamp_box(boxes + 4 * i, im.h, im.w, box);
+    const double x = box[0], y = box[1], w = box[2], h = box[3];
     Work wk;
     wk.im = &im;
     const bool area_up = !p.antialias && p.interp == Interp::Area && (w < p.out_w || h < p.out_h);
