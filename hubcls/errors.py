@@ -14,6 +14,10 @@ class ConfigError(HubclsError, ValueError):
     """A config value is missing or invalid; the message names the key path and allowed values."""
 
 
+class ConfigWarning(UserWarning):
+    """A config key hubcls does not know (a typo, a key of another version); ``--strict`` makes it an error."""
+
+
 class RegistryError(HubclsError, KeyError):
     """Unknown or duplicate name in a registry."""
 

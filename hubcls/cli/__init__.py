@@ -34,6 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_config_warnings():
+    """Config warnings as one plain line each ("warning: Global.epoch: unknown key (did you mean
+    Global.epochs?) ..."), not Python's file:line warning format."""
+    import warnings
+
+    from ..errors import ConfigWarning
+
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ConfigWarning):
+            print(f"warning: {message}", file=file or sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -45,6 +63,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    _plain_config_warnings()
     try:
         return int(args.func(args) or 0)
     except HubclsError as exc:

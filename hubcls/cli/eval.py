@@ -12,7 +12,7 @@ def _run(args) -> int:
     from ..engine.trainer import Trainer
     from ..engine.metrics import per_class_report
 
-    cfg = load_config(args.config, args.override)
+    cfg = load_config(args.config, args.override, strict=args.strict)
     cfg["Global"]["report"] = False
     if not cfg["Global"].get("pretrained_model") and not cfg["Arch"].get("pretrained"):
         from pathlib import Path

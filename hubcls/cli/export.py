@@ -18,7 +18,7 @@ def _model_from_config(args):
     from ..engine.trainer import build_model
     from ..errors import ConfigError
 
-    cfg = load_config(args.config, args.override)
+    cfg = load_config(args.config, args.override, strict=getattr(args, "strict", False))
     g = cfg.setdefault("Global", {})
     if args.weights:
         g["pretrained_model"] = args.weights
@@ -134,6 +134,7 @@ def register(sub):
                                             "or the run's best checkpoint")
     src.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="config override with -c, e.g. -O Global.pretrained_model=best.pdparams (-o is the output dir)")
+    src.add_argument("--strict", action="store_true", help="with -c: unknown config keys are errors")
     src.add_argument("-m", "--model", help="zoo model name (any spelling: ResNet50_vd_ssld, resnet50_vd_imagenet_ssld)")
     src.add_argument("--weights", help="weights file (.pdparams/.safetensors/save_pretrained dir); default: official weights")
     src.add_argument("--random", action="store_true", help="with -m and no --weights: export untrained weights (tests/demos)")

@@ -12,7 +12,7 @@ def _run(args) -> int:
     if args.config:
         from ..engine.config import load_config
 
-        clf = I.Classifier.from_config(load_config(args.config, args.override), weights=args.weights)
+        clf = I.Classifier.from_config(load_config(args.config, args.override, strict=args.strict), weights=args.weights)
     else:
         clf = I.Classifier.from_name(args.model, weights=args.weights)
     results = clf.predict(files, top_k=args.top_k)
@@ -36,6 +36,7 @@ def register(sub):
     p.add_argument("-c", "--config", help="config of a trained run (weights: its best model, or -o Global.pretrained_model=...)")
     p.add_argument("-m", "--model", help="zoo model name with official weights (e.g. ResNet50_vd_ssld)")
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--strict", action="store_true", help="unknown config keys are errors")
     p.add_argument("--weights", help="weights file or run directory to use instead")
     p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5)
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")

@@ -8,7 +8,10 @@ def add_config_args(p):
     p.add_argument("-c", "--config", required=True, help="YAML config: a path or a shipped name (quickstart, ResNet50_vd, ...)")
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. -o Global.epochs=10 -o DataLoader.Train.sampler.batch_size=32 "
-                        "(values typed by YAML; list items by index: ...transform_ops[1].RandCropImage.size=64)")
+                        "(values typed by YAML; list items by index: ...transform_ops[1].RandCropImage.size=64); "
+                        "release/2.0 configs take their own keys too: -o TRAIN.batch_size=32 -o epochs=10")
+    p.add_argument("--strict", action="store_true",
+                   help="unknown config keys are errors (default: a warning naming the closest known key)")
 
 
 def _run(args) -> int:
@@ -21,7 +24,7 @@ def _run(args) -> int:
     from ..engine.config import load_config
     from ..engine.trainer import Trainer
 
-    cfg = load_config(args.config, args.override)
+    cfg = load_config(args.config, args.override, strict=args.strict)
     if cfg.get("Distillation"):
         from ..engine.distill import DistillTrainer as Trainer  # noqa: F811 - same interface
     elif getattr(args, "require_distillation", False):

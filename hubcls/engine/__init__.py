@@ -18,7 +18,7 @@ _LAZY = {
     "Trainer": "hubcls.engine.trainer",
     "build_model": "hubcls.engine.trainer",
     "DistillTrainer": "hubcls.engine.distill",
-    "DISTILL_LOSSES": "hubcls.engine.distill",
+    "DISTILL_LOSSES": "hubcls.engine.losses",
     "OPTIMIZERS": "hubcls.engine.optim",
     "LR_SCHEDULES": "hubcls.engine.optim",
     "LOSSES": "hubcls.engine.losses",

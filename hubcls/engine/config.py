@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence
 
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigWarning
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -149,27 +150,76 @@ def apply_override(config: dict, override: str) -> None:
         raise ConfigError(f"override {key!r}: {_fmt(parts[:-1])} is a value ({node!r}), not a section")
 
 
-def load_config(path_or_name, overrides: Optional[Iterable[str]] = None, *, validate: bool = True) -> dict:
-    """Read a YAML config (path or shipped name), apply defaults and ``-o`` overrides, validate it."""
-    if isinstance(path_or_name, dict):
-        raw = copy.deepcopy(path_or_name)
-        source = "<dict>"
-    else:
-        p = find_config(path_or_name)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config {p}: invalid YAML: {exc}") from exc
-        source = str(p)
+def read_yaml(path_or_name) -> tuple:
+    """(raw mapping, source) of a config file or shipped name."""
+    p = find_config(path_or_name)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {p}: invalid YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"config {source}: top level must be a mapping of sections, got {type(raw).__name__}")
+        raise ConfigError(f"config {p}: top level must be a mapping of sections, got {type(raw).__name__}")
+    return raw, str(p)
+
+
+def load_config(path_or_name, overrides: Optional[Iterable[str]] = None, *, validate: bool = True,
+                strict: bool = False, world_size: Optional[int] = None) -> dict:
+    """Read a YAML config (path, shipped name or dict), apply defaults and ``-o`` overrides, validate it.
+
+    A PaddleClas release/2.0 config (``ARCHITECTURE``/``TRAIN``/``VALID``...) is converted to the
+    2.x schema first (hubcls.engine.config_legacy); overrides in its key space (``TRAIN.batch_size=2``,
+    ``epochs=1``) apply before the conversion, 2.x ones (``Global.epochs=1``) after. The conversion
+    report is kept in ``cfg["_converted_from"]``.
+
+    Keys hubcls does not know warn (:class:`hubcls.errors.ConfigWarning`) with the closest known
+    key; ``strict=True`` makes them a ConfigError.
+    """
+    if isinstance(path_or_name, dict):
+        raw, source = copy.deepcopy(path_or_name), "<dict>"
+    else:
+        raw, source = read_yaml(path_or_name)
+    overrides = list(overrides or ())
+    legacy_notes = None
+    from . import config_legacy as legacy
+
+    if legacy.is_release20(raw):
+        old_ov = [o for o in overrides if legacy.is_old_key(o)]
+        overrides = [o for o in overrides if not legacy.is_old_key(o)]
+        for ov in old_ov:
+            apply_override(raw, ov)
+        if world_size is None:
+            world_size = int(os.environ.get("PADDLE_TRAINERS_NUM", "1") or 1)
+        raw, legacy_notes = legacy.convert(raw, world_size=world_size)
     cfg = _merge(DEFAULTS, raw)
-    for ov in overrides or ():
+    for ov in overrides:
         apply_override(cfg, ov)
     cfg.setdefault("_source", source)
+    if legacy_notes is not None:
+        cfg["_converted_from"] = [str(n) for n in legacy_notes]
     if validate:
         validate_config(cfg)
+        check_config_keys(cfg, strict=strict)
     return cfg
+
+
+def check_config_keys(cfg: dict, strict: bool = False) -> list:
+    """Warn about (or, strict, refuse) every key hubcls does not know; returns the issues found
+    (unknown and accepted-but-unused, see hubcls.engine.config_schema)."""
+    from .config_legacy import old_key_hint
+    from .config_schema import check_keys
+
+    issues = check_keys(cfg)
+    unknown = []
+    for it in issues:
+        if it.kind != "unknown":
+            continue
+        hint = old_key_hint(it.path)
+        unknown.append(it.message + (f"; {hint}" if hint else ""))
+    if unknown and strict:
+        raise ConfigError(f"{len(unknown)} unknown config key(s) (--strict):\n  " + "\n  ".join(unknown))
+    for msg in unknown:
+        warnings.warn(msg + " (--strict makes this an error)", ConfigWarning, stacklevel=3)
+    return issues
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,6 +307,7 @@ def validate_config(cfg: dict) -> None:
     _check_int(cfg, "Global.eval_interval", 1)
     _check_int(cfg, "Global.print_batch_step", 1)
     _check_int(cfg, "Global.accum_steps", 1)
+    _check_int(cfg, "Global.update_freq", 1)
     _check_int(cfg, "Global.seed", 0)
     cn = _get(cfg, "Arch.class_num", None) or _get(cfg, "Global.class_num", None)
     if cn is not None and (isinstance(cn, bool) or not isinstance(cn, int) or cn < 1):
@@ -266,6 +317,9 @@ def validate_config(cfg: dict) -> None:
         if not isinstance(lr_mult, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in lr_mult):
             raise ConfigError(f"Arch.lr_mult_list must be a list of non-negative numbers, got {lr_mult!r}")
     _check_int(cfg, "Arch.freeze_stages", 0)
+    from .arch_args import check_arch_kwargs
+
+    check_arch_kwargs(cfg)
 
     opt = cfg.get("Optimizer")
     if opt is not None:
@@ -301,7 +355,7 @@ def validate_config(cfg: dict) -> None:
                     raise ConfigError(f"Metric.{mode}[{i}].{name}.topk must be positive integers, got {topk!r}")
     dist = cfg.get("Distillation")
     if dist is not None:
-        from .distill import DISTILL_LOSSES
+        from .losses import DISTILL_LOSSES
 
         if not isinstance(dist, dict):
             raise ConfigError("Distillation must be a mapping {teacher: {name: ...}, loss: JSDiv, ...}")

@@ -30,54 +30,9 @@ import numpy as np
 
 from .._paddle import import_paddle
 from ..errors import ConfigError
-from ..registry import Registry
 from .config import _get, named_items
+from .losses import DISTILL_LOSSES, dml, js_div, kl_div  # noqa: F401 - re-exported
 from .trainer import Trainer, load_state_tolerant
-
-DISTILL_LOSSES = Registry("distillation loss")
-
-
-def _F():
-    return import_paddle().nn.functional
-
-
-def _probs(logits, T, mask=None):
-    F = _F()
-    if mask is not None:  # top-k teacher logits: the other classes get no mass
-        logits = logits + (1.0 - mask) * -1e9
-    return F.softmax(logits / T, axis=-1)
-
-
-def _kl(p, q, eps=1e-10):
-    """KL(p || q) per sample."""
-    paddle = import_paddle()
-    return (p * (paddle.log(p + eps) - paddle.log(q + eps))).sum(axis=-1)
-
-
-@DISTILL_LOSSES.register(name="JSDiv")
-def js_div(student_logits, teacher_logits, T: float = 1.0, teacher_mask=None):
-    """SSLD's loss: Jensen-Shannon divergence between student and teacher distributions."""
-    p = _probs(student_logits, T)
-    q = _probs(teacher_logits, T, teacher_mask)
-    m = 0.5 * (p + q)
-    return (0.5 * _kl(p, m) + 0.5 * _kl(q, m)).mean()
-
-
-@DISTILL_LOSSES.register(name="KL")
-def kl_div(student_logits, teacher_logits, T: float = 1.0, teacher_mask=None):
-    """Hinton's soft-target loss, T^2 * KL(teacher || student)."""
-    p = _probs(student_logits, T)
-    q = _probs(teacher_logits, T, teacher_mask)
-    return (T * T) * _kl(q, p).mean()
-
-
-@DISTILL_LOSSES.register(name="DML")
-def dml(student_logits, teacher_logits, T: float = 1.0, teacher_mask=None):
-    """Deep mutual learning's symmetric KL (with a frozen teacher only the student moves)."""
-    p = _probs(student_logits, T)
-    q = _probs(teacher_logits, T, teacher_mask)
-    return 0.5 * (_kl(p, q) + _kl(q, p)).mean()
-
 
 def _register_unlabeled_dataset():
     from ..data.datasets import DATASETS, Dataset

@@ -47,13 +47,23 @@ def _pipeline_from_config(cfg: dict):
 
 
 def class_names_from_config(cfg: dict) -> Optional[List[str]]:
+    """Class names from the config's label file; a configured file that does not exist warns (the
+    predictions then show class ids), it is never skipped silently."""
+    import warnings
+
     ds = ((cfg.get("DataLoader") or {}).get("Eval") or {}).get("dataset") or {}
-    for key in ("label_list", "class_id_map_file"):
-        path = ds.get(key) or ((cfg.get("Infer") or {}).get("PostProcess") or {}).get(key)
-        if path and Path(path).is_file():
+    post = (cfg.get("Infer") or {}).get("PostProcess") or {}
+    for where, path in (("DataLoader.Eval.dataset.label_list", ds.get("label_list")),
+                        ("DataLoader.Eval.dataset.class_id_map_file", ds.get("class_id_map_file")),
+                        ("Infer.PostProcess.class_id_map_file", post.get("class_id_map_file"))):
+        if not path:
+            continue
+        if Path(path).is_file():
             from ..deploy.export import read_labels
 
             return read_labels(path)
+        warnings.warn(f"{where}: {path} does not exist; predictions are shown as class ids "
+                      f"(point it at a '<id> <name>' label file, e.g. -o {where}=labels.txt)", stacklevel=2)
     return None
 
 

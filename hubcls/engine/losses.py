@@ -82,8 +82,45 @@ class MultiLabelLoss:
         return F.binary_cross_entropy_with_logits(logits, label)
 
 
+def main_logits(out):
+    """The classifier output of a model's forward: the tensor itself, ``out["logits"]``, or the
+    first of a list (GoogLeNet in training returns [logits, aux1, aux2])."""
+    if isinstance(out, dict):
+        return out["logits"]
+    if isinstance(out, (list, tuple)):
+        return out[0]
+    return out
+
+
+@LOSSES.register(name="GoogLeNetLoss")
+class GoogLeNetLoss:
+    """GoogLeNet with its two auxiliary heads: CE(logits) + 0.3 * CE(aux1) + 0.3 * CE(aux2)
+    (PaddleClas's weights; the aux heads run in training only, so in evaluation it is plain CE).
+    ``epsilon`` smooths the labels of all three terms (release/2.0 allowed it; 2.x refuses it)."""
+
+    takes_all_outputs = True
+    aux_weights = (0.3, 0.3)
+
+    def __init__(self, epsilon: float = 0.0, weight: float = 1.0):
+        self._ce = CELoss(epsilon=epsilon or 0.0)
+        self.epsilon = self._ce.epsilon
+        self.weight = float(weight)
+
+    def __call__(self, outputs, batch):
+        if not isinstance(outputs, (list, tuple)):
+            return self._ce(main_logits(outputs), batch)
+        if len(outputs) != 1 + len(self.aux_weights):
+            raise ConfigError(f"GoogLeNetLoss needs the model's 3 outputs (logits, aux1, aux2), got {len(outputs)}; "
+                              "use it with GoogLeNet (built with aux_logits=True in training)")
+        total = self._ce(main_logits(outputs[0]), batch)
+        for w, aux in zip(self.aux_weights, outputs[1:]):
+            total = total + w * self._ce(main_logits(aux), batch)
+        return total
+
+
 class CombinedLoss:
-    """Weighted sum of the configured losses; returns (total, {name: value})."""
+    """Weighted sum of the configured losses; returns (total, {name: value}). Each loss gets the
+    main logits, or the model's full output when it says ``takes_all_outputs`` (GoogLeNetLoss)."""
 
     def __init__(self, items):
         self.items = []
@@ -104,7 +141,56 @@ class CombinedLoss:
         total = None
         parts = {}
         for name, fn in self.items:
-            v = fn(logits, batch) * getattr(fn, "weight", 1.0)
+            x = logits if getattr(fn, "takes_all_outputs", False) else main_logits(logits)
+            v = fn(x, batch) * getattr(fn, "weight", 1.0)
             parts[name] = v
             total = v if total is None else total + v
         return total, parts
+
+
+# ---------------------------------------------------------------------------------------------
+# distillation losses (teacher vs student logits), used by hubcls.engine.distill
+
+DISTILL_LOSSES = Registry("distillation loss")
+
+
+def _F():
+    return _paddle().nn.functional
+
+
+def _probs(logits, T, mask=None):
+    F = _F()
+    if mask is not None:  # top-k teacher logits: the other classes get no mass
+        logits = logits + (1.0 - mask) * -1e9
+    return F.softmax(logits / T, axis=-1)
+
+
+def _kl(p, q, eps=1e-10):
+    """KL(p || q) per sample."""
+    paddle = _paddle()
+    return (p * (paddle.log(p + eps) - paddle.log(q + eps))).sum(axis=-1)
+
+
+@DISTILL_LOSSES.register(name="JSDiv")
+def js_div(student_logits, teacher_logits, T: float = 1.0, teacher_mask=None):
+    """SSLD's loss: Jensen-Shannon divergence between student and teacher distributions."""
+    p = _probs(student_logits, T)
+    q = _probs(teacher_logits, T, teacher_mask)
+    m = 0.5 * (p + q)
+    return (0.5 * _kl(p, m) + 0.5 * _kl(q, m)).mean()
+
+
+@DISTILL_LOSSES.register(name="KL")
+def kl_div(student_logits, teacher_logits, T: float = 1.0, teacher_mask=None):
+    """Hinton's soft-target loss, T^2 * KL(teacher || student)."""
+    p = _probs(student_logits, T)
+    q = _probs(teacher_logits, T, teacher_mask)
+    return (T * T) * _kl(q, p).mean()
+
+
+@DISTILL_LOSSES.register(name="DML")
+def dml(student_logits, teacher_logits, T: float = 1.0, teacher_mask=None):
+    """Deep mutual learning's symmetric KL (with a frozen teacher only the student moves)."""
+    p = _probs(student_logits, T)
+    q = _probs(teacher_logits, T, teacher_mask)
+    return 0.5 * (_kl(p, q) + _kl(q, p)).mean()

@@ -62,6 +62,7 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(aps)) if aps else 0.0
 
 
+@METRICS.register(name="GoogLeNetTopkAcc")  # PaddleClas's name for top-k of GoogLeNet's main output
 @METRICS.register(name="TopkAcc")
 class TopkAcc:
     def __init__(self, topk=(1, 5)):

@@ -64,6 +64,19 @@ def step_lr(learning_rate: float, step_size: int, gamma: float = 0.1, steps_per_
     return lambda step: learning_rate * gamma ** (step // size)
 
 
+@LR_SCHEDULES.register(name="Exponential")
+def exponential_lr(learning_rate: float, decay_epochs: float = 2.4, decay_rate: float = 0.97, steps_per_epoch: int = 1,
+                   warmup_steps: int = 0, **_):
+    """Staircase decay by ``decay_rate`` every ``decay_epochs`` after the warm-up (release/2.0's
+    ExponentialWarmup: the first decay applies on the step right after the warm-up ends)."""
+    interval = max(1, int(decay_epochs * steps_per_epoch))
+
+    def f(step):
+        return learning_rate * decay_rate ** max(0, math.ceil((step - warmup_steps) / interval))
+
+    return f
+
+
 @LR_SCHEDULES.register(name="Linear")
 def linear_lr(learning_rate: float, total_steps: int, end_lr: float = 0.0, warmup_steps: int = 0, **_):
     span = max(1, total_steps - warmup_steps)
@@ -112,7 +125,8 @@ def build_lr(lr_cfg: dict, epochs: int, steps_per_epoch: int):
     name = lr_cfg.pop("name", "Constant")
     warmup_epoch = float(lr_cfg.pop("warmup_epoch", 0) or 0)
     warmup_start = float(lr_cfg.pop("warmup_start_lr", 0.0) or 0.0)
-    lr_cfg.pop("by_epoch", None)
+    for key in ("by_epoch", "step_each_epoch", "last_epoch", "verbose"):  # see config_schema.LR_IGNORED
+        lr_cfg.pop(key, None)
     warmup_steps = int(round(warmup_epoch * steps_per_epoch))
     total = epochs * steps_per_epoch
     if "learning_rate" in lr_cfg:
@@ -229,8 +243,31 @@ def stage_map(model) -> Dict[str, Optional[int]]:
     return out
 
 
-def param_groups(model, lr_mult_list=None, no_wd_norm_bias=False, weight_decay=None, freeze_stages: int = 0):
+def optimizer_params(name: str) -> Optional[set]:
+    """Config keys an optimizer takes besides the common ones: its builder's keyword parameters and
+    those of the Paddle optimizer class of the same name it forwards ``**kw`` to (None: any)."""
+    import inspect
+
+    builder = OPTIMIZERS.get(name)
+    out = set()
+    for target in (builder, getattr(_paddle().optimizer, OPTIMIZERS._names[str(name).lower()], None)):
+        if target is None:
+            continue
+        try:
+            sig = inspect.signature(target.__init__ if inspect.isclass(target) else target)
+        except (TypeError, ValueError):
+            return None
+        out |= {p.name for p in sig.parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return out - {"self", "learning_rate", "parameters", "weight_decay", "grad_clip", "name"}
+
+
+def param_groups(model, lr_mult_list=None, no_wd_norm_bias=False, weight_decay=None, freeze_stages: int = 0,
+                 no_wd_one_dim=False, no_wd_names=()):
     """Split the trainable parameters into Paddle param groups by (lr multiplier, decay?).
+
+    No decay for: norm layers and biases (``no_wd_norm_bias``), every 1-D parameter
+    (PaddleClas's ``one_dim_param_no_weight_decay``), names containing one of ``no_wd_names``
+    (PaddleClas's ``no_weight_decay_name``, space-separated in its configs).
 
     A parameter's own multiplier (``ParamAttr(learning_rate=...)``, which zoo models set when built
     with ``lr_mult_list``) is kept: Paddle overwrites it with the group's value, so the group carries
@@ -260,7 +297,9 @@ def param_groups(model, lr_mult_list=None, no_wd_norm_bias=False, weight_decay=N
         mult = float(attr.get("learning_rate", 1.0)) if not hasattr(attr.get("learning_rate", 1.0), "shape") else 1.0
         if lr_mult_list and stage is not None:
             mult *= float(lr_mult_list[min(stage, n_stages - 1)])
-        decay = not (no_wd_norm_bias and (id(p) in norm_param_ids or len(p.shape) <= 1))
+        decay = not ((no_wd_norm_bias and (id(p) in norm_param_ids or len(p.shape) <= 1))
+                     or (no_wd_one_dim and len(p.shape) <= 1)
+                     or any(s in name for s in no_wd_names))
         key = (mult, decay)
         if key not in groups:
             g = {"params": [], "learning_rate": mult}
@@ -288,8 +327,13 @@ def build_optimizer(opt_cfg: dict, model, epochs: int, steps_per_epoch: int, *, 
         weight_decay = paddle.regularizer.L2Decay(coeff) if rname == "L2" else paddle.regularizer.L1Decay(coeff)
     clip = opt_cfg.pop("clip_norm", None)
     grad_clip = paddle.nn.ClipGradByGlobalNorm(float(clip)) if clip else None
-    opt_cfg.pop("one_dim_param_no_weight_decay", None)
-    groups = param_groups(model, lr_mult_list, no_wd_norm_bias, weight_decay, freeze_stages)
+    no_wd_one_dim = bool(opt_cfg.pop("one_dim_param_no_weight_decay", False))
+    no_wd_names = opt_cfg.pop("no_weight_decay_name", None) or ()
+    if isinstance(no_wd_names, str):
+        no_wd_names = no_wd_names.split()
+    opt_cfg.pop("multi_precision", None)  # Paddle's AMP O2 decoration keeps fp32 master weights itself
+    groups = param_groups(model, lr_mult_list, no_wd_norm_bias, weight_decay, freeze_stages,
+                          no_wd_one_dim=no_wd_one_dim, no_wd_names=tuple(no_wd_names))
     if not groups:
         raise ConfigError("no trainable parameters (Arch.freeze_stages froze everything?)")
     builder = OPTIMIZERS.get(name)

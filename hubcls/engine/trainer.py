@@ -26,8 +26,9 @@ import numpy as np
 from .._paddle import import_paddle
 from ..errors import ConfigError
 from . import checkpoint as ckpt
+from .arch_args import _model_kwarg_error, check_arch_kwargs, model_kwargs
 from .config import _get, class_num as cfg_class_num, dump_config, named_items
-from .losses import CombinedLoss
+from .losses import CombinedLoss, main_logits
 from .metrics import METRICS, EvalResult, write_class_report, write_confusion_csv
 from .optim import build_optimizer
 
@@ -91,7 +92,15 @@ def build_model(cfg: dict, log=print):
     pretrained = arch.pop("pretrained", False)
     arch.pop("freeze_stages", None)
     lr_mult = arch.pop("lr_mult_list", None)
+    from .config_schema import ARCH_IGNORED
+
+    for key in ARCH_IGNORED:
+        arch.pop(key, None)
+    check_arch_kwargs(cfg)
     kwargs = dict(arch)
+    if any(n == "GoogLeNetLoss" for n, _ in named_items(_get(cfg, "Loss.Train"), "Loss.Train")) \
+            and "aux_logits" not in kwargs and "aux_logits" in (model_kwargs(name) or ()):
+        kwargs["aux_logits"] = True  # GoogLeNetLoss trains the two auxiliary heads too
     if n_cls:
         kwargs["num_classes"] = int(n_cls)
     import hubcls.models as models
@@ -99,13 +108,18 @@ def build_model(cfg: dict, log=print):
     create = getattr(models, "create_model", None)
 
     def make(**kw):
-        if create is not None:
-            return create(name, pretrained=pretrained, **kw)
-        # zoo factory not available: build the registered architecture directly
-        from ..models._registry import get_arch
+        try:
+            if create is not None:
+                return create(name, pretrained=pretrained, **kw)
+            # zoo factory not available: build the registered architecture directly
+            from ..models._registry import get_arch
 
-        m = get_arch(name)(**kw)
-        if pretrained:
+            m = get_arch(name)(**kw)
+        except TypeError as exc:
+            if "lr_mult_list" in kw and "lr_mult_list" in str(exc):
+                raise
+            raise _model_kwarg_error(name, kw, exc) from None
+        if pretrained and create is None:
             load_state_tolerant(m, ckpt.load_weights(pretrained), str(pretrained), log)
         return m
 
@@ -174,6 +188,11 @@ class Trainer:
         out = Path(_get(config, "Global.output_dir", "./output/"))
         self.output_dir = run_dir_of(config)
         self._log_fp = None
+        self.vdl = None
+        if _get(config, "Global.use_visualdl", False) and self.rank == 0:
+            from .visualdl_log import require_visualdl
+
+            require_visualdl()  # before the model is built: a missing extra fails in a second
         self.model = model if model is not None else build_model(config, log=self.log)
         self.train_loader = train_loader
         self.eval_loader = eval_loader
@@ -287,7 +306,8 @@ class Trainer:
         self.preflight("Train")
         self.loss_fn = CombinedLoss(named_items(_get(self.cfg, "Loss.Train"), "Loss.Train"))
         self.eval_loss_fn = CombinedLoss(named_items(_get(self.cfg, "Loss.Eval") or _get(self.cfg, "Loss.Train"), "Loss.Eval"))
-        self.accum = int(_get(self.cfg, "Global.accum_steps", 1) or 1)
+        # PaddleClas spells gradient accumulation Global.update_freq
+        self.accum = int(_get(self.cfg, "Global.update_freq", None) or _get(self.cfg, "Global.accum_steps", 1) or 1)
         steps_per_epoch = max(1, len(self.train_loader) // self.accum)
         self.steps_per_epoch = steps_per_epoch
         self.optimizer, self.lr_sched = build_optimizer(
@@ -377,14 +397,41 @@ class Trainer:
 
     # ------------------------------------------------------------------ train
     def _forward(self, model, image):
-        out = model(image)
-        return out["logits"] if isinstance(out, dict) else out
+        return main_logits(model(image))
 
     def compute_loss(self, model, b):
         """Training loss of one batch -> (loss, logits of the labelled samples). Distillation overrides it."""
-        logits = self._forward(model, b["image"])
-        loss, _ = self.loss_fn(logits, b)
-        return loss, logits
+        out = model(b["image"])  # all outputs: GoogLeNetLoss also uses the auxiliary heads
+        loss, _ = self.loss_fn(out, b)
+        return loss, main_logits(out)
+
+    def _log_steps(self, epoch: int, step: int, steps: int, win: dict, bar) -> None:
+        """One PaddleClas-style line (and JSONL record, VisualDL scalars) for the steps in ``win``."""
+        n = max(win["steps"], 1)
+        reader_cost, batch_cost = win["reader"] / n, win["batch"] / n
+        ips = win["samples"] * self.world / max(win["batch"], 1e-9)
+        remaining = (steps - step) + (self.epochs - epoch) * steps
+        eta_s = remaining * batch_cost
+        eta = int(round(eta_s))
+        lr = float(self.lr_sched.last_lr)
+        rec = {"type": "step", "epoch": epoch, "step": step, "global_step": self.global_step,
+               "loss": win["loss"] / max(win["samples"], 1), "lr": lr, "batch_cost": batch_cost,
+               "reader_cost": reader_cost, "ips": ips, "eta_s": round(eta_s, 3)}
+        if win["hard"]:
+            rec["top1"] = win["correct"] / win["hard"]
+        self._jsonl(rec)
+        if self.vdl is not None:
+            self.vdl.scalars("train", {k: rec[k] for k in ("loss", "lr", "batch_cost", "reader_cost", "ips", "top1")
+                                       if k in rec}, self.global_step)
+        if self.rank == 0 and not self.quiet:
+            top1 = f", top1: {rec['top1']:.5f}" if "top1" in rec else ""
+            line = (f"[Train][Epoch {epoch}/{self.epochs}][Iter: {step}/{steps}]lr: {lr:.5f}, loss: {rec['loss']:.5f}"
+                    f"{top1}, batch_cost: {batch_cost:.5f} s, reader_cost: {reader_cost:.5f} s, "
+                    f"ips: {ips:.5f} samples/s, eta: {eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}")
+            if bar is not None and not bar.disable:
+                bar.write(line, file=sys.stdout)
+            else:
+                print(line, flush=True)
 
     def train_epoch(self, epoch: int) -> dict:
         paddle = self.paddle
@@ -403,10 +450,17 @@ class Trainer:
         loss_sum, n_seen, correct, hard = 0.0, 0, 0, 0
         t0 = time.time()
         print_every = int(_get(self.cfg, "Global.print_batch_step", 10) or 10)
+        # PaddleClas's per-step timing: reader_cost = waiting for the batch, batch_cost = reader +
+        # compute, ips = samples/s over all ranks; averaged over the steps since the last log line
+        win = {"reader": 0.0, "batch": 0.0, "steps": 0, "samples": 0, "loss": 0.0, "correct": 0, "hard": 0}
+        tic = time.perf_counter()
         for i, raw in enumerate(self.train_loader):
             if i >= usable:
                 break
+            reader_cost = time.perf_counter() - tic
             b = self._batch(raw)
+            if i == 0 and self.vdl is not None:
+                self.vdl.images("train/images", b["image"], epoch)
             last_micro = (i + 1) % self.accum == 0
             ctx = model.no_sync() if (self.world > 1 and not last_micro) else _nullctx()
             with ctx:
@@ -437,14 +491,25 @@ class Trainer:
             n_seen += bs
             if b["label"].ndim == 1 or (b["label"].ndim == 2 and b["label"].shape[-1] == 1):
                 pred = logits.argmax(axis=-1).numpy()
-                correct += int((pred == b["label"].numpy().reshape(-1)).sum())
+                hit = int((pred == b["label"].numpy().reshape(-1)).sum())
+                correct += hit
                 hard += bs
+                win["correct"] += hit
+                win["hard"] += bs
+            batch_cost = time.perf_counter() - tic
+            win["reader"] += reader_cost
+            win["batch"] += batch_cost
+            win["steps"] += 1
+            win["samples"] += bs
+            win["loss"] += lv * bs
             ips = n_seen * self.world / max(time.time() - t0, 1e-9)
             bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", lr=f"{self.lr_sched.last_lr:.2e}", ips=f"{ips:.1f} img/s")
             bar.update(1)
-            if (i + 1) % print_every == 0:
-                self._jsonl({"type": "step", "epoch": epoch, "step": i + 1, "global_step": self.global_step,
-                             "loss": lv, "lr": float(self.lr_sched.last_lr), "ips": ips})
+            if (i + 1) % print_every == 0 or i + 1 == usable:
+                self._log_steps(epoch, i + 1, usable, win, bar)
+                win = dict.fromkeys(win, 0)
+                win.update(reader=0.0, batch=0.0, loss=0.0)
+            tic = time.perf_counter()
         bar.close()
         stats = {"train_loss": loss_sum / max(n_seen, 1), "lr": float(self.lr_sched.last_lr),
                  "ips": n_seen * self.world / max(time.time() - t0, 1e-9), "epoch_time": time.time() - t0}
@@ -468,6 +533,13 @@ class Trainer:
         if self.rank == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.cfg, self.output_dir / "config.yaml")
+            if _get(self.cfg, "Global.use_visualdl", False) and self.vdl is None:
+                from .visualdl_log import VisualDLLogger
+
+                self.vdl = VisualDLLogger(
+                    _get(self.cfg, "Global.visualdl_dir") or self.output_dir / "vdl",
+                    transform_ops=_get(self.cfg, "DataLoader.Train.dataset.transform_ops") or [],
+                    max_images=int(_get(self.cfg, "Global.visualdl_images", 4)))
         eval_every = int(_get(self.cfg, "Global.eval_interval", 1) or 1)
         save_every = int(_get(self.cfg, "Global.save_interval", 1) or 1)
         do_eval = bool(_get(self.cfg, "Global.eval_during_train", True)) and self.eval_loader is not None
@@ -491,6 +563,9 @@ class Trainer:
                 is_best = True  # without evaluation the newest weights are the best we know
             self.history.append(rec)
             self._jsonl(rec)
+            if self.vdl is not None:
+                self.vdl.scalars("epoch", {k: v for k, v in rec.items() if k not in ("type", "epoch", "global_step")},
+                                 epoch)
             msg = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()
                            if k not in ("type", "global_step"))
             self.log(f"[epoch {epoch}/{self.epochs}] {msg}")
@@ -508,6 +583,9 @@ class Trainer:
         if self._log_fp:
             self._log_fp.close()
             self._log_fp = None
+        if self.vdl is not None:
+            self.vdl.close()
+            self.vdl = None
         return {"best": self.best, "history": self.history, "output_dir": str(self.output_dir)}
 
     # ------------------------------------------------------------------ eval
