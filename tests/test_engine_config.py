@@ -195,3 +195,11 @@ def test_missing_class_id_map_file_warns(tmp_path):
     (tmp_path / "labels.txt").write_text("0 daisy\n1 rose\n")
     cfg["Infer"]["PostProcess"]["class_id_map_file"] = str(tmp_path / "labels.txt")
     assert class_names_from_config(cfg) == ["daisy", "rose"]
+
+
+def test_batch_ops_and_dataset_arguments_are_checked():
+    with pytest.warns(ConfigWarning, match=r"MixupOperator.alhpa: unknown key \(did you mean alpha\?\)"):
+        load_config(BASE, ["DataLoader.Train.dataset.batch_transform_ops=[{MixupOperator: {alhpa: 0.2}}]"])
+    with pytest.warns(ConfigWarning, match=r"DataLoader.Train.dataset.cls_labl_path: unknown key "
+                                           r"\(did you mean DataLoader.Train.dataset.cls_label_path\?\)"):
+        load_config(BASE, ["DataLoader.Train.dataset.name=ImageNetDataset", "DataLoader.Train.dataset.cls_labl_path=x"])

@@ -62,7 +62,7 @@ def _augmenters():
 
 
 def _batch_ops():
-    from ..data.batch_ops import BATCH_OPS
+    from ..data.transforms import BATCH_OPS
 
     return BATCH_OPS
 
@@ -304,10 +304,7 @@ class _Checker:
     def oplist(self, value, spec: OpList, path):
         if not isinstance(value, list):
             return
-        try:
-            registry = spec.registry()
-        except ImportError:  # pragma: no cover - data layer unavailable
-            return
+        registry = spec.registry()
         ignored = spec.ignored or {}
         for i, item in enumerate(value):
             if not isinstance(item, dict) or len(item) != 1:
@@ -333,12 +330,9 @@ class _Checker:
         extra = spec.extra or {}
         params = None
         name = value.get("name")
-        try:
-            registry = spec.registry()
-            if name is not None and name in registry:
-                params = _params(registry.get(name))
-        except ImportError:  # pragma: no cover
-            pass
+        registry = spec.registry()
+        if name is not None and name in registry:
+            params = _params(registry.get(name))
         for key, v in value.items():
             sub = f"{path}.{key}"
             if key == "name":

@@ -30,12 +30,12 @@ def require_visualdl():
 
 def _normalize_params(transform_ops) -> Optional[tuple]:
     """(scale, mean, std) of the NormalizeImage op in a PaddleClas op list, to undo it for display."""
-    from ..data.transforms import _eval_number
+    from ..data.transforms._base import eval_number
 
     for op in transform_ops or []:
         if isinstance(op, dict) and "NormalizeImage" in op:
             p = op["NormalizeImage"] or {}
-            scale = _eval_number(p.get("scale", 1.0 / 255.0), "NormalizeImage.scale")
+            scale = eval_number(p.get("scale", 1.0 / 255.0), "NormalizeImage.scale")
             return scale, list(p.get("mean", [0.485, 0.456, 0.406])), list(p.get("std", [0.229, 0.224, 0.225]))
     return None
 
