@@ -1,4 +1,4 @@
-"""Entry-point plugins: third-party packages that add backbones and augmenters.
+"""Entry-point plugins: third-party packages that add backbones, augmenters and the other registries' entries.
 
 A plugin is an ordinary pip package that declares entry points in its ``pyproject.toml``::
 
@@ -15,13 +15,16 @@ skipped with a warning.
 
 Rules (see docs/plugins.md):
 
-* Entry points are read lazily, on the first lookup in a registry (the registries call
-  :func:`load_entry_points` through their ``on_first_lookup`` hook), never at ``import hubcls``.
-* Two distributions that declare the same name in one group is an error that names both.
-  A plugin name that collides with a built-in is an error that names the distribution and the
-  built-in's origin (the registry raises it).
-* A plugin that fails to import (or has an incompatible API version) is a warning; everything else
-  keeps working. ``hubcls plugins`` shows what is installed, from where, and what failed.
+* Every registry made with ``Registry(kind, group=...)`` reads its group here, lazily, on its first
+  lookup (:meth:`hubcls.registry.Registry.load`), never at ``import hubcls``. :data:`GROUPS` lists
+  the groups and the registry each one fills.
+* Names are compared after the registry's own normalisation (for backbones: the spelling rules of
+  ``create_model``, so ``resnet_50`` is ``ResNet50``). Two distributions that declare the same name
+  in one group is an error that names both; a plugin name that reaches a built-in (or an earlier
+  plugin) is an error that names the distribution and where the first came from.
+* A plugin that fails to import - any exception, ``SystemExit`` included (only ``KeyboardInterrupt``
+  goes through) - or has an incompatible API version is a warning; everything else keeps working.
+  ``hubcls plugins`` shows what is installed, from where, and what failed.
 """
 from __future__ import annotations
 
@@ -30,15 +33,30 @@ import sys
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .errors import RegistryError
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 #: The plugin API version this hubcls implements. Bumped on incompatible changes to what
 #: registered objects must look like (builder signature, augmenter call protocol).
 PLUGIN_API_VERSION = 1
 
-GROUPS = ("hubcls.backbones", "hubcls.augmenters")
+#: entry-point group -> the registry it fills ("module:attribute"; imported only by plugin_report).
+GROUPS: Dict[str, str] = {
+    "hubcls.backbones": "hubcls.models._registry:ARCHS",
+    "hubcls.augmenters": "hubcls.data.transforms:AUGMENTERS",
+    "hubcls.batch_augmenters": "hubcls.data.transforms:BATCH_OPS",
+    "hubcls.datasets": "hubcls.data.datasets:DATASETS",
+    "hubcls.losses": "hubcls.engine.losses:LOSSES",
+    "hubcls.distill_losses": "hubcls.engine.losses:DISTILL_LOSSES",
+    "hubcls.metrics": "hubcls.engine.metrics:METRICS",
+    "hubcls.optimizers": "hubcls.engine.optim:OPTIMIZERS",
+    "hubcls.lr_schedules": "hubcls.engine.optim:LR_SCHEDULES",
+    "hubcls.backends": "hubcls.deploy.backends:BACKENDS",
+}
 
 
 class PluginWarning(UserWarning):
@@ -47,6 +65,7 @@ class PluginWarning(UserWarning):
 
 @dataclass
 class PluginRecord:
+    """One entry point of one distribution, and what became of it."""
     group: str
     name: str
     value: str                 # "module:attr"
@@ -61,7 +80,7 @@ class PluginRecord:
 _RECORDS: Dict[str, List[PluginRecord]] = {}
 
 
-def _dist_info(ep) -> tuple:
+def _dist_info(ep: Any) -> Tuple[str, str, str]:
     dist = getattr(ep, "dist", None)
     if dist is None:
         return "<unknown>", "", ""
@@ -87,7 +106,7 @@ def discover(group: str) -> List[PluginRecord]:
     return records
 
 
-def _check_api(obj, record: PluginRecord) -> Optional[str]:
+def _check_api(obj: Any, record: PluginRecord) -> Optional[str]:
     module = sys.modules.get(getattr(obj, "__module__", "") or "")
     declared = getattr(obj, "HUBCLS_PLUGIN_API", None)
     if declared is None and module is not None:
@@ -104,7 +123,7 @@ def _check_api(obj, record: PluginRecord) -> Optional[str]:
     return None
 
 
-def _load_object(value: str):
+def _load_object(value: str) -> Any:
     module_name, _, attr = value.partition(":")
     obj = importlib.import_module(module_name.strip())
     for part in attr.strip().split(".") if attr.strip() else []:
@@ -112,42 +131,35 @@ def _load_object(value: str):
     return obj
 
 
-def _register_fn(group: str, registry):
-    if group == "hubcls.backbones":
-        # the model registry canonicalises names (PaddleClas / snake case / PaddleHub spellings)
-        from .models._registry import ARCHS, register_model
-
-        if registry is ARCHS:
-            return lambda obj, name, origin: register_model(obj, name=name, origin=origin)
-    return lambda obj, name, origin: registry.register(obj, name=name, origin=origin)
-
-
-def load_entry_points(group: str, registry) -> List[PluginRecord]:
+def load_entry_points(group: str, registry: "Registry") -> List[PluginRecord]:
     """Import every entry point of ``group`` and register it in ``registry``.
 
     Raises RegistryError when two distributions declare the same name (naming both) or a plugin
-    name collides with a built-in. Import failures and API mismatches only warn.
+    name reaches an entry already registered (a built-in, or an earlier plugin). Import failures
+    (SystemExit included) and API mismatches only warn.
     """
     records = discover(group)
     _RECORDS[group] = records
-    by_name: Dict[str, PluginRecord] = {}
+    by_key: Dict[str, PluginRecord] = {}
     for rec in records:
-        key = rec.name.lower()
-        if key in by_name and by_name[key].dist.lower() != rec.dist.lower():
-            first = by_name[key]
+        key = registry.key(rec.name)
+        if key in by_key and by_key[key].dist.lower() != rec.dist.lower():
+            first = by_key[key]
             first.status = rec.status = "duplicate"
             raise RegistryError(
                 f"plugin name {rec.name!r} in entry-point group {group!r} is declared by two "
-                f"distributions: {first.dist} {first.dist_version} ({first.value}) and "
-                f"{rec.dist} {rec.dist_version} ({rec.value}); uninstall one of them"
+                f"distributions: {first.dist} {first.dist_version} ({first.name} = {first.value}) and "
+                f"{rec.dist} {rec.dist_version} ({rec.name} = {rec.value}); uninstall one of them"
             )
-        by_name[key] = rec
+        by_key[key] = rec
 
-    register = _register_fn(group, registry)
     for rec in records:
+        origin = f"distribution {rec.dist} {rec.dist_version} (entry point {rec.name} = {rec.value})"
         try:
             obj = _load_object(rec.value)
-        except Exception as exc:  # noqa: BLE001 - any plugin bug must not break hubcls
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a plugin's bug (even sys.exit()) must not end hubcls
             rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}"
             warnings.warn(
                 f"hubcls plugin {rec.name!r} ({group}) from {rec.dist} {rec.dist_version} failed to "
@@ -162,17 +174,30 @@ def load_entry_points(group: str, registry) -> List[PluginRecord]:
             warnings.warn(f"hubcls plugin {rec.name!r} ({group}) from {rec.dist} is skipped: {problem}",
                           PluginWarning, stacklevel=2)
             continue
-        register(obj, rec.name, f"distribution {rec.dist} {rec.dist_version} (entry point {rec.value})")
+        existing = registry.find(rec.name)
+        if existing is not None:
+            rec.status = "duplicate"
+            rec.error = (f"the name {rec.name!r} already means {registry.kind} {existing!r} "
+                         f"(registered by {registry.origin(existing)})")
+            raise RegistryError(f"plugin {rec.name!r} ({group}) from {origin} clashes: {rec.error}; "
+                                f"rename the entry point")
+        registry.register(obj, name=rec.name, origin=origin)
         rec.status = "loaded"
     return records
 
 
+def registry_for(group: str) -> "Registry":
+    """The registry an entry-point group fills (imports its module)."""
+    module_name, _, attr = GROUPS[group].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def plugin_report(load: bool = True) -> List[PluginRecord]:
-    """Every plugin of every group; with ``load`` the registries are touched so statuses are real."""
+    """Every plugin of every group; with ``load`` the registries are loaded so statuses are real."""
     if load:
         for group in GROUPS:
             try:
-                _touch_registry(group)
+                registry_for(group).load()
             except RegistryError as exc:
                 for rec in _RECORDS.get(group, []):
                     if rec.status == "not loaded":
@@ -181,16 +206,3 @@ def plugin_report(load: bool = True) -> List[PluginRecord]:
     for group in GROUPS:
         out.extend(_RECORDS.get(group) or discover(group))
     return out
-
-
-def _touch_registry(group: str) -> None:
-    if group == "hubcls.backbones":
-        from .models._registry import ARCHS
-
-        ARCHS._ensure_loaded()
-    elif group == "hubcls.augmenters":
-        try:
-            from .data import AUGMENTERS
-        except ImportError:  # the data package has no augmenter registry yet
-            return
-        AUGMENTERS._ensure_loaded()

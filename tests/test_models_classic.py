@@ -82,6 +82,6 @@ def test_darknet_features_and_config():
 
 def test_vgg_stop_grad_layers_freezes_first_blocks():
     with paddle.LazyGuard():
-        model = vgg.VGGNet(depth=11, stop_grad_layers=2)
+        model = vgg.VGG(depth=11, stop_grad_layers=2)
     assert all(not p.trainable for p in model.conv_block_2.parameters())
     assert all(p.trainable for p in model.conv_block_3.parameters())

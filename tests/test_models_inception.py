@@ -10,7 +10,7 @@ from _zoo_peer_mobile import build_peer
 
 paddle = pytest.importorskip("paddle")
 import hubcls  # noqa: E402
-from hubcls.models import inception  # noqa: E402
+from hubcls.models import inception_v3  # noqa: E402
 
 
 def test_googlenet_parity(tmp_path):
@@ -47,9 +47,9 @@ def test_inception_v4_parity_calibrated(tmp_path):
 
 def test_inception_v3_20_key_map():
     ours = hubcls.create_model("InceptionV3")
-    m = inception.key_map_20_v3(ours)
+    m = inception_v3.key_map_20(ours)
     assert {m[k]: tuple(v.shape) for k, v in ours.state_dict().items()} == dict(keys_20("InceptionV3"))
-    assert set(inception.map_20_keys_v3({k: None for k, _ in keys_20("InceptionV3")})) == set(ours.state_dict())
+    assert set(inception_v3.map_20_keys({k: None for k, _ in keys_20("InceptionV3")})) == set(ours.state_dict())
 
 
 def test_inception_v3_loads_release_20_file(tmp_path):

@@ -40,10 +40,10 @@ def test_shufflenet_swish_differs_only_in_activation():
 
 
 def test_bad_scale_is_a_clear_error():
-    from hubcls.models.shufflenet_v2 import ShuffleNetV2Net
+    from hubcls.models.shufflenet_v2 import ShuffleNetV2Model
 
     with pytest.raises(ValueError, match="scale"):
-        ShuffleNetV2Net(scale=0.7)
+        ShuffleNetV2Model(scale=0.7)
 
 
 def test_ghostnet_se_gate_clips_to_unit_interval():

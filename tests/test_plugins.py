@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +91,18 @@ def test_clash_with_a_builtin_names_the_distribution(group):
 
     with pytest.raises(RegistryError, match="clash-plugin"):
         load_entry_points(g, reg)
+    assert reg.get("builtin") is builtin  # the built-in was not replaced
+
+
+def test_a_clash_fails_every_lookup_not_just_the_first(group):
+    g, root = group
+    m = _mod()
+    make_dist(root, "clash-plugin", {g: {"builtin": f"{m}:f"}}, {f"{m}.py": "def f(): pass\n"})
+    reg = Registry("thing", group=g)
+    reg.register(lambda: None, name="Builtin")
+    for _ in range(2):
+        with pytest.raises(RegistryError, match="clash-plugin 1.0.*already means thing 'Builtin'"):
+            reg.get("Builtin")
 
 
 def test_broken_plugin_warns_and_the_rest_keeps_working(group):
@@ -120,6 +131,117 @@ def test_plugin_api_version_is_checked(group):
     status = {r.name: r.status for r in records}
     assert status == {"Old": "incompatible", "Ok": "loaded"}
     assert "Ok" in reg and "Old" not in reg
+
+
+def test_a_registry_with_a_group_reads_it_on_first_lookup(group):
+    """The one loader: any Registry(kind, group=...) fills itself from its entry-point group."""
+    g, root = group
+    m = _mod()
+    make_dist(root, "loss-plugin", {g: {"FocalLoss": f"{m}:FocalLoss"}},
+              {f"{m}.py": "class FocalLoss:\n    def __init__(self, gamma=2.0):\n        self.gamma = gamma\n"})
+    reg = Registry("loss", group=g)
+
+    @reg.register(name="CELoss")
+    class CELoss:
+        pass
+
+    assert not reg._looked_up  # registering does not read the plugins
+    assert reg.build("focalloss", {"gamma": 0.5}, where="Loss.Train[0]").gamma == 0.5
+    assert reg.names() == ["CELoss", "FocalLoss"]
+    assert reg.origin("FocalLoss").startswith("distribution loss-plugin 1.0")
+
+
+@pytest.mark.parametrize("exc", ["SystemExit(3)", "SystemExit('bye')", "BaseException('odd')", "GeneratorExit()"])
+def test_sys_exit_or_base_exception_in_a_plugin_is_contained(group, exc):
+    g, root = group
+    good, bad = _mod(), _mod()
+    make_dist(root, "exit-plugin", {g: {"Quitter": f"{bad}:f"}}, {f"{bad}.py": f"raise {exc}\n"})
+    make_dist(root, "fine-plugin", {g: {"Fine": f"{good}:f"}}, {f"{good}.py": "def f(): return 7\n"})
+    reg = Registry("thing", group=g)
+    with pytest.warns(PluginWarning, match=r"Quitter.*exit-plugin 1.0.*failed to import"):
+        assert reg.get("Fine")() == 7
+    assert "Quitter" not in reg
+    from hubcls.plugins import _RECORDS
+
+    assert {r.name: r.status for r in _RECORDS[g]} == {"Quitter": "failed", "Fine": "loaded"}
+
+
+def test_keyboard_interrupt_in_a_plugin_is_not_swallowed(group):
+    g, root = group
+    bad = _mod()
+    make_dist(root, "ctrl-c-plugin", {g: {"Stop": f"{bad}:f"}}, {f"{bad}.py": "raise KeyboardInterrupt\n"})
+    with pytest.raises(KeyboardInterrupt):
+        load_entry_points(g, Registry("thing"))
+
+
+@pytest.mark.parametrize("plugin_name, reaches", [
+    ("resnet_50", "ResNet50"),                          # underscores: create_model("resnet_50") is ResNet50
+    ("RESNET50", "ResNet50"),                           # case
+    ("resnet50-vd", "ResNet50_vd"),                     # dashes
+    ("resnet50_vd_imagenet_ssld", "ResNet50_vd_ssld"),  # PaddleHub module name of a weight variant
+    ("ResNet50_vd_ssld", "ResNet50_vd_ssld"),           # a weight variant, not an architecture
+    ("mobilenet_v3_large", "MobileNetV3_large_x1_0"),   # PaddleHub alias
+    ("hrnet18", "HRNet_W18_C"),                         # PaddleHub pattern
+    ("mobile_net_v2", "MobileNetV2"),                   # split words
+])
+def test_backbone_plugin_names_compared_after_create_model_normalisation(group, plugin_name, reaches):
+    """A plugin must not silently take a name that already reaches a built-in (finding of issue 14)."""
+    from hubcls.models import ARCHS, resolve
+
+    g, root = group
+    m = _mod()
+    make_dist(root, "shadow-plugin", {g: {plugin_name: f"{m}:build"}}, {f"{m}.py": "def build(**kw): pass\n"})
+    before = resolve(plugin_name)
+    assert before.name == reaches
+    with pytest.raises(RegistryError) as ei:
+        load_entry_points(g, ARCHS)
+    msg = str(ei.value)
+    assert "shadow-plugin 1.0" in msg and repr(reaches) in msg and "hubcls/models/" in msg
+    assert resolve(plugin_name) is before  # nothing was replaced
+    assert ARCHS.find(plugin_name) == reaches
+
+
+def test_backbone_plugin_duplicates_across_distributions_after_normalisation(group):
+    from hubcls.models._registry import ModelRegistry, canonical_name
+
+    g, root = group
+    m1, m2 = _mod(), _mod()
+    make_dist(root, "one-plugin", {g: {"My-Net": f"{m1}:f"}}, {f"{m1}.py": "def f(**kw): pass\n"})
+    make_dist(root, "two-plugin", {g: {"my_net": f"{m2}:f"}}, {f"{m2}.py": "def f(**kw): pass\n"})
+    with pytest.raises(RegistryError, match=r"one-plugin 1.0.*two-plugin 1.0|two-plugin 1.0.*one-plugin 1.0"):
+        load_entry_points(g, ModelRegistry("backbone", key=canonical_name))
+
+
+def test_a_new_backbone_plugin_resolves_in_every_spelling(group):
+    """The positive path, in a subprocess so the shared model registry stays clean."""
+    g, root = group
+    m = _mod()
+    make_dist(root, "tiny-plugin", {"hubcls.backbones": {"TinyNet_x1_0": f"{m}:TinyNet_x1_0"}},
+              {f"{m}.py": "def TinyNet_x1_0(num_classes=1000, **kw):\n    return ('tiny', num_classes)\n"})
+    code = textwrap.dedent("""
+        import json
+        from hubcls.models import ARCHS, get_arch, list_models, resolve
+        out = {"resolve": [resolve(n).arch for n in ("TinyNet_x1_0", "tinynet_x1_0", "tiny-net-x1-0")],
+               "built": list(get_arch("tinynet_x1_0")(num_classes=3)),
+               "listed": list_models("tiny*"), "origin": ARCHS.origin("TINYNET_X1_0")}
+        print("RESULT" + json.dumps(out))
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+               OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.split("RESULT", 1)[1])
+    assert out["resolve"] == ["TinyNet_x1_0"] * 3
+    assert out["built"] == ["tiny", 3] and out["listed"] == ["TinyNet_x1_0"]
+    assert out["origin"].startswith("distribution tiny-plugin 1.0")
+
+
+def test_every_group_names_a_registry_that_reads_it():
+    from hubcls.plugins import GROUPS, registry_for
+
+    for group in GROUPS:
+        reg = registry_for(group)
+        assert isinstance(reg, Registry) and reg.group == group, group
 
 
 # ------------------------------------------------------------------ the real example plugin

@@ -1,4 +1,4 @@
-"""``hubcls plugins``: installed entry-point plugins (backbones, augmenters), where from, and status."""
+"""``hubcls plugins``: installed entry-point plugins (backbones, augmenters, ...), where from, and status."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import warnings
 
 
 def _run(args) -> int:
-    from ..plugins import PLUGIN_API_VERSION, PluginWarning, plugin_report
+    from ..plugins import GROUPS, PLUGIN_API_VERSION, PluginWarning, plugin_report
 
     with warnings.catch_warnings():
         # failures are shown in the table; no need to print each warning too
@@ -17,7 +17,7 @@ def _run(args) -> int:
         return 0
     print(f"plugin API version {PLUGIN_API_VERSION}")
     if not records:
-        print("no plugins installed (entry-point groups hubcls.backbones, hubcls.augmenters)")
+        print(f"no plugins installed (entry-point groups {', '.join(GROUPS)})")
         return 0
     rows = [("GROUP", "NAME", "DISTRIBUTION", "STATUS", "OBJECT", "LOCATION")]
     for r in records:

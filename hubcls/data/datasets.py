@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..registry import Registry
 
-DATASETS = Registry("dataset")
+DATASETS = Registry("dataset", group="hubcls.datasets")
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 

@@ -26,7 +26,7 @@ from ..errors import ConfigError, HubclsError
 from ..registry import Registry
 from ._quiet import quiet
 
-BACKENDS = Registry("inference backend")
+BACKENDS = Registry("inference backend", group="hubcls.backends")
 BACKEND_NAMES = ("dygraph", "inference", "onnxruntime", "int8")
 ENV_BACKEND = "HUBCLS_BACKEND"
 ENV_THREADS = "HUBCLS_NUM_THREADS"

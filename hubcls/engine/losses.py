@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from ..registry import Registry
 
-LOSSES = Registry("loss")
+LOSSES = Registry("loss", group="hubcls.losses")
 
 
 def _paddle():
@@ -151,7 +151,7 @@ class CombinedLoss:
 # ---------------------------------------------------------------------------------------------
 # distillation losses (teacher vs student logits), used by hubcls.engine.distill
 
-DISTILL_LOSSES = Registry("distillation loss")
+DISTILL_LOSSES = Registry("distillation loss", group="hubcls.distill_losses")
 
 
 def _F():

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..registry import Registry
 
-METRICS = Registry("metric")
+METRICS = Registry("metric", group="hubcls.metrics")
 
 
 def topk_accuracy(topk_pred: np.ndarray, labels: np.ndarray, ks: Sequence[int]) -> Dict[str, float]:

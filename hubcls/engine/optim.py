@@ -14,8 +14,8 @@ from typing import Callable, Dict, List, Optional
 from ..errors import ConfigError
 from ..registry import Registry
 
-OPTIMIZERS = Registry("optimizer")
-LR_SCHEDULES = Registry("LR schedule")
+OPTIMIZERS = Registry("optimizer", group="hubcls.optimizers")
+LR_SCHEDULES = Registry("LR schedule", group="hubcls.lr_schedules")
 
 
 # ---------------------------------------------------------------------------------------------

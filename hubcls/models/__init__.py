@@ -9,9 +9,15 @@ the backbone contract and _registry.py for names, pretrained configs and key map
 """
 from __future__ import annotations
 
-from ._pretrained import PretrainedCfg  # noqa: F401
-from ._pretrained import zoo_cfg, zoo_table  # noqa: F401
-from ._registry import (  # noqa: F401
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from ._builder import create_model
+from ._package import ModelPackage, read_package, save_package
+from ._pretrained import PretrainedCfg, zoo_cfg, zoo_table
+from ._registry import (
+    ARCHS,
+    canonical_name,
     get_arch,
     key_maps_for,
     list_models,
@@ -21,21 +27,26 @@ from ._registry import (  # noqa: F401
     register_pretrained,
     resolve,
 )
-from ._builder import create_model  # noqa: F401
-from ._package import ModelPackage, read_package, save_package  # noqa: F401
-from ._resolve import ACCEPTED_FORMS, ModelSource, inference_labels, resolve_model  # noqa: F401
-from ._safe_pickle import safe_load, safe_loads  # noqa: F401
+from ._resolve import ACCEPTED_FORMS, ModelSource, inference_labels, resolve_model
+from ._safe_pickle import safe_load, safe_loads
+
+__all__ = [
+    "ACCEPTED_FORMS", "ARCHS", "ModelPackage", "ModelSource", "PretrainedCfg", "canonical_name", "create_model",
+    "get_arch", "inference_labels", "key_maps_for", "list_models", "load_pretrained", "pretrained_cfgs", "profile",
+    "read_package", "register_key_map", "register_model", "register_pretrained", "resolve", "resolve_model",
+    "safe_load", "safe_loads", "save_package", "zoo_cfg", "zoo_table",
+]
 
 
-def profile(name_or_model, input_size=None):
+def profile(name_or_model: Any, input_size: Optional[int] = None) -> Dict[str, float]:
     """dict(params, macs, flops=2*macs) at the model's eval size (see _profile.py)."""
     from ._profile import profile as _profile
 
     return _profile(name_or_model, input_size=input_size)
 
 
-def load_pretrained(model, path, **kwargs):
-    """Load a weight file/directory into ``model`` (key scheme detected; see _weights.py)."""
+def load_pretrained(model: Any, path: Union[str, Path], **kwargs: Any) -> str:
+    """Load a weight file/directory into ``model``; returns the detected key scheme (see _weights.py)."""
     from ._weights import load_pretrained as _load
 
     return _load(model, path, **kwargs)

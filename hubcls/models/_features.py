@@ -90,9 +90,9 @@ def reset_linear_classifier(model, num_classes: int):
     old = _get_sublayer(model, model.classifier_name)
     in_features = old.weight.shape[0] if isinstance(old, nn.Linear) else model.num_features
     if num_classes and num_classes > 0:
-        from ._layers import linear_classifier
+        from ._layers import linear
 
-        new = linear_classifier(in_features, num_classes)
+        new = linear(in_features, num_classes)
     else:
         new = nn.Identity()
     _set_sublayer(model, model.classifier_name, new)

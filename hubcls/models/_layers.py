@@ -13,9 +13,10 @@ a separate static-name table.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 from .._paddle import import_paddle
+from ._features import Backbone
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -44,6 +45,8 @@ class Hardsigmoid(nn.Layer):
 
 
 class Swish(nn.Layer):
+    """x * sigmoid(x) (PaddleClas's swish; identical to nn.Silu)."""
+
     def forward(self, x):
         return x * F.sigmoid(x)
 
@@ -188,11 +191,54 @@ class SEModule(nn.Layer):
         return x * s
 
 
-def linear_classifier(in_features: int, num_classes: int, static_names=None):
-    """Linear head with PaddleClas's init (uniform +-1/sqrt(in)); records static names if given."""
-    stdv = 1.0 / math.sqrt(in_features)
-    fc = nn.Linear(in_features, num_classes,
-                   weight_attr=paddle.ParamAttr(initializer=paddle.nn.initializer.Uniform(-stdv, stdv)))
+def ConvBN(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: Optional[int] = None,
+           groups: int = 1, dilation: int = 1, act: Optional[str] = None) -> ConvBNLayer:
+    """2.0-scheme Conv2D (no bias) -> BatchNorm -> act, attributes ``_conv`` / ``_batch_norm``."""
+    return ConvBNLayer(in_ch, out_ch, kernel_size, stride=stride, groups=groups, act=act,
+                       style="zoo", padding=padding, dilation=dilation)
+
+
+class BNActConv(nn.Layer):
+    """Pre-activation unit: BatchNorm (+act) -> Conv2D (no bias), 2.0 names ``_batch_norm``/``_conv``."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 groups: int = 1, act: Optional[str] = "relu"):
+        super().__init__()
+        self._batch_norm = nn.BatchNorm2D(in_ch)
+        self.act = get_act(act)
+        self._conv = nn.Conv2D(in_ch, out_ch, kernel_size, stride=stride, padding=padding,
+                               groups=groups, bias_attr=False)
+
+    def forward(self, x):
+        x = self._batch_norm(x)
+        if self.act is not None:
+            x = self.act(x)
+        return self._conv(x)
+
+
+def linear(in_features: int, out_features: int, stdv: Optional[float] = None,
+           static_names: Optional[Sequence[str]] = None) -> Union[nn.Linear, nn.Identity]:
+    """Linear (classifier) with PaddleClas's init, uniform(-stdv, stdv), stdv = 1/sqrt(in) by default.
+    ``out_features=0`` gives an identity (a headless model returns pooled features).
+    ``static_names``: the Paddle 1.x (weight, bias) parameter names, recorded for the static loader."""
+    if not out_features:
+        return nn.Identity()
+    stdv = 1.0 / math.sqrt(in_features) if stdv is None else stdv
+    fc = nn.Linear(in_features, out_features,
+                   weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-stdv, stdv)))
     if static_names is not None:
         fc._static_names = {"weight": static_names[0], "bias": static_names[1]}
     return fc
+
+
+class PooledBackbone(Backbone):
+    """Backbone whose head is global average pool -> flatten -> (dropout) -> Linear at
+    ``self.<classifier_name>``. Families set ``global_pool`` (and ``head_drop`` if any)."""
+
+    def forward_head(self, x, pre_logits: bool = False):
+        x = paddle.flatten(self.global_pool(x), start_axis=1)
+        # sub-layers live in _sub_layers (a class attribute default would shadow them)
+        drop = self._sub_layers.get("head_drop")
+        if drop is not None:
+            x = drop(x)
+        return x if pre_logits else self.get_classifier()(x)

@@ -7,7 +7,7 @@ detection) reads these records; nothing repeats them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -110,9 +110,10 @@ def _num(value, cast=float):
     return cast(value) if value not in (None, "") else None
 
 
-def zoo_cfg(name: str, arch: Optional[str] = None, **overrides) -> PretrainedCfg:
+def zoo_cfg(name: str, arch: Optional[str] = None, *, static: bool = False, **overrides: Any) -> PretrainedCfg:
     """PretrainedCfg for a zoo-table model. ``arch`` defaults to the name itself (a weight variant
-    such as ``ResNet50_vd_ssld`` passes ``arch="ResNet50_vd"``). Keyword overrides win over the table."""
+    such as ``ResNet50_vd_ssld`` passes ``arch="ResNet50_vd"``). ``static``: the family also has
+    Paddle 1.x static tars, for the models of the 2020 README. Keyword overrides win over the table."""
     row = zoo_table()[name]
     fields = dict(
         name=name,
@@ -127,6 +128,8 @@ def zoo_cfg(name: str, arch: Optional[str] = None, **overrides) -> PretrainedCfg
         macs_g=_num(row["macs_g_today"]),
         in_2020_readme=row["in_2020_readme"] == "yes",
     )
+    if static and fields["in_2020_readme"]:
+        fields["url_static"] = static_url(name)
     if fields["resize_short"] is None:
         # no release/2.0 config: PaddleClas's eval convention is resize_short = crop / 0.875
         fields["resize_short"] = int(round(fields["input_size"] / 0.875))

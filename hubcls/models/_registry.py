@@ -1,69 +1,94 @@
 """Model registry: architectures (builder functions) and the pretrained configs that name them.
 
-Family files use::
+Every family file registers its names the same way, so ``grep -n "def <Name>" hubcls/models/`` or
+``grep -n '"<Name>"' hubcls/models/`` finds any of them::
 
     @register_model
-    def ResNet50_vd(**kwargs):          # PaddleClas spelling; kwargs: num_classes, ...
+    def ResNet50_vd(**kwargs: Any) -> ResNet:  # PaddleClas spelling; kwargs: num_classes, ...
+        '''ResNet-50-vd.'''
         return ResNet(layers=50, variant="d", **kwargs)
 
-    register_pretrained(PretrainedCfg(name="ResNet50_vd_ssld", arch="ResNet50_vd", ...))
+    default_cfgs = [                           # the weight sets, facts from zoo.tsv
+        zoo_cfg("ResNet50_vd"),
+        zoo_cfg("ResNet50_vd_ssld", arch="ResNet50_vd"),
+    ]
+    register_pretrained(*default_cfgs)
 
 Names resolve case-insensitively, in PaddleClas spelling (``ResNet50_vd_ssld``), snake case
-(``resnet50_vd_ssld``) and PaddleHub's module names (``resnet50_vd_imagenet_ssld``).
+(``resnet50_vd_ssld``, ``resnet_50``) and PaddleHub's module names (``resnet50_vd_imagenet_ssld``).
+A plugin name that one of these spellings already reaches is refused (``ModelRegistry.find``).
 """
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import re
-from typing import Dict, Optional
+from typing import Callable, Dict, Iterable, List, Optional, TypeVar, Union
 
 from ..errors import RegistryError
 from ..registry import Registry
-from ._pretrained import PretrainedCfg, zoo_cfg
+from ._pretrained import PretrainedCfg
+
+Builder = TypeVar("Builder", bound=Callable)
 
 
-def _load_plugins(registry: Registry) -> None:
-    # Entry-point plugins (group "hubcls.backbones") fill this registry on first lookup.
-    try:
-        from ..plugins import load_entry_points
-    except ImportError:
-        return
-    load_entry_points("hubcls.backbones", registry)
-
-
-def _first_lookup(registry: Registry) -> None:
-    _ensure_families()
-    _load_plugins(registry)
-
-
-ARCHS = Registry("backbone", on_first_lookup=_first_lookup)
-_PRETRAINED: Dict[str, PretrainedCfg] = {}
-
-
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
     """Lower-case key that makes PaddleClas, snake-case and PaddleHub spellings agree."""
     key = str(name).strip().lower().replace("-", "_")
     key = key.replace("_imagenet", "")  # PaddleHub: resnet50_vd_imagenet_ssld -> resnet50_vd_ssld
     return re.sub(r"_+", "_", key)
 
 
-def register_model(fn=None, *, name: Optional[str] = None, origin: Optional[str] = None):
-    """Register an architecture builder ``fn(**kwargs) -> paddle.nn.Layer``."""
+_canonical = canonical_name  # the name hub/ and older code import
 
-    def _do(f):
-        ARCHS.register(f, name=_canonical(name or f.__name__), origin=origin)
-        # keep the display spelling for list_models
-        ARCHS._names[_canonical(name or f.__name__)] = name or f.__name__
+
+class ModelRegistry(Registry):
+    """The backbone registry: keys are :func:`canonical_name`; :meth:`find` applies every spelling
+    rule of :func:`resolve` (aliases, PaddleHub patterns, underscores, weight-variant names), so a
+    plugin can never silently take a name that already reaches a built-in."""
+
+    def find(self, name: str) -> Optional[str]:
+        cfg = _lookup(name)
+        return None if cfg is None else cfg.name
+
+    def origin(self, name: str) -> str:
+        """Where an architecture was registered; for a weight-variant name, where its architecture was."""
+        if self.key(name) not in self.keys() and self.key(name) in _PRETRAINED:
+            cfg = _PRETRAINED[self.key(name)]
+            return f"pretrained weights of {cfg.arch}, {super().origin(cfg.arch)}"
+        return super().origin(name)
+
+
+def _first_lookup(registry: Registry) -> None:
+    # the family files register on import of hubcls.models._families (before the plugins are read,
+    # so a clash names the plugin's distribution)
+    from . import _families  # noqa: F401
+
+
+ARCHS = ModelRegistry("backbone", _first_lookup, group="hubcls.backbones", key=canonical_name)
+_PRETRAINED: Dict[str, PretrainedCfg] = {}
+
+
+def register_model(fn: Optional[Builder] = None, *, name: Optional[str] = None,
+                   origin: Optional[str] = None) -> Union[Builder, Callable[[Builder], Builder]]:
+    """Register an architecture builder ``fn(**kwargs) -> paddle.nn.Layer`` under its function name
+    (or ``name``); usable as ``@register_model`` or ``@register_model(name=...)``."""
+
+    def _do(f: Builder) -> Builder:
+        ARCHS.register(f, name=name or f.__name__, origin=origin)
         return f
 
     return _do(fn) if fn is not None else _do
 
 
-def register_pretrained(cfg: PretrainedCfg) -> PretrainedCfg:
-    key = _canonical(cfg.name)
-    if key in _PRETRAINED and _PRETRAINED[key] != cfg:
-        raise RegistryError(f"duplicate pretrained config {cfg.name!r}")
-    _PRETRAINED[key] = cfg
-    return cfg
+def register_pretrained(*cfgs: PretrainedCfg) -> None:
+    """Register named weight sets (a family's ``default_cfgs``); a name registered twice with other
+    facts is an error."""
+    for cfg in cfgs:
+        key = canonical_name(cfg.name)
+        if key in _PRETRAINED and _PRETRAINED[key] != cfg:
+            raise RegistryError(f"duplicate pretrained config {cfg.name!r}")
+        _PRETRAINED[key] = cfg
 
 
 # PaddleHub module names that do not reduce to a PaddleClas name by spelling rules alone.
@@ -87,71 +112,75 @@ HUB_PATTERNS = [
 ]
 
 
-def _ensure_families():
-    # the family files register on import of hubcls.models
-    from . import _families  # noqa: F401
-
-    # then entry-point plugins (after the built-ins, so a clash names the plugin's distribution);
-    # a plugin's pretrained configs register on its import, before resolve() looks them up
-    ARCHS._ensure_loaded()
+def _ensure_families() -> None:
+    # family files, then entry-point plugins (a plugin's pretrained configs register on its import,
+    # before resolve() looks them up)
+    ARCHS.load()
 
 
 def _squash(key: str) -> str:
     return key.replace("_", "")
 
 
-def resolve(name: str) -> PretrainedCfg:
-    """Name (any spelling) -> its pretrained config; an architecture without weights gets a bare one."""
-    _ensure_families()
-    key = _canonical(name)
+def _arch_cfg(key: str) -> PretrainedCfg:
+    """A bare config (no weights) for a registered architecture key."""
+    display = ARCHS.display_name(key)
+    return PretrainedCfg(name=display, arch=display)
+
+
+def _lookup(name: str) -> Optional[PretrainedCfg]:
+    """What ``name`` reaches among the names registered so far (no loading, no error)."""
+    key = canonical_name(name)
     if key in HUB_ALIASES:
-        key = _canonical(HUB_ALIASES[key])
+        key = canonical_name(HUB_ALIASES[key])
     for pattern, repl in HUB_PATTERNS:
         m = pattern.match(key)
         if m:
-            key = _canonical(repl(m))
+            key = canonical_name(repl(m))
     if key in _PRETRAINED:
         return _PRETRAINED[key]
     if key in ARCHS:
-        return PretrainedCfg(name=ARCHS._names[key], arch=ARCHS._names[key])
+        return _arch_cfg(key)
     # snake-case spellings that split words PaddleClas writes together (mobilenet_v2 -> MobileNetV2)
     squashed = _squash(key)
-    hits = {k for k in set(_PRETRAINED) | set(ARCHS._items) if _squash(k) == squashed}
+    hits = {k for k in set(_PRETRAINED) | set(ARCHS.keys()) if _squash(k) == squashed}
     if len(hits) == 1:
         (hit,) = hits
-        return _PRETRAINED[hit] if hit in _PRETRAINED else PretrainedCfg(name=ARCHS._names[hit], arch=ARCHS._names[hit])
-    import difflib
+        return _PRETRAINED[hit] if hit in _PRETRAINED else _arch_cfg(hit)
+    return None
 
-    pool = sorted(set(_PRETRAINED) | set(ARCHS._items))
-    close = difflib.get_close_matches(key, pool, n=5, cutoff=0.6)
+
+def resolve(name: str) -> PretrainedCfg:
+    """Name (any spelling) -> its pretrained config; an architecture without weights gets a bare one."""
+    _ensure_families()
+    cfg = _lookup(name)
+    if cfg is not None:
+        return cfg
+    pool = sorted(set(_PRETRAINED) | set(ARCHS.keys()))
+    close = difflib.get_close_matches(canonical_name(name), pool, n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise RegistryError(f"unknown model {name!r}{hint} (see `hubcls models`)")
 
 
-def get_arch(name: str):
-    _ensure_families()
-    return ARCHS.get(_canonical(name))
+def get_arch(name: str) -> Callable:
+    """The builder registered as architecture ``name`` (any spelling of the architecture itself)."""
+    return ARCHS.get(name)
 
 
 def pretrained_cfgs() -> Dict[str, PretrainedCfg]:
+    """Every registered weight set, by canonical name."""
     _ensure_families()
-    ARCHS._ensure_loaded()
     return dict(_PRETRAINED)
 
 
-def list_models(pattern: str = "*", pretrained: Optional[bool] = None) -> list:
+def list_models(pattern: Union[str, Iterable[str]] = "*", pretrained: Optional[bool] = None) -> List[str]:
     """Model names (PaddleClas spelling) matching a shell wildcard, case-insensitively.
 
     ``pretrained=True``: only names with official weights; ``False``: only names without; ``None``: all.
     Architectures and weight variants (``ResNet50_vd_ssld``) are both listed.
     """
-    import fnmatch
-
     _ensure_families()
-    ARCHS._ensure_loaded()
-    names = {}
-    for key in ARCHS._items:
-        names[key] = resolve(key)
+    names = {key: resolve(key) for key in ARCHS.keys()}
     names.update(_PRETRAINED)
     pats = [pattern] if isinstance(pattern, str) else list(pattern)
     pats = [p.lower() for p in pats]
@@ -174,11 +203,14 @@ def list_models(pattern: str = "*", pretrained: Optional[bool] = None) -> list:
 # names. The family is ``getattr(model, "key_family", type(model).__name__)``. The weight loader tries
 # the model's own names plus every scheme registered for its family and keeps the one that covers
 # the file's keys; static (Paddle 1.x) names are also gathered from layers' ``_static_names``.
-_KEY_MAPS: Dict[str, Dict[str, object]] = {}
+_KEY_MAPS: Dict[str, Dict[str, Callable]] = {}
 
 
-def register_key_map(family: str, fn=None, *, scheme: str = "2.0"):
-    def _do(f):
+def register_key_map(family: str, fn: Optional[Callable] = None, *, scheme: str = "2.0") -> Callable:
+    """Register ``fn(model) -> {model_key: file_key}`` as the ``scheme`` names of ``family``'s
+    parameters (usable as a decorator)."""
+
+    def _do(f: Callable) -> Callable:
         maps = _KEY_MAPS.setdefault(family.lower(), {})
         if scheme in maps and maps[scheme] is not f:
             raise RegistryError(f"duplicate key map for family {family!r} scheme {scheme!r}")
@@ -188,19 +220,7 @@ def register_key_map(family: str, fn=None, *, scheme: str = "2.0"):
     return _do(fn) if fn is not None else _do
 
 
-def key_maps_for(model) -> Dict[str, object]:
+def key_maps_for(model: object) -> Dict[str, Callable]:
+    """Every key map registered for ``model``'s family (``key_family`` or class name), by scheme."""
     family = getattr(model, "key_family", None) or type(model).__name__
     return dict(_KEY_MAPS.get(family.lower(), {}))
-
-
-def register_zoo_member(name: str, cls, **arch_kwargs):
-    """Register architecture ``name`` = ``cls(**arch_kwargs, **kwargs)`` and its zoo-table weights;
-    returns the builder (for the family files' many ``Family<N> = ...`` one-liners)."""
-
-    def builder(**kwargs):
-        return cls(**arch_kwargs, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    register_model(builder)
-    register_pretrained(zoo_cfg(name))
-    return builder

@@ -7,6 +7,7 @@ be 224x224 (like PaddleClas, no adaptive pooling is inserted).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .._paddle import import_paddle
 from ._features import Backbone
@@ -42,7 +43,7 @@ class ConvPoolLayer(nn.Layer):
         return self._pool(self.relu(self._conv(x)))
 
 
-class AlexNetNet(Backbone):
+class AlexNetModel(Backbone):
     classifier_name = "_fc8"
     fixed_input_size = 224   # the first Linear takes the flattened 224x224 feature map
 
@@ -91,8 +92,12 @@ class AlexNetNet(Backbone):
 
 
 @register_model
-def AlexNet(**kwargs):
-    return AlexNetNet(**kwargs)
+def AlexNet(**kwargs: Any) -> AlexNetModel:
+    """AlexNet (single-tower layout, 224x224 input)."""
+    return AlexNetModel(**kwargs)
 
 
-register_pretrained(zoo_cfg("AlexNet", key_scheme="2.0"))
+default_cfgs = [
+    zoo_cfg("AlexNet", key_scheme="2.0"),
+]
+register_pretrained(*default_cfgs)

@@ -7,6 +7,7 @@ PaddleClas evaluates it at 256x256.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .._paddle import import_paddle
 from ._features import Backbone
@@ -45,7 +46,7 @@ class BasicBlock(nn.Layer):
         return x + self._conv2(self._conv1(x))
 
 
-class DarkNetNet(Backbone):
+class DarkNet(Backbone):
     classifier_name = "_out"
 
     def __init__(self, num_classes: int = 1000):
@@ -91,8 +92,12 @@ class DarkNetNet(Backbone):
 
 
 @register_model
-def DarkNet53(**kwargs):
-    return DarkNetNet(**kwargs)
+def DarkNet53(**kwargs: Any) -> DarkNet:
+    """DarkNet-53, the YOLOv3 backbone."""
+    return DarkNet(**kwargs)
 
 
-register_pretrained(zoo_cfg("DarkNet53", key_scheme="2.0"))
+default_cfgs = [
+    zoo_cfg("DarkNet53", key_scheme="2.0"),
+]
+register_pretrained(*default_cfgs)

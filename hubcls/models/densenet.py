@@ -1,70 +1,20 @@
 """DenseNet-121/161/169/201/264 (Huang et al., 2017), PaddleClas release/2.0 layout.
 
 Parameter names follow PaddleClas's ``model_zoo/densenet.py`` so its ``DenseNet*_pretrained.pdparams``
-load unchanged. This file also holds the two tiny conv building blocks the 2.0-scheme families of
-this zoo share (``ConvBN`` = conv -> BN(+act), ``BNActConv`` = BN(+act) -> conv); both keep the
-2.0 attribute names ``_conv`` / ``_batch_norm``.
+load unchanged.
 """
 from __future__ import annotations
 
-import math
+from typing import Any
 
 from .._paddle import import_paddle
-from ._features import Backbone
-from ._layers import ConvBNLayer, get_act
-from ._registry import register_zoo_member
+from ._layers import BNActConv, ConvBN, PooledBackbone, linear
+from ._pretrained import zoo_cfg
+from ._registry import register_model, register_pretrained
 
 paddle = import_paddle()
 nn = paddle.nn
 F = nn.functional
-
-
-class BNActConv(nn.Layer):
-    """Pre-activation unit: BatchNorm (+act) -> Conv2D (no bias), 2.0 names ``_batch_norm``/``_conv``."""
-
-    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, groups=1, act="relu"):
-        super().__init__()
-        self._batch_norm = nn.BatchNorm2D(in_ch)
-        self.act = get_act(act)
-        self._conv = nn.Conv2D(in_ch, out_ch, kernel_size, stride=stride, padding=padding,
-                               groups=groups, bias_attr=False)
-
-    def forward(self, x):
-        x = self._batch_norm(x)
-        if self.act is not None:
-            x = self.act(x)
-        return self._conv(x)
-
-
-def ConvBN(in_ch, out_ch, kernel_size, stride=1, padding=None, groups=1, dilation=1, act=None):
-    """2.0-scheme Conv2D (no bias) -> BatchNorm -> act (``_conv``/``_batch_norm``)."""
-    return ConvBNLayer(in_ch, out_ch, kernel_size, stride=stride, groups=groups, act=act,
-                       style="zoo", padding=padding, dilation=dilation)
-
-
-class PooledBackbone(Backbone):
-    """Backbone whose head is global average pool -> flatten -> (dropout) -> Linear at
-    ``self.<classifier_name>``. Families set ``global_pool`` (and ``head_drop`` if any)."""
-
-    def forward_head(self, x, pre_logits: bool = False):
-        x = paddle.flatten(self.global_pool(x), start_axis=1)
-        # sub-layers live in _sub_layers (a class attribute default would shadow them)
-        drop = self._sub_layers.get("head_drop")
-        if drop is not None:
-            x = drop(x)
-        return x if pre_logits else self.get_classifier()(x)
-
-
-def linear(in_features, out_features, stdv=None):
-    """Linear with PaddleClas's uniform(-stdv, stdv) init (stdv defaults to 1/sqrt(in))."""
-    if not out_features:
-        return nn.Identity()
-    stdv = 1.0 / math.sqrt(in_features) if stdv is None else stdv
-    return nn.Linear(in_features, out_features,
-                     weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-stdv, stdv)))
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 class DenseLayer(nn.Layer):
@@ -155,8 +105,41 @@ class DenseNet(PooledBackbone):
         return self.final_act(self.batch_norm(x))
 
 
-DenseNet121 = register_zoo_member("DenseNet121", DenseNet, layers=121)
-DenseNet161 = register_zoo_member("DenseNet161", DenseNet, layers=161)
-DenseNet169 = register_zoo_member("DenseNet169", DenseNet, layers=169)
-DenseNet201 = register_zoo_member("DenseNet201", DenseNet, layers=201)
-DenseNet264 = register_zoo_member("DenseNet264", DenseNet, layers=264)
+@register_model
+def DenseNet121(**kwargs: Any) -> DenseNet:
+    """DenseNet-121 (growth 32, blocks 6-12-24-16)."""
+    return DenseNet(layers=121, **kwargs)
+
+
+@register_model
+def DenseNet161(**kwargs: Any) -> DenseNet:
+    """DenseNet-161 (growth 48, blocks 6-12-36-24)."""
+    return DenseNet(layers=161, **kwargs)
+
+
+@register_model
+def DenseNet169(**kwargs: Any) -> DenseNet:
+    """DenseNet-169 (growth 32, blocks 6-12-32-32)."""
+    return DenseNet(layers=169, **kwargs)
+
+
+@register_model
+def DenseNet201(**kwargs: Any) -> DenseNet:
+    """DenseNet-201 (growth 32, blocks 6-12-48-32)."""
+    return DenseNet(layers=201, **kwargs)
+
+
+@register_model
+def DenseNet264(**kwargs: Any) -> DenseNet:
+    """DenseNet-264 (growth 32, blocks 6-12-64-48)."""
+    return DenseNet(layers=264, **kwargs)
+
+
+default_cfgs = [
+    zoo_cfg("DenseNet121"),
+    zoo_cfg("DenseNet161"),
+    zoo_cfg("DenseNet169"),
+    zoo_cfg("DenseNet201"),
+    zoo_cfg("DenseNet264"),
+]
+register_pretrained(*default_cfgs)

@@ -6,9 +6,12 @@ PaddleClas's ``model_zoo/dpn.py`` (blocks are numbered ``dpn1 .. dpnN`` across a
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .._paddle import import_paddle
-from ._registry import register_zoo_member
-from .densenet import BNActConv, ConvBN, PooledBackbone, linear
+from ._layers import BNActConv, ConvBN, PooledBackbone, linear
+from ._pretrained import zoo_cfg
+from ._registry import register_model, register_pretrained
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -105,8 +108,41 @@ class DPN(PooledBackbone):
         return self.final_act(self.conv5_x_x_bn(paddle.concat(x, axis=1)))
 
 
-DPN68 = register_zoo_member("DPN68", DPN, layers=68)
-DPN92 = register_zoo_member("DPN92", DPN, layers=92)
-DPN98 = register_zoo_member("DPN98", DPN, layers=98)
-DPN107 = register_zoo_member("DPN107", DPN, layers=107)
-DPN131 = register_zoo_member("DPN131", DPN, layers=131)
+@register_model
+def DPN68(**kwargs: Any) -> DPN:
+    """DPN-68 (k_r 128, groups 32)."""
+    return DPN(layers=68, **kwargs)
+
+
+@register_model
+def DPN92(**kwargs: Any) -> DPN:
+    """DPN-92 (k_r 96, groups 32)."""
+    return DPN(layers=92, **kwargs)
+
+
+@register_model
+def DPN98(**kwargs: Any) -> DPN:
+    """DPN-98 (k_r 160, groups 40)."""
+    return DPN(layers=98, **kwargs)
+
+
+@register_model
+def DPN107(**kwargs: Any) -> DPN:
+    """DPN-107 (k_r 200, groups 50)."""
+    return DPN(layers=107, **kwargs)
+
+
+@register_model
+def DPN131(**kwargs: Any) -> DPN:
+    """DPN-131 (k_r 160, groups 40)."""
+    return DPN(layers=131, **kwargs)
+
+
+default_cfgs = [
+    zoo_cfg("DPN68"),
+    zoo_cfg("DPN92"),
+    zoo_cfg("DPN98"),
+    zoo_cfg("DPN107"),
+    zoo_cfg("DPN131"),
+]
+register_pretrained(*default_cfgs)

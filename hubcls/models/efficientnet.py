@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .._paddle import import_paddle
 from ._features import Backbone
 from ._layers import make_divisible
-from ._pretrained import zoo_cfg
+from ._pretrained import PretrainedCfg, zoo_cfg
 from ._registry import register_model, register_pretrained
 
 paddle = import_paddle()
@@ -234,7 +235,7 @@ class ExtractFeatures(nn.Layer):
         self.final_oup = stages[-1].out_filters
 
 
-class EfficientNetNet(Backbone):
+class EfficientNet(Backbone):
     classifier_name = "_fc"
 
     def __init__(self, name: str = "b0", padding_type: str | None = None, use_se: bool | None = None,
@@ -284,21 +285,76 @@ class EfficientNetNet(Backbone):
         return x if pre_logits else self._fc(x)
 
 
-def _register(arch, variant):
-    def builder(**kwargs):
-        return EfficientNetNet(name=variant, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = arch
-    builder.__doc__ = f"EfficientNet-{variant.upper()} (PaddleClas {arch})."
-    register_model(builder, origin=f"{__name__}:{arch}")
-    return builder
+@register_model
+def EfficientNetB0_small(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B0 without squeeze-excite, symmetric padding (PaddleClas's B0_small)."""
+    return EfficientNet(name="b0_small", **kwargs)
 
 
-for _variant in PARAMS:
-    _arch = "EfficientNetB0_small" if _variant == "b0_small" else f"EfficientNet{_variant.upper()}"
-    globals()[_arch] = _register(_arch, _variant)
+@register_model
+def EfficientNetB0(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B0 (nominal resolution 224)."""
+    return EfficientNet(name="b0", **kwargs)
+
+
+@register_model
+def EfficientNetB1(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B1 (nominal resolution 240)."""
+    return EfficientNet(name="b1", **kwargs)
+
+
+@register_model
+def EfficientNetB2(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B2 (nominal resolution 260)."""
+    return EfficientNet(name="b2", **kwargs)
+
+
+@register_model
+def EfficientNetB3(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B3 (nominal resolution 300)."""
+    return EfficientNet(name="b3", **kwargs)
+
+
+@register_model
+def EfficientNetB4(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B4 (nominal resolution 380)."""
+    return EfficientNet(name="b4", **kwargs)
+
+
+@register_model
+def EfficientNetB5(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B5 (nominal resolution 456)."""
+    return EfficientNet(name="b5", **kwargs)
+
+
+@register_model
+def EfficientNetB6(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B6 (nominal resolution 528)."""
+    return EfficientNet(name="b6", **kwargs)
+
+
+@register_model
+def EfficientNetB7(**kwargs: Any) -> EfficientNet:
+    """EfficientNet-B7 (nominal resolution 600)."""
+    return EfficientNet(name="b7", **kwargs)
+
+
+def _cfg(name: str, variant: str) -> PretrainedCfg:
     # Eval: crop = nominal resolution, resize_short = crop + 32 (release/2.0 docs' speed tables),
     # bicubic resize (release/2.0 configs/EfficientNet/EfficientNetB0.yaml: interpolation 2 = cv2 cubic)
-    _res = PARAMS[_variant][2]
-    register_pretrained(zoo_cfg(_arch, key_scheme="2.0", input_size=_res, resize_short=_res + 32,
-                                interpolation="bicubic"))
+    res = PARAMS[variant][2]
+    return zoo_cfg(name, key_scheme="2.0", input_size=res, resize_short=res + 32, interpolation="bicubic")
+
+
+default_cfgs = [
+    _cfg("EfficientNetB0_small", "b0_small"),
+    _cfg("EfficientNetB0", "b0"),
+    _cfg("EfficientNetB1", "b1"),
+    _cfg("EfficientNetB2", "b2"),
+    _cfg("EfficientNetB3", "b3"),
+    _cfg("EfficientNetB4", "b4"),
+    _cfg("EfficientNetB5", "b5"),
+    _cfg("EfficientNetB6", "b6"),
+    _cfg("EfficientNetB7", "b7"),
+]
+register_pretrained(*default_cfgs)

@@ -8,6 +8,7 @@ pool -> 1x1 conv+BN+ReLU (``fc_0``, 1280 channels) -> dropout -> Linear (``fc_1`
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .._paddle import import_paddle
 from ._features import Backbone
@@ -75,7 +76,7 @@ class GhostBottleneck(nn.Layer):
         return y + shortcut
 
 
-class GhostNetNet(Backbone):
+class GhostNet(Backbone):
     classifier_name = "fc_1"
 
     def __init__(self, scale: float = 1.0, num_classes: int = 1000, dropout: float = 0.2):
@@ -126,17 +127,28 @@ class GhostNetNet(Backbone):
         return x if pre_logits else self.fc_1(x)
 
 
-def _register(name, scale):
-    def builder(**kwargs):
-        return GhostNetNet(scale=scale, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"GhostNet x{scale}."
-    register_model(builder, origin=f"{__name__}:{name}")
-    return builder
+@register_model
+def GhostNet_x0_5(**kwargs: Any) -> GhostNet:
+    """GhostNet x0.5."""
+    return GhostNet(scale=0.5, **kwargs)
 
 
-for _name, _scale in [("GhostNet_x0_5", 0.5), ("GhostNet_x1_0", 1.0), ("GhostNet_x1_3", 1.3)]:
-    globals()[_name] = _register(_name, _scale)
-    register_pretrained(zoo_cfg(_name, key_scheme="2.0"))
-register_pretrained(zoo_cfg("GhostNet_x1_3_ssld", arch="GhostNet_x1_3", key_scheme="2.0"))
+@register_model
+def GhostNet_x1_0(**kwargs: Any) -> GhostNet:
+    """GhostNet x1.0."""
+    return GhostNet(scale=1.0, **kwargs)
+
+
+@register_model
+def GhostNet_x1_3(**kwargs: Any) -> GhostNet:
+    """GhostNet x1.3."""
+    return GhostNet(scale=1.3, **kwargs)
+
+
+default_cfgs = [
+    zoo_cfg("GhostNet_x0_5", key_scheme="2.0"),
+    zoo_cfg("GhostNet_x1_0", key_scheme="2.0"),
+    zoo_cfg("GhostNet_x1_3", key_scheme="2.0"),
+    zoo_cfg("GhostNet_x1_3_ssld", arch="GhostNet_x1_3", key_scheme="2.0"),
+]
+register_pretrained(*default_cfgs)

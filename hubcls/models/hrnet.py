@@ -10,13 +10,12 @@ strided 3x3 convs from higher ones); the classification head turns the four bran
 from __future__ import annotations
 
 import re
-from typing import Dict
+from typing import Any, Dict
 
 from .._paddle import import_paddle
+from ._layers import ConvBNLayer, PooledBackbone, linear
 from ._pretrained import zoo_cfg
 from ._registry import register_key_map, register_model, register_pretrained
-from ._layers import ConvBNLayer
-from .densenet import PooledBackbone, linear
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -295,34 +294,71 @@ def key_map_20(model) -> dict:
 
 
 # --- registry -----------------------------------------------------------------------------------
-
-def _make(width, has_se=False):
-    name = f"{'SE_' if has_se else ''}HRNet_W{width}_C"
-
-    def builder(**kwargs):
-        return HRNet(width=width, has_se=has_se, **kwargs)
-
-    builder.__name__ = name
-    register_model(builder)
-    return builder
-
-
 # Registered: the architectures with official weights (HRNet(width=60) / other SE widths, which
 # PaddleClas also defines, build from the class; registering them would only lengthen the generic
 # per-model test suites).
-HRNet_W18_C = _make(18)
-HRNet_W30_C = _make(30)
-HRNet_W32_C = _make(32)
-HRNet_W40_C = _make(40)
-HRNet_W44_C = _make(44)
-HRNet_W48_C = _make(48)
-HRNet_W64_C = _make(64)
-SE_HRNet_W64_C = _make(64, has_se=True)
 
-for _name, _arch in [("HRNet_W18_C", None), ("HRNet_W18_C_ssld", "HRNet_W18_C"), ("HRNet_W30_C", None),
-                     ("HRNet_W32_C", None), ("HRNet_W40_C", None), ("HRNet_W44_C", None),
-                     ("HRNet_W48_C", None), ("HRNet_W48_C_ssld", "HRNet_W48_C"), ("HRNet_W64_C", None),
-                     ("SE_HRNet_W64_C_ssld", "SE_HRNet_W64_C")]:
-    # `url` holds the release/2.0 file (2.0 names, renamed by map_20_keys); `url_legendary`
-    # the later re-export in this module's own names.
-    register_pretrained(zoo_cfg(_name, arch=_arch, key_scheme="2.0"))
+
+@register_model
+def HRNet_W18_C(**kwargs: Any) -> HRNet:
+    """HRNet-W18-C."""
+    return HRNet(width=18, **kwargs)
+
+
+@register_model
+def HRNet_W30_C(**kwargs: Any) -> HRNet:
+    """HRNet-W30-C."""
+    return HRNet(width=30, **kwargs)
+
+
+@register_model
+def HRNet_W32_C(**kwargs: Any) -> HRNet:
+    """HRNet-W32-C."""
+    return HRNet(width=32, **kwargs)
+
+
+@register_model
+def HRNet_W40_C(**kwargs: Any) -> HRNet:
+    """HRNet-W40-C."""
+    return HRNet(width=40, **kwargs)
+
+
+@register_model
+def HRNet_W44_C(**kwargs: Any) -> HRNet:
+    """HRNet-W44-C."""
+    return HRNet(width=44, **kwargs)
+
+
+@register_model
+def HRNet_W48_C(**kwargs: Any) -> HRNet:
+    """HRNet-W48-C."""
+    return HRNet(width=48, **kwargs)
+
+
+@register_model
+def HRNet_W64_C(**kwargs: Any) -> HRNet:
+    """HRNet-W64-C."""
+    return HRNet(width=64, **kwargs)
+
+
+@register_model
+def SE_HRNet_W64_C(**kwargs: Any) -> HRNet:
+    """SE-HRNet-W64-C (squeeze-excite in every bottleneck)."""
+    return HRNet(width=64, has_se=True, **kwargs)
+
+
+# `url` holds the release/2.0 file (2.0 names, renamed by map_20_keys); `url_legendary` the later
+# re-export in this module's own names.
+default_cfgs = [
+    zoo_cfg("HRNet_W18_C", key_scheme="2.0"),
+    zoo_cfg("HRNet_W18_C_ssld", arch="HRNet_W18_C", key_scheme="2.0"),
+    zoo_cfg("HRNet_W30_C", key_scheme="2.0"),
+    zoo_cfg("HRNet_W32_C", key_scheme="2.0"),
+    zoo_cfg("HRNet_W40_C", key_scheme="2.0"),
+    zoo_cfg("HRNet_W44_C", key_scheme="2.0"),
+    zoo_cfg("HRNet_W48_C", key_scheme="2.0"),
+    zoo_cfg("HRNet_W48_C_ssld", arch="HRNet_W48_C", key_scheme="2.0"),
+    zoo_cfg("HRNet_W64_C", key_scheme="2.0"),
+    zoo_cfg("SE_HRNet_W64_C_ssld", arch="SE_HRNet_W64_C", key_scheme="2.0"),
+]
+register_pretrained(*default_cfgs)

@@ -7,6 +7,7 @@ release/2.0 dygraph files (``conv1``, ``conv2_1`` ... ``conv6``, ``out``).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .._paddle import import_paddle
 from ._features import Backbone
@@ -40,7 +41,7 @@ class DepthwiseSeparable(nn.Layer):
         return self.pointwise_conv(self.depthwise_conv(x))
 
 
-class MobileNetV1Net(Backbone):
+class MobileNetV1Model(Backbone):
     """MobileNetV1 with width multiplier ``scale`` (PaddleClas truncates channels with int())."""
 
     classifier_name = "fc"
@@ -114,31 +115,36 @@ def key_to_20(key: str) -> str:
 register_key_map("MobileNetV1", lambda model: {k: key_to_20(k) for k in model.state_dict()}, scheme="2.0")
 
 
-def _build(scale, **kwargs):
-    return MobileNetV1Net(scale=scale, **kwargs)
+@register_model
+def MobileNetV1_x0_25(**kwargs: Any) -> MobileNetV1Model:
+    """MobileNetV1, width x0.25."""
+    return MobileNetV1Model(scale=0.25, **kwargs)
 
 
 @register_model
-def MobileNetV1_x0_25(**kwargs):
-    return _build(0.25, **kwargs)
+def MobileNetV1_x0_5(**kwargs: Any) -> MobileNetV1Model:
+    """MobileNetV1, width x0.5."""
+    return MobileNetV1Model(scale=0.5, **kwargs)
 
 
 @register_model
-def MobileNetV1_x0_5(**kwargs):
-    return _build(0.5, **kwargs)
+def MobileNetV1_x0_75(**kwargs: Any) -> MobileNetV1Model:
+    """MobileNetV1, width x0.75."""
+    return MobileNetV1Model(scale=0.75, **kwargs)
 
 
 @register_model
-def MobileNetV1_x0_75(**kwargs):
-    return _build(0.75, **kwargs)
-
-
-@register_model
-def MobileNetV1(**kwargs):
-    return _build(1.0, **kwargs)
+def MobileNetV1(**kwargs: Any) -> MobileNetV1Model:
+    """MobileNetV1, width x1.0."""
+    return MobileNetV1Model(scale=1.0, **kwargs)
 
 
 # The release/2.0 files (``url``) use the 2.0 key scheme, the legendary ones the current names.
-for _name, _arch in [("MobileNetV1_x0_25", None), ("MobileNetV1_x0_5", None), ("MobileNetV1_x0_75", None),
-                     ("MobileNetV1", None), ("MobileNetV1_ssld", "MobileNetV1")]:
-    register_pretrained(zoo_cfg(_name, arch=_arch, key_scheme="2.0"))
+default_cfgs = [
+    zoo_cfg("MobileNetV1_x0_25", key_scheme="2.0"),
+    zoo_cfg("MobileNetV1_x0_5", key_scheme="2.0"),
+    zoo_cfg("MobileNetV1_x0_75", key_scheme="2.0"),
+    zoo_cfg("MobileNetV1", key_scheme="2.0"),
+    zoo_cfg("MobileNetV1_ssld", arch="MobileNetV1", key_scheme="2.0"),
+]
+register_pretrained(*default_cfgs)

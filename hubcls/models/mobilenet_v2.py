@@ -7,6 +7,8 @@ make_divisible) and widens the last conv only for scale > 1.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .._paddle import import_paddle
 from ._features import Backbone
 from ._layers import ConvBNLayer
@@ -52,7 +54,7 @@ class InvresiBlocks(nn.Layer):
         return x
 
 
-class MobileNetV2Net(Backbone):
+class MobileNetV2Model(Backbone):
     classifier_name = "out"
 
     def __init__(self, scale: float = 1.0, num_classes: int = 1000):
@@ -90,21 +92,49 @@ class MobileNetV2Net(Backbone):
         return x if pre_logits else self.out(x)
 
 
-_SCALES = {"MobileNetV2_x0_25": 0.25, "MobileNetV2_x0_5": 0.5, "MobileNetV2_x0_75": 0.75,
-           "MobileNetV2": 1.0, "MobileNetV2_x1_5": 1.5, "MobileNetV2_x2_0": 2.0}
+@register_model
+def MobileNetV2_x0_25(**kwargs: Any) -> MobileNetV2Model:
+    """MobileNetV2, width x0.25."""
+    return MobileNetV2Model(scale=0.25, **kwargs)
 
 
-def _register(name, scale):
-    def builder(**kwargs):
-        return MobileNetV2Net(scale=scale, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"MobileNetV2, width x{scale}."
-    register_model(builder, origin=f"{__name__}:{name}")
-    return builder
+@register_model
+def MobileNetV2_x0_5(**kwargs: Any) -> MobileNetV2Model:
+    """MobileNetV2, width x0.5."""
+    return MobileNetV2Model(scale=0.5, **kwargs)
 
 
-for _name, _scale in _SCALES.items():
-    globals()[_name] = _register(_name, _scale)
-    register_pretrained(zoo_cfg(_name, key_scheme="2.0"))
-register_pretrained(zoo_cfg("MobileNetV2_ssld", arch="MobileNetV2", key_scheme="2.0"))
+@register_model
+def MobileNetV2_x0_75(**kwargs: Any) -> MobileNetV2Model:
+    """MobileNetV2, width x0.75."""
+    return MobileNetV2Model(scale=0.75, **kwargs)
+
+
+@register_model
+def MobileNetV2(**kwargs: Any) -> MobileNetV2Model:
+    """MobileNetV2, width x1.0."""
+    return MobileNetV2Model(scale=1.0, **kwargs)
+
+
+@register_model
+def MobileNetV2_x1_5(**kwargs: Any) -> MobileNetV2Model:
+    """MobileNetV2, width x1.5."""
+    return MobileNetV2Model(scale=1.5, **kwargs)
+
+
+@register_model
+def MobileNetV2_x2_0(**kwargs: Any) -> MobileNetV2Model:
+    """MobileNetV2, width x2.0."""
+    return MobileNetV2Model(scale=2.0, **kwargs)
+
+
+default_cfgs = [
+    zoo_cfg("MobileNetV2_x0_25", key_scheme="2.0"),
+    zoo_cfg("MobileNetV2_x0_5", key_scheme="2.0"),
+    zoo_cfg("MobileNetV2_x0_75", key_scheme="2.0"),
+    zoo_cfg("MobileNetV2", key_scheme="2.0"),
+    zoo_cfg("MobileNetV2_x1_5", key_scheme="2.0"),
+    zoo_cfg("MobileNetV2_x2_0", key_scheme="2.0"),
+    zoo_cfg("MobileNetV2_ssld", arch="MobileNetV2", key_scheme="2.0"),
+]
+register_pretrained(*default_cfgs)

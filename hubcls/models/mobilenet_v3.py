@@ -10,6 +10,7 @@ channels rounded by make_divisible(8), the SE gate is hardsigmoid with slope 0.2
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .._paddle import import_paddle
 from ._features import Backbone
@@ -81,7 +82,7 @@ class ResidualUnit(nn.Layer):
         return x + y if self.if_shortcut else y
 
 
-class MobileNetV3Net(Backbone):
+class MobileNetV3(Backbone):
     classifier_name = "fc"
     key_family = "MobileNetV3"
 
@@ -164,30 +165,83 @@ def key_to_20(key: str) -> str:
 register_key_map("MobileNetV3", lambda model: {k: key_to_20(k) for k in model.state_dict()}, scheme="2.0")
 
 
-def _register(config, scale, suffix):
-    name = f"MobileNetV3_{config}_{suffix}"
-
-    def builder(**kwargs):
-        return MobileNetV3Net(config=config, scale=scale, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"MobileNetV3 {config}, width x{scale}."
-    register_model(builder, origin=f"{__name__}:{name}")
-    return builder
+@register_model
+def MobileNetV3_large_x0_35(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 large, width x0.35."""
+    return MobileNetV3(config="large", scale=0.35, **kwargs)
 
 
-for _config in ("large", "small"):
-    for _scale, _suffix in [(0.35, "x0_35"), (0.5, "x0_5"), (0.75, "x0_75"), (1.0, "x1_0"), (1.25, "x1_25")]:
-        globals()[f"MobileNetV3_{_config}_{_suffix}"] = _register(_config, _scale, _suffix)
+@register_model
+def MobileNetV3_large_x0_5(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 large, width x0.5."""
+    return MobileNetV3(config="large", scale=0.5, **kwargs)
 
-for _config in ("large", "small"):
-    for _suffix in ("x0_35", "x0_5", "x0_75", "x1_0", "x1_25"):
-        register_pretrained(zoo_cfg(f"MobileNetV3_{_config}_{_suffix}", key_scheme="2.0"))
-for _name, _arch in [("MobileNetV3_large_x1_0_ssld", "MobileNetV3_large_x1_0"),
-                     ("MobileNetV3_small_x1_0_ssld", "MobileNetV3_small_x1_0"),
-                     ("MobileNetV3_small_x0_35_ssld", "MobileNetV3_small_x0_35")]:
-    register_pretrained(zoo_cfg(_name, arch=_arch, key_scheme="2.0"))
+
+@register_model
+def MobileNetV3_large_x0_75(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 large, width x0.75."""
+    return MobileNetV3(config="large", scale=0.75, **kwargs)
+
+
+@register_model
+def MobileNetV3_large_x1_0(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 large, width x1.0."""
+    return MobileNetV3(config="large", scale=1.0, **kwargs)
+
+
+@register_model
+def MobileNetV3_large_x1_25(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 large, width x1.25."""
+    return MobileNetV3(config="large", scale=1.25, **kwargs)
+
+
+@register_model
+def MobileNetV3_small_x0_35(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 small, width x0.35."""
+    return MobileNetV3(config="small", scale=0.35, **kwargs)
+
+
+@register_model
+def MobileNetV3_small_x0_5(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 small, width x0.5."""
+    return MobileNetV3(config="small", scale=0.5, **kwargs)
+
+
+@register_model
+def MobileNetV3_small_x0_75(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 small, width x0.75."""
+    return MobileNetV3(config="small", scale=0.75, **kwargs)
+
+
+@register_model
+def MobileNetV3_small_x1_0(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 small, width x1.0."""
+    return MobileNetV3(config="small", scale=1.0, **kwargs)
+
+
+@register_model
+def MobileNetV3_small_x1_25(**kwargs: Any) -> MobileNetV3:
+    """MobileNetV3 small, width x1.25."""
+    return MobileNetV3(config="small", scale=1.25, **kwargs)
+
+
 # The int8 entry is a quantization-aware-trained checkpoint of the same architecture; its release/2.0
 # URL is only PaddleClas's naming pattern (never published as a link), so it may not exist.
-register_pretrained(zoo_cfg("MobileNetV3_large_x1_0_ssld_int8", arch="MobileNetV3_large_x1_0", key_scheme="2.0",
-                            extra={"note": "quantization-aware checkpoint; URL unverified"}))
+default_cfgs = [
+    zoo_cfg("MobileNetV3_large_x0_35", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_large_x0_5", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_large_x0_75", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_large_x1_0", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_large_x1_25", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_small_x0_35", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_small_x0_5", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_small_x0_75", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_small_x1_0", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_small_x1_25", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_large_x1_0_ssld", arch="MobileNetV3_large_x1_0", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_small_x1_0_ssld", arch="MobileNetV3_small_x1_0", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_small_x0_35_ssld", arch="MobileNetV3_small_x0_35", key_scheme="2.0"),
+    zoo_cfg("MobileNetV3_large_x1_0_ssld_int8", arch="MobileNetV3_large_x1_0", key_scheme="2.0",
+            extra={"note": "quantization-aware checkpoint; URL unverified"}),
+]
+register_pretrained(*default_cfgs)

@@ -7,12 +7,14 @@ follow PaddleClas's ``model_zoo/regnet.py``; only RegNetX_4GF has official weigh
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._paddle import import_paddle
+from ._layers import ConvBN, PooledBackbone, linear
 from ._pretrained import zoo_cfg
 from ._registry import register_model, register_pretrained
-from .densenet import ConvBN, PooledBackbone, linear
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -110,16 +112,15 @@ _REGNETX = {  # name: (w_a, w_0, w_m, depth, group width)
 }
 
 
-def _make(name, spec):
-    def builder(**kwargs):
-        return RegNet(*spec, **kwargs)
-
-    builder.__name__ = name
-    register_model(builder)
-    return builder
-
-
 # Only RegNetX_4GF has official weights, so only it is registered (the others build with
 # ``RegNet(*_REGNETX[name])``; registering them would only lengthen the generic test suites).
-RegNetX_4GF = _make("RegNetX_4GF", _REGNETX["RegNetX_4GF"])
-register_pretrained(zoo_cfg("RegNetX_4GF"))
+@register_model
+def RegNetX_4GF(**kwargs: Any) -> RegNet:
+    """RegNetX-4GF."""
+    return RegNet(*_REGNETX["RegNetX_4GF"], **kwargs)
+
+
+default_cfgs = [
+    zoo_cfg("RegNetX_4GF"),
+]
+register_pretrained(*default_cfgs)

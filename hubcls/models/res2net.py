@@ -7,11 +7,12 @@ shortcut downsampling. Parameter names follow ``model_zoo/res2net.py`` / ``res2n
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .._paddle import import_paddle
-from ._layers import ConvBNLayer
-from ._pretrained import zoo_cfg, zoo_table
+from ._layers import ConvBN, ConvBNLayer, PooledBackbone, linear
+from ._pretrained import zoo_cfg
 from ._registry import register_model, register_pretrained
-from .densenet import ConvBN, PooledBackbone, linear
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -98,23 +99,44 @@ class Res2Net(PooledBackbone):
         return x
 
 
-def _make(name, layers, scales, width, vd):
-    def builder(**kwargs):
-        return Res2Net(layers=layers, scales=scales, width=width, vd=vd, **kwargs)
-
-    builder.__name__ = name
-    register_model(builder)
-    return builder
+@register_model
+def Res2Net50_26w_4s(**kwargs: Any) -> Res2Net:
+    """Res2Net-50, 26w x 4s."""
+    return Res2Net(layers=50, scales=4, width=26, vd=False, **kwargs)
 
 
-Res2Net50_26w_4s = _make("Res2Net50_26w_4s", 50, 4, 26, False)
-Res2Net50_14w_8s = _make("Res2Net50_14w_8s", 50, 8, 14, False)
-Res2Net50_vd_26w_4s = _make("Res2Net50_vd_26w_4s", 50, 4, 26, True)
-Res2Net101_vd_26w_4s = _make("Res2Net101_vd_26w_4s", 101, 4, 26, True)
-Res2Net200_vd_26w_4s = _make("Res2Net200_vd_26w_4s", 200, 4, 26, True)
+@register_model
+def Res2Net50_14w_8s(**kwargs: Any) -> Res2Net:
+    """Res2Net-50, 14w x 8s."""
+    return Res2Net(layers=50, scales=8, width=14, vd=False, **kwargs)
 
-for _name in ("Res2Net50_26w_4s", "Res2Net50_14w_8s", "Res2Net50_vd_26w_4s", "Res2Net101_vd_26w_4s",
-              "Res2Net200_vd_26w_4s"):
-    register_pretrained(zoo_cfg(_name))
-    if _name + "_ssld" in zoo_table():  # SSLD-distilled weights of the same architecture
-        register_pretrained(zoo_cfg(_name + "_ssld", arch=_name))
+
+@register_model
+def Res2Net50_vd_26w_4s(**kwargs: Any) -> Res2Net:
+    """Res2Net-50-vd, 26w x 4s."""
+    return Res2Net(layers=50, scales=4, width=26, vd=True, **kwargs)
+
+
+@register_model
+def Res2Net101_vd_26w_4s(**kwargs: Any) -> Res2Net:
+    """Res2Net-101-vd, 26w x 4s."""
+    return Res2Net(layers=101, scales=4, width=26, vd=True, **kwargs)
+
+
+@register_model
+def Res2Net200_vd_26w_4s(**kwargs: Any) -> Res2Net:
+    """Res2Net-200-vd, 26w x 4s."""
+    return Res2Net(layers=200, scales=4, width=26, vd=True, **kwargs)
+
+
+default_cfgs = [
+    zoo_cfg("Res2Net50_26w_4s"),
+    zoo_cfg("Res2Net50_14w_8s"),
+    zoo_cfg("Res2Net50_vd_26w_4s"),
+    zoo_cfg("Res2Net50_vd_26w_4s_ssld", arch="Res2Net50_vd_26w_4s"),  # SSLD-distilled weights of the same architecture
+    zoo_cfg("Res2Net101_vd_26w_4s"),
+    zoo_cfg("Res2Net101_vd_26w_4s_ssld", arch="Res2Net101_vd_26w_4s"),  # SSLD-distilled weights of the same architecture
+    zoo_cfg("Res2Net200_vd_26w_4s"),
+    zoo_cfg("Res2Net200_vd_26w_4s_ssld", arch="Res2Net200_vd_26w_4s"),  # SSLD-distilled weights of the same architecture
+]
+register_pretrained(*default_cfgs)

@@ -8,10 +8,12 @@ Parameter names follow ``model_zoo/resnest.py``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .._paddle import import_paddle
+from ._layers import ConvBN, PooledBackbone, linear
 from ._pretrained import zoo_cfg
 from ._registry import register_model, register_pretrained
-from .densenet import ConvBN, PooledBackbone, linear
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -144,19 +146,24 @@ class ResNeSt(PooledBackbone):
 
 
 @register_model
-def ResNeSt50_fast_1s1x64d(**kwargs):
+def ResNeSt50_fast_1s1x64d(**kwargs: Any) -> ResNeSt:
+    """ResNeSt-50 fast, 1s1x64d (radix 1, avd before the split-attention conv)."""
     return ResNeSt((3, 4, 6, 3), radix=1, stem_width=32, avd_first=True, **kwargs)
 
 
 @register_model
-def ResNeSt50(**kwargs):
+def ResNeSt50(**kwargs: Any) -> ResNeSt:
+    """ResNeSt-50 (radix 2)."""
     return ResNeSt((3, 4, 6, 3), radix=2, stem_width=32, avd_first=False, **kwargs)
 
 
-def ResNeSt101(**kwargs):
+def ResNeSt101(**kwargs: Any) -> ResNeSt:
     """PaddleClas's ResNeSt101 (no release/2.0 weights, so not registered)."""
     return ResNeSt((3, 4, 23, 3), radix=2, stem_width=64, avd_first=False, **kwargs)
 
 
-register_pretrained(zoo_cfg("ResNeSt50_fast_1s1x64d"))
-register_pretrained(zoo_cfg("ResNeSt50"))
+default_cfgs = [
+    zoo_cfg("ResNeSt50_fast_1s1x64d"),
+    zoo_cfg("ResNeSt50"),
+]
+register_pretrained(*default_cfgs)

@@ -8,11 +8,11 @@ ResNet50_vc (a release/2.0 model_zoo architecture) lives in resnext.py with the 
 """
 from __future__ import annotations
 
-import re
+from typing import Any
 
 from ._features import Backbone
-from ._layers import ConvBNLayer, linear_classifier, nn, paddle
-from ._pretrained import static_url, zoo_cfg, zoo_table
+from ._layers import ConvBNLayer, linear, nn
+from ._pretrained import static_url, zoo_cfg
 from ._registry import register_key_map, register_model, register_pretrained
 
 DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
@@ -115,7 +115,7 @@ class ResNet(Backbone):
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
         self.flatten = nn.Flatten()
         self.dropout = nn.Dropout(drop_rate) if drop_rate else None
-        self.fc = linear_classifier(in_ch, num_classes, static_names=("fc_0.w_0", "fc_0.b_0"))
+        self.fc = linear(in_ch, num_classes, static_names=("fc_0.w_0", "fc_0.b_0"))
 
     def forward_features(self, x):
         x = self.stem(x)
@@ -180,36 +180,99 @@ register_key_map("ResNet", lambda m: _resnet_20_map(m, "bb"), scheme="2.0-bb")
 
 
 # ---------------------------------------------------------------------------------------------
-def _make(layers, variant):
-    name = f"ResNet{layers}" + ("_vd" if variant == "vd" else "")
-
-    def builder(num_classes=1000, **kwargs):
-        return ResNet(layers=layers, variant=variant, num_classes=num_classes, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"{name} ({'ResNet-vd' if variant == 'vd' else 'ResNet'}, {layers} layers)."
-    register_model(builder, origin=f"{__name__}:{name}")
-    return builder
+@register_model
+def ResNet18(**kwargs: Any) -> ResNet:
+    """ResNet-18 (vb: 7x7 stem)."""
+    return ResNet(layers=18, variant="vb", **kwargs)
 
 
-for _layers in (18, 34, 50, 101, 152, 200):
-    for _variant in ("vb", "vd"):
-        _make(_layers, _variant)
+@register_model
+def ResNet18_vd(**kwargs: Any) -> ResNet:
+    """ResNet-18-vd (three 3x3 stem convs, avg-pool shortcuts)."""
+    return ResNet(layers=18, variant="vd", **kwargs)
 
 
-def arch_of(name: str) -> str:
-    """Weight-variant name -> architecture: Fix_X_ssld_v2 / X_ssld / X_v2 / X_10w -> X."""
-    arch = re.sub(r"^Fix_", "", name)
-    return re.sub(r"(_ssld)?(_v2)?(_10w)?$", "", arch)
+@register_model
+def ResNet34(**kwargs: Any) -> ResNet:
+    """ResNet-34 (vb: 7x7 stem)."""
+    return ResNet(layers=34, variant="vb", **kwargs)
 
 
-for _name, _row in zoo_table().items():
-    if _row["series"] == "ResNet":
-        register_pretrained(zoo_cfg(_name, arch=arch_of(_name), url_static=static_url(_name)
-                                    if _row["in_2020_readme"] == "yes" else None))
+@register_model
+def ResNet34_vd(**kwargs: Any) -> ResNet:
+    """ResNet-34-vd (three 3x3 stem convs, avg-pool shortcuts)."""
+    return ResNet(layers=34, variant="vd", **kwargs)
 
-# ResNet50_vd trained on 100k classes (the SSLD paper's 10w set): only a Paddle 1.x static tar exists.
-register_pretrained(zoo_cfg("ResNet50_vd", arch="ResNet50_vd").with_(
-    name="ResNet50_vd_10w", url=None, url_legendary=None, url_static=static_url("ResNet50_vd_10w"),
-    num_classes=100000, label_list="", top1=None, top5=None, macs_g=None, params_m=None,
-    in_2020_readme=True))
+
+@register_model
+def ResNet50(**kwargs: Any) -> ResNet:
+    """ResNet-50 (vb: 7x7 stem)."""
+    return ResNet(layers=50, variant="vb", **kwargs)
+
+
+@register_model
+def ResNet50_vd(**kwargs: Any) -> ResNet:
+    """ResNet-50-vd (three 3x3 stem convs, avg-pool shortcuts)."""
+    return ResNet(layers=50, variant="vd", **kwargs)
+
+
+@register_model
+def ResNet101(**kwargs: Any) -> ResNet:
+    """ResNet-101 (vb: 7x7 stem)."""
+    return ResNet(layers=101, variant="vb", **kwargs)
+
+
+@register_model
+def ResNet101_vd(**kwargs: Any) -> ResNet:
+    """ResNet-101-vd (three 3x3 stem convs, avg-pool shortcuts)."""
+    return ResNet(layers=101, variant="vd", **kwargs)
+
+
+@register_model
+def ResNet152(**kwargs: Any) -> ResNet:
+    """ResNet-152 (vb: 7x7 stem)."""
+    return ResNet(layers=152, variant="vb", **kwargs)
+
+
+@register_model
+def ResNet152_vd(**kwargs: Any) -> ResNet:
+    """ResNet-152-vd (three 3x3 stem convs, avg-pool shortcuts)."""
+    return ResNet(layers=152, variant="vd", **kwargs)
+
+
+@register_model
+def ResNet200(**kwargs: Any) -> ResNet:
+    """ResNet-200 (vb: 7x7 stem)."""
+    return ResNet(layers=200, variant="vb", **kwargs)
+
+
+@register_model
+def ResNet200_vd(**kwargs: Any) -> ResNet:
+    """ResNet-200-vd (three 3x3 stem convs, avg-pool shortcuts)."""
+    return ResNet(layers=200, variant="vd", **kwargs)
+
+
+default_cfgs = [
+    zoo_cfg("ResNet18", static=True),
+    zoo_cfg("ResNet18_vd", static=True),
+    zoo_cfg("ResNet34", static=True),
+    zoo_cfg("ResNet34_vd", static=True),
+    zoo_cfg("ResNet34_vd_ssld", arch="ResNet34_vd", static=True),
+    zoo_cfg("ResNet50", static=True),
+    zoo_cfg("ResNet50_vd", static=True),
+    zoo_cfg("ResNet50_vd_v2", arch="ResNet50_vd", static=True),
+    zoo_cfg("ResNet50_vd_ssld", arch="ResNet50_vd", static=True),
+    zoo_cfg("ResNet50_vd_ssld_v2", arch="ResNet50_vd", static=True),
+    zoo_cfg("Fix_ResNet50_vd_ssld_v2", arch="ResNet50_vd", static=True),
+    zoo_cfg("ResNet101", static=True),
+    zoo_cfg("ResNet101_vd", static=True),
+    zoo_cfg("ResNet101_vd_ssld", arch="ResNet101_vd", static=True),
+    zoo_cfg("ResNet152", static=True),
+    zoo_cfg("ResNet152_vd", static=True),
+    zoo_cfg("ResNet200_vd", static=True),
+    # ResNet50_vd trained on 100k classes (the SSLD paper's 10w set): only a Paddle 1.x static tar exists.
+    zoo_cfg("ResNet50_vd").with_(
+        name="ResNet50_vd_10w", url=None, url_legendary=None, url_static=static_url("ResNet50_vd_10w"),
+        num_classes=100000, label_list="", top1=None, top5=None, macs_g=None, params_m=None, in_2020_readme=True),
+]
+register_pretrained(*default_cfgs)

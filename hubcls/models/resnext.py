@@ -1,6 +1,6 @@
 """ResNeXt50/101/152 32x4d/64x4d (+ _vd) and ResNet50_vc, with release/2.0 (model_zoo) names.
 
-:class:`ZooResNet` is the one ResNet-shaped network behind PaddleClas's model_zoo ResNets
+:class:`ResNeXt` is the one ResNet-shaped network behind PaddleClas's model_zoo ResNets
 (ResNeXt, ResNeXt_vd, ResNet_vc here; SE_ResNet_vd, SE_ResNeXt, SENet154_vd in senet.py). Its
 parameter names equal pip paddleclas's ``model_zoo`` modules (``conv1_1._conv.weight``,
 ``bb_0_0.conv0._batch_norm._mean``, ``bb_0_0.scale.squeeze.weight``, ``out.weight``), which are
@@ -9,14 +9,16 @@ names for the static tars.
 """
 from __future__ import annotations
 
+from typing import Any, Dict
+
 from ._features import Backbone
-from ._layers import ConvBNLayer, SEModule, linear_classifier, nn
-from ._pretrained import static_url, zoo_cfg, zoo_table
+from ._layers import ConvBNLayer, SEModule, linear, nn
+from ._pretrained import zoo_cfg
 from ._registry import register_model, register_pretrained
 from .resnet import DEPTHS, stage_block_names
 
 
-class ZooBlock(nn.Layer):
+class ResNeXtBlock(nn.Layer):
     """Basic (two 3x3) or bottleneck (1x1, grouped 3x3, 1x1) block, optional SE, optional vd shortcut."""
 
     def __init__(self, in_ch, width, out_ch, stride, groups, bottleneck, shortcut, vd_short,
@@ -54,7 +56,7 @@ class ZooBlock(nn.Layer):
         return self.relu(y + (x if self.shortcut else self.short(x)))
 
 
-class ZooResNet(Backbone):
+class ResNeXt(Backbone):
     """A release/2.0 model_zoo ResNet.
 
     layers: depth (DEPTHS key); cardinality: groups of the 3x3 conv (1 = plain ResNet);
@@ -66,7 +68,6 @@ class ZooResNet(Backbone):
     """
 
     classifier_name = "out"
-    key_family = "ZooResNet"
 
     def __init__(self, layers=50, cardinality=1, widths=(64, 128, 256, 512), out_mult=4, stem="vb",
                  stem_width=64, vd_shortcut=False, se_reduction=None, naming="res",
@@ -111,7 +112,7 @@ class ZooResNet(Backbone):
                     names = {"a": r + "_branch2a", "b": r + "_branch2b", "c": r + "_branch2c",
                              "short": r + "_branch1", "se": "fc_" + r}
                 out_ch = widths[s] * out_mult
-                block = ZooBlock(in_ch, widths[s], out_ch, stride=2 if (i == 0 and s != 0) else 1,
+                block = ResNeXtBlock(in_ch, widths[s], out_ch, stride=2 if (i == 0 and s != 0) else 1,
                                  groups=cardinality, bottleneck=bottleneck, shortcut=i != 0,
                                  vd_short=vd_shortcut and not (s == 0 and i == 0),
                                  se_reduction=se_reduction, names=names)
@@ -121,7 +122,7 @@ class ZooResNet(Backbone):
             self.feature_info.append(dict(num_chs=in_ch, reduction=4 * 2 ** s, module=f"bb_{s}_{n - 1}"))
         self.num_features = in_ch
         self.pool2d_avg = nn.AdaptiveAvgPool2D(1)
-        self.out = linear_classifier(in_ch, num_classes, static_names=fc_static)
+        self.out = linear(in_ch, num_classes, static_names=fc_static)
 
     def forward_features(self, x):
         for name in self._stem_names:
@@ -136,28 +137,120 @@ class ZooResNet(Backbone):
         return x if pre_logits else self.out(x)
 
 
-def register_zoo(name, doc, **cfg):
-    def builder(num_classes=1000, **kwargs):
-        return ZooResNet(num_classes=num_classes, **{**cfg, **kwargs})
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    register_model(builder, origin=f"{__name__}:{name}")
-    row = zoo_table().get(name)
-    if row is not None:
-        register_pretrained(zoo_cfg(name, url_static=static_url(name) if row["in_2020_readme"] == "yes" else None))
-    return builder
+# Stage widths of the grouped 3x3 convs and the Paddle 1.x classifier names of the ResNeXt tars.
+WIDTHS_32X4D = (128, 256, 512, 1024)
+WIDTHS_64X4D = (256, 512, 1024, 2048)
+_FC_STATIC = ("fc_weights", "fc_offset")
 
 
-for _layers in (50, 101, 152):
-    for _card, _widths, _mult in ((32, (128, 256, 512, 1024), 2), (64, (256, 512, 1024, 2048), 1)):
-        for _vd in (False, True):
-            _name = f"ResNeXt{_layers}{'_vd' if _vd else ''}_{_card}x4d"
-            register_zoo(_name, f"{_name}: ResNeXt-{_layers}, cardinality {_card}, width 4"
-                         + (", vd stem and shortcuts" if _vd else ""),
-                         layers=_layers, cardinality=_card, widths=_widths, out_mult=_mult,
-                         stem="vd" if _vd else "vb", vd_shortcut=_vd,
-                         stem_static=None if _vd else ["res_conv1"], fc_static=("fc_weights", "fc_offset"))
+def build_resnext(kwargs: Dict[str, Any], **arch: Any) -> ResNeXt:
+    """ResNeXt(**arch) with the caller's keyword arguments taking precedence over the variant's."""
+    return ResNeXt(**{**arch, **kwargs})
 
-register_zoo("ResNet50_vc", "ResNet50_vc: ResNet-50 with the three-conv (vc) stem, plain shortcuts",
-             layers=50, stem="vd", vd_shortcut=False)
+
+@register_model
+def ResNeXt50_32x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-50 32x4d."""
+    return build_resnext(kwargs, layers=50, cardinality=32, widths=WIDTHS_32X4D, out_mult=2,
+                         stem_static=["res_conv1"], fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt50_vd_32x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-50 32x4d, vd stem and shortcuts."""
+    return build_resnext(kwargs, layers=50, cardinality=32, widths=WIDTHS_32X4D, out_mult=2, stem="vd",
+                         vd_shortcut=True, fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt50_64x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-50 64x4d."""
+    return build_resnext(kwargs, layers=50, cardinality=64, widths=WIDTHS_64X4D, out_mult=1,
+                         stem_static=["res_conv1"], fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt50_vd_64x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-50 64x4d, vd stem and shortcuts."""
+    return build_resnext(kwargs, layers=50, cardinality=64, widths=WIDTHS_64X4D, out_mult=1, stem="vd",
+                         vd_shortcut=True, fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt101_32x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-101 32x4d."""
+    return build_resnext(kwargs, layers=101, cardinality=32, widths=WIDTHS_32X4D, out_mult=2,
+                         stem_static=["res_conv1"], fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt101_vd_32x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-101 32x4d, vd stem and shortcuts."""
+    return build_resnext(kwargs, layers=101, cardinality=32, widths=WIDTHS_32X4D, out_mult=2, stem="vd",
+                         vd_shortcut=True, fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt101_64x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-101 64x4d."""
+    return build_resnext(kwargs, layers=101, cardinality=64, widths=WIDTHS_64X4D, out_mult=1,
+                         stem_static=["res_conv1"], fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt101_vd_64x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-101 64x4d, vd stem and shortcuts."""
+    return build_resnext(kwargs, layers=101, cardinality=64, widths=WIDTHS_64X4D, out_mult=1, stem="vd",
+                         vd_shortcut=True, fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt152_32x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-152 32x4d."""
+    return build_resnext(kwargs, layers=152, cardinality=32, widths=WIDTHS_32X4D, out_mult=2,
+                         stem_static=["res_conv1"], fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt152_vd_32x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-152 32x4d, vd stem and shortcuts."""
+    return build_resnext(kwargs, layers=152, cardinality=32, widths=WIDTHS_32X4D, out_mult=2, stem="vd",
+                         vd_shortcut=True, fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt152_64x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-152 64x4d."""
+    return build_resnext(kwargs, layers=152, cardinality=64, widths=WIDTHS_64X4D, out_mult=1,
+                         stem_static=["res_conv1"], fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNeXt152_vd_64x4d(**kwargs: Any) -> ResNeXt:
+    """ResNeXt-152 64x4d, vd stem and shortcuts."""
+    return build_resnext(kwargs, layers=152, cardinality=64, widths=WIDTHS_64X4D, out_mult=1, stem="vd",
+                         vd_shortcut=True, fc_static=_FC_STATIC)
+
+
+@register_model
+def ResNet50_vc(**kwargs: Any) -> ResNeXt:
+    """ResNet-50-vc: the three-conv (vc) stem, plain shortcuts."""
+    return build_resnext(kwargs, layers=50, stem="vd")
+
+
+default_cfgs = [
+    zoo_cfg("ResNeXt50_32x4d", static=True),
+    zoo_cfg("ResNeXt50_vd_32x4d", static=True),
+    zoo_cfg("ResNeXt50_64x4d", static=True),
+    zoo_cfg("ResNeXt50_vd_64x4d", static=True),
+    zoo_cfg("ResNeXt101_32x4d", static=True),
+    zoo_cfg("ResNeXt101_vd_32x4d", static=True),
+    zoo_cfg("ResNeXt101_64x4d", static=True),
+    zoo_cfg("ResNeXt101_vd_64x4d", static=True),
+    zoo_cfg("ResNeXt152_32x4d", static=True),
+    zoo_cfg("ResNeXt152_vd_32x4d", static=True),
+    zoo_cfg("ResNeXt152_64x4d", static=True),
+    zoo_cfg("ResNeXt152_vd_64x4d", static=True),
+    zoo_cfg("ResNet50_vc", static=True),
+]
+register_pretrained(*default_cfgs)

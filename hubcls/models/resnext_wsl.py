@@ -7,11 +7,12 @@ parameter names follow PaddleClas's ``model_zoo/resnext101_wsl.py`` (``_conv1_0`
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .._paddle import import_paddle
-from ._layers import get_act
+from ._layers import PooledBackbone, get_act, linear
 from ._pretrained import zoo_cfg
 from ._registry import register_model, register_pretrained
-from .densenet import PooledBackbone, linear
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -58,7 +59,7 @@ class Bottleneck(nn.Layer):
         return F.relu(self._conv2(self._conv1(self._conv0(x))) + self._short(x))
 
 
-class ResNeXt101WSL(PooledBackbone):
+class ResNeXtWSL(PooledBackbone):
     classifier_name = "_out"
 
     def __init__(self, cardinality=32, width=48, num_classes=1000, class_num=None):
@@ -89,28 +90,39 @@ class ResNeXt101WSL(PooledBackbone):
         return x
 
 
-def _make(width):
-    name = f"ResNeXt101_32x{width}d_wsl"
-
-    def builder(**kwargs):
-        return ResNeXt101WSL(cardinality=32, width=width, **kwargs)
-
-    builder.__name__ = name
-    register_model(builder)
-    return builder
+@register_model
+def ResNeXt101_32x8d_wsl(**kwargs: Any) -> ResNeXtWSL:
+    """ResNeXt-101 32x8d, weakly supervised (Instagram) pre-training."""
+    return ResNeXtWSL(cardinality=32, width=8, **kwargs)
 
 
-ResNeXt101_32x8d_wsl = _make(8)
-ResNeXt101_32x16d_wsl = _make(16)
-ResNeXt101_32x32d_wsl = _make(32)
-ResNeXt101_32x48d_wsl = _make(48)
+@register_model
+def ResNeXt101_32x16d_wsl(**kwargs: Any) -> ResNeXtWSL:
+    """ResNeXt-101 32x16d, weakly supervised (Instagram) pre-training."""
+    return ResNeXtWSL(cardinality=32, width=16, **kwargs)
+
+
+@register_model
+def ResNeXt101_32x32d_wsl(**kwargs: Any) -> ResNeXtWSL:
+    """ResNeXt-101 32x32d, weakly supervised (Instagram) pre-training."""
+    return ResNeXtWSL(cardinality=32, width=32, **kwargs)
+
+
+@register_model
+def ResNeXt101_32x48d_wsl(**kwargs: Any) -> ResNeXtWSL:
+    """ResNeXt-101 32x48d, weakly supervised (Instagram) pre-training."""
+    return ResNeXtWSL(cardinality=32, width=48, **kwargs)
+
 
 # Eval sizes come from the zoo table (32x8d: its release/2.0 config, resize 224 / crop 224; the
 # others have no config: crop 224, resize 256). FixRes's model was fine-tuned at test resolution:
 # release/2.0's docs speed table gives crop 320 from a 320 short-side resize (the table has no
 # resize for it, and the 320/0.875 fallback would be wrong).
-register_pretrained(zoo_cfg("ResNeXt101_32x8d_wsl"))
-register_pretrained(zoo_cfg("ResNeXt101_32x16d_wsl"))
-register_pretrained(zoo_cfg("ResNeXt101_32x32d_wsl"))
-register_pretrained(zoo_cfg("ResNeXt101_32x48d_wsl"))
-register_pretrained(zoo_cfg("Fix_ResNeXt101_32x48d_wsl", arch="ResNeXt101_32x48d_wsl", resize_short=320))
+default_cfgs = [
+    zoo_cfg("ResNeXt101_32x8d_wsl"),
+    zoo_cfg("ResNeXt101_32x16d_wsl"),
+    zoo_cfg("ResNeXt101_32x32d_wsl"),
+    zoo_cfg("ResNeXt101_32x48d_wsl"),
+    zoo_cfg("Fix_ResNeXt101_32x48d_wsl", arch="ResNeXt101_32x48d_wsl", resize_short=320),
+]
+register_pretrained(*default_cfgs)

@@ -1,26 +1,77 @@
 """SE-ResNet-vd, SE-ResNeXt (+vd) and SENet154_vd: ResNets with squeeze-and-excitation.
 
-Built on resnext.ZooResNet (release/2.0 / model_zoo parameter names; SE layers are
+Built on resnext.ResNeXt (release/2.0 / model_zoo parameter names; SE layers are
 ``bb_<stage>_<i>.scale.squeeze`` / ``.excitation``, reduction 16).
 """
 from __future__ import annotations
 
-from .resnext import register_zoo
+from typing import Any
 
-for _layers in (18, 34, 50):
-    register_zoo(f"SE_ResNet{_layers}_vd", f"SE_ResNet{_layers}_vd: ResNet-vd-{_layers} with SE (reduction 16)",
-                 layers=_layers, stem="vd", vd_shortcut=True, se_reduction=16,
-                 out_mult=4 if _layers >= 50 else 1, fc_static=("fc6_weights", "fc6_offset"))
+from ._pretrained import zoo_cfg
+from ._registry import register_model, register_pretrained
+from .resnext import WIDTHS_32X4D, WIDTHS_64X4D, ResNeXt, build_resnext
 
-for _layers in (50, 101):
-    register_zoo(f"SE_ResNeXt{_layers}_32x4d", f"SE_ResNeXt{_layers}_32x4d: ResNeXt-{_layers} 32x4d with SE",
-                 layers=_layers, cardinality=32, widths=(128, 256, 512, 1024), out_mult=2, stem="vb",
-                 se_reduction=16, naming="se", fc_static=("fc6_weights", "fc6_offset"))
+_FC_STATIC_SE = ("fc6_weights", "fc6_offset")  # Paddle 1.x classifier names of the SE nets' tars
 
-register_zoo("SE_ResNeXt50_vd_32x4d", "SE_ResNeXt50_vd_32x4d: SE-ResNeXt-50 32x4d, vd stem (128) and shortcuts",
-             layers=50, cardinality=32, widths=(128, 256, 512, 1024), out_mult=2, stem="vd", stem_width=128,
-             vd_shortcut=True, se_reduction=16, naming="se", fc_static=("fc6_weights", "fc6_offset"))
 
-register_zoo("SENet154_vd", "SENet154_vd: SE-ResNeXt-152 64x4d, vd stem (128) and shortcuts",
-             layers=152, cardinality=64, widths=(256, 512, 1024, 2048), out_mult=1, stem="vd", stem_width=128,
-             vd_shortcut=True, se_reduction=16, naming="se", fc_static=("fc6_weights", "fc6_offset"))
+@register_model
+def SE_ResNet18_vd(**kwargs: Any) -> ResNeXt:
+    """SE-ResNet-18-vd (squeeze-excite, reduction 16)."""
+    return build_resnext(kwargs, layers=18, stem="vd", vd_shortcut=True, se_reduction=16, out_mult=1,
+                         fc_static=_FC_STATIC_SE)
+
+
+@register_model
+def SE_ResNet34_vd(**kwargs: Any) -> ResNeXt:
+    """SE-ResNet-34-vd (squeeze-excite, reduction 16)."""
+    return build_resnext(kwargs, layers=34, stem="vd", vd_shortcut=True, se_reduction=16, out_mult=1,
+                         fc_static=_FC_STATIC_SE)
+
+
+@register_model
+def SE_ResNet50_vd(**kwargs: Any) -> ResNeXt:
+    """SE-ResNet-50-vd (squeeze-excite, reduction 16)."""
+    return build_resnext(kwargs, layers=50, stem="vd", vd_shortcut=True, se_reduction=16, out_mult=4,
+                         fc_static=_FC_STATIC_SE)
+
+
+@register_model
+def SE_ResNeXt50_32x4d(**kwargs: Any) -> ResNeXt:
+    """SE-ResNeXt-50 32x4d."""
+    return build_resnext(kwargs, layers=50, cardinality=32, widths=WIDTHS_32X4D, out_mult=2, se_reduction=16,
+                         naming="se", fc_static=_FC_STATIC_SE)
+
+
+@register_model
+def SE_ResNeXt101_32x4d(**kwargs: Any) -> ResNeXt:
+    """SE-ResNeXt-101 32x4d."""
+    return build_resnext(kwargs, layers=101, cardinality=32, widths=WIDTHS_32X4D, out_mult=2, se_reduction=16,
+                         naming="se", fc_static=_FC_STATIC_SE)
+
+
+@register_model
+def SE_ResNeXt50_vd_32x4d(**kwargs: Any) -> ResNeXt:
+    """SE-ResNeXt-50 32x4d, vd stem (128) and shortcuts."""
+    return build_resnext(kwargs, layers=50, cardinality=32, widths=WIDTHS_32X4D, out_mult=2, stem="vd",
+                         stem_width=128, vd_shortcut=True, se_reduction=16, naming="se",
+                         fc_static=_FC_STATIC_SE)
+
+
+@register_model
+def SENet154_vd(**kwargs: Any) -> ResNeXt:
+    """SENet-154-vd: SE-ResNeXt-152 64x4d, vd stem (128) and shortcuts."""
+    return build_resnext(kwargs, layers=152, cardinality=64, widths=WIDTHS_64X4D, out_mult=1, stem="vd",
+                         stem_width=128, vd_shortcut=True, se_reduction=16, naming="se",
+                         fc_static=_FC_STATIC_SE)
+
+
+default_cfgs = [
+    zoo_cfg("SE_ResNet18_vd", static=True),
+    zoo_cfg("SE_ResNet34_vd", static=True),
+    zoo_cfg("SE_ResNet50_vd", static=True),
+    zoo_cfg("SE_ResNeXt50_32x4d", static=True),
+    zoo_cfg("SE_ResNeXt101_32x4d", static=True),
+    zoo_cfg("SE_ResNeXt50_vd_32x4d", static=True),
+    zoo_cfg("SENet154_vd", static=True),
+]
+register_pretrained(*default_cfgs)

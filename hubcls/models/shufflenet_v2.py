@@ -7,6 +7,8 @@ is x1.0 with swish instead of ReLU.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .._paddle import import_paddle
 from ._features import Backbone
 from ._layers import ConvBNLayer
@@ -86,7 +88,7 @@ class InvertedResidualDS(nn.Layer):
         return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
 
 
-class ShuffleNetV2Net(Backbone):
+class ShuffleNetV2Model(Backbone):
     classifier_name = "_fc"
 
     def __init__(self, scale: float = 1.0, act: str = "relu", num_classes: int = 1000,
@@ -136,24 +138,57 @@ class ShuffleNetV2Net(Backbone):
         return x if pre_logits else self._fc(x)
 
 
-def _register(name, scale, act="relu"):
-    def builder(**kwargs):
-        return ShuffleNetV2Net(scale=scale, act=act, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"ShuffleNetV2 x{scale} ({act})."
-    register_model(builder, origin=f"{__name__}:{name}")
-    return builder
+@register_model
+def ShuffleNetV2_x0_25(**kwargs: Any) -> ShuffleNetV2Model:
+    """ShuffleNetV2 x0.25 (ReLU)."""
+    return ShuffleNetV2Model(scale=0.25, **kwargs)
 
 
-for _name, _scale in [("ShuffleNetV2_x0_25", 0.25), ("ShuffleNetV2_x0_33", 0.33), ("ShuffleNetV2_x0_5", 0.5),
-                      ("ShuffleNetV2_x1_0", 1.0), ("ShuffleNetV2_x1_5", 1.5), ("ShuffleNetV2_x2_0", 2.0)]:
-    globals()[_name] = _register(_name, _scale)
-ShuffleNetV2_swish = _register("ShuffleNetV2_swish", 1.0, act="swish")
+@register_model
+def ShuffleNetV2_x0_33(**kwargs: Any) -> ShuffleNetV2Model:
+    """ShuffleNetV2 x0.33 (ReLU)."""
+    return ShuffleNetV2Model(scale=0.33, **kwargs)
 
-for _name in ("ShuffleNetV2_x0_25", "ShuffleNetV2_x0_33", "ShuffleNetV2_x0_5", "ShuffleNetV2_x1_5",
-              "ShuffleNetV2_x2_0", "ShuffleNetV2_swish"):
-    register_pretrained(zoo_cfg(_name, key_scheme="2.0"))
+
+@register_model
+def ShuffleNetV2_x0_5(**kwargs: Any) -> ShuffleNetV2Model:
+    """ShuffleNetV2 x0.5 (ReLU)."""
+    return ShuffleNetV2Model(scale=0.5, **kwargs)
+
+
+@register_model
+def ShuffleNetV2_x1_0(**kwargs: Any) -> ShuffleNetV2Model:
+    """ShuffleNetV2 x1.0 (ReLU)."""
+    return ShuffleNetV2Model(scale=1.0, **kwargs)
+
+
+@register_model
+def ShuffleNetV2_x1_5(**kwargs: Any) -> ShuffleNetV2Model:
+    """ShuffleNetV2 x1.5 (ReLU)."""
+    return ShuffleNetV2Model(scale=1.5, **kwargs)
+
+
+@register_model
+def ShuffleNetV2_x2_0(**kwargs: Any) -> ShuffleNetV2Model:
+    """ShuffleNetV2 x2.0 (ReLU)."""
+    return ShuffleNetV2Model(scale=2.0, **kwargs)
+
+
+@register_model
+def ShuffleNetV2_swish(**kwargs: Any) -> ShuffleNetV2Model:
+    """ShuffleNetV2 x1.0 with swish activations."""
+    return ShuffleNetV2Model(scale=1.0, act="swish", **kwargs)
+
+
 # The table's "ShuffleNetV2" row is the x1.0 model; both spellings name the same weights.
-register_pretrained(zoo_cfg("ShuffleNetV2", arch="ShuffleNetV2_x1_0", key_scheme="2.0"))
-register_pretrained(zoo_cfg("ShuffleNetV2", arch="ShuffleNetV2_x1_0", key_scheme="2.0").with_(name="ShuffleNetV2_x1_0"))
+default_cfgs = [
+    zoo_cfg("ShuffleNetV2_x0_25", key_scheme="2.0"),
+    zoo_cfg("ShuffleNetV2_x0_33", key_scheme="2.0"),
+    zoo_cfg("ShuffleNetV2_x0_5", key_scheme="2.0"),
+    zoo_cfg("ShuffleNetV2_x1_5", key_scheme="2.0"),
+    zoo_cfg("ShuffleNetV2_x2_0", key_scheme="2.0"),
+    zoo_cfg("ShuffleNetV2_swish", key_scheme="2.0"),
+    zoo_cfg("ShuffleNetV2", arch="ShuffleNetV2_x1_0", key_scheme="2.0"),
+    zoo_cfg("ShuffleNetV2", arch="ShuffleNetV2_x1_0", key_scheme="2.0").with_(name="ShuffleNetV2_x1_0"),
+]
+register_pretrained(*default_cfgs)

@@ -6,6 +6,8 @@ global average pooling, so ``reset_classifier`` swaps that conv, not a Linear.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .._paddle import import_paddle
 from ._features import Backbone
 from ._pretrained import zoo_cfg
@@ -43,7 +45,7 @@ class MakeFire(nn.Layer):
         return paddle.concat([self._conv_path1(x), self._conv_path2(x)], axis=1)
 
 
-class SqueezeNetNet(Backbone):
+class SqueezeNet(Backbone):
     classifier_name = "_conv9"
 
     def __init__(self, version: str = "1.0", num_classes: int = 1000, dropout: float = 0.5):
@@ -96,14 +98,19 @@ class SqueezeNetNet(Backbone):
 
 
 @register_model
-def SqueezeNet1_0(**kwargs):
-    return SqueezeNetNet(version="1.0", **kwargs)
+def SqueezeNet1_0(**kwargs: Any) -> SqueezeNet:
+    """SqueezeNet 1.0."""
+    return SqueezeNet(version="1.0", **kwargs)
 
 
 @register_model
-def SqueezeNet1_1(**kwargs):
-    return SqueezeNetNet(version="1.1", **kwargs)
+def SqueezeNet1_1(**kwargs: Any) -> SqueezeNet:
+    """SqueezeNet 1.1 (2.4x less computation than 1.0)."""
+    return SqueezeNet(version="1.1", **kwargs)
 
 
-register_pretrained(zoo_cfg("SqueezeNet1_0", key_scheme="2.0"))
-register_pretrained(zoo_cfg("SqueezeNet1_1", key_scheme="2.0"))
+default_cfgs = [
+    zoo_cfg("SqueezeNet1_0", key_scheme="2.0"),
+    zoo_cfg("SqueezeNet1_1", key_scheme="2.0"),
+]
+register_pretrained(*default_cfgs)

@@ -8,6 +8,7 @@ classifier takes the flattened 512x7x7 map, so the input must be 224x224.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .._paddle import import_paddle
 from ._features import Backbone
@@ -39,7 +40,7 @@ class ConvBlock(nn.Layer):
         return self.max_pool(x)
 
 
-class VGGNet(Backbone):
+class VGG(Backbone):
     classifier_name = "fc3"
     fixed_input_size = 224   # the first Linear takes the flattened 224x224 feature map
     key_family = "VGG"
@@ -111,18 +112,34 @@ def key_to_20(key: str) -> str:
 register_key_map("VGG", lambda model: {k: key_to_20(k) for k in model.state_dict()}, scheme="2.0")
 
 
-def _register(depth):
-    name = f"VGG{depth}"
-
-    def builder(**kwargs):
-        return VGGNet(depth=depth, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"VGG-{depth}."
-    register_model(builder, origin=f"{__name__}:{name}")
-    return builder
+@register_model
+def VGG11(**kwargs: Any) -> VGG:
+    """VGG-11."""
+    return VGG(depth=11, **kwargs)
 
 
-for _depth in CONFIGS:
-    globals()[f"VGG{_depth}"] = _register(_depth)
-    register_pretrained(zoo_cfg(f"VGG{_depth}", key_scheme="2.0"))
+@register_model
+def VGG13(**kwargs: Any) -> VGG:
+    """VGG-13."""
+    return VGG(depth=13, **kwargs)
+
+
+@register_model
+def VGG16(**kwargs: Any) -> VGG:
+    """VGG-16."""
+    return VGG(depth=16, **kwargs)
+
+
+@register_model
+def VGG19(**kwargs: Any) -> VGG:
+    """VGG-19."""
+    return VGG(depth=19, **kwargs)
+
+
+default_cfgs = [
+    zoo_cfg("VGG11", key_scheme="2.0"),
+    zoo_cfg("VGG13", key_scheme="2.0"),
+    zoo_cfg("VGG16", key_scheme="2.0"),
+    zoo_cfg("VGG19", key_scheme="2.0"),
+]
+register_pretrained(*default_cfgs)

@@ -10,11 +10,12 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .._paddle import import_paddle
-from ._layers import get_act
+from ._layers import ConvBN, PooledBackbone, get_act, linear
 from ._pretrained import zoo_cfg
 from ._registry import register_model, register_pretrained
-from .densenet import ConvBN, PooledBackbone, linear
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -270,30 +271,42 @@ class XceptionDeeplab(PooledBackbone):
 
 # --- registry -----------------------------------------------------------------------------------
 
+
 @register_model
-def Xception41(**kwargs):
+def Xception41(**kwargs: Any) -> Xception:
+    """Xception-41 (3 entry blocks, 8 middle blocks)."""
     return Xception(3, 8, **kwargs)
 
 
 @register_model
-def Xception65(**kwargs):
+def Xception65(**kwargs: Any) -> Xception:
+    """Xception-65 (3 entry blocks, 16 middle blocks)."""
     return Xception(3, 16, **kwargs)
 
 
 @register_model
-def Xception71(**kwargs):
+def Xception71(**kwargs: Any) -> Xception:
+    """Xception-71 (5 entry blocks, 16 middle blocks)."""
     return Xception(5, 16, **kwargs)
 
 
 @register_model
-def Xception41_deeplab(**kwargs):
+def Xception41_deeplab(**kwargs: Any) -> XceptionDeeplab:
+    """Xception-41, DeepLab variant."""
     return XceptionDeeplab("xception_41", **kwargs)
 
 
 @register_model
-def Xception65_deeplab(**kwargs):
+def Xception65_deeplab(**kwargs: Any) -> XceptionDeeplab:
+    """Xception-65, DeepLab variant."""
     return XceptionDeeplab("xception_65", **kwargs)
 
 
-for _n in ("Xception41", "Xception65", "Xception71", "Xception41_deeplab", "Xception65_deeplab"):
-    register_pretrained(zoo_cfg(_n, **_EVAL))
+default_cfgs = [
+    zoo_cfg("Xception41", **_EVAL),
+    zoo_cfg("Xception65", **_EVAL),
+    zoo_cfg("Xception71", **_EVAL),
+    zoo_cfg("Xception41_deeplab", **_EVAL),
+    zoo_cfg("Xception65_deeplab", **_EVAL),
+]
+register_pretrained(*default_cfgs)

@@ -12,17 +12,8 @@ from ...registry import Registry
 from ..rng import seed_globals
 
 
-def _load_plugins(registry: Registry) -> None:
-    # Entry-point plugins (group "hubcls.augmenters") fill this registry on first lookup.
-    try:
-        from ...plugins import load_entry_points
-    except ImportError:
-        return
-    load_entry_points("hubcls.augmenters", registry)
-
-
 #: Per-sample transform ops by PaddleClas name (built-ins register on import; plugins on first lookup).
-AUGMENTERS = Registry("augmenter", on_first_lookup=_load_plugins)
+AUGMENTERS = Registry("augmenter", group="hubcls.augmenters")
 
 
 class SampleError(ValueError):

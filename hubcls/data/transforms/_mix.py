@@ -16,7 +16,7 @@ from ...registry import Registry
 from ._base import build_op
 
 #: Batch transform ops (PaddleClas ``batch_transform_ops``) by name.
-BATCH_OPS = Registry("batch augmenter")
+BATCH_OPS = Registry("batch augmenter", group="hubcls.batch_augmenters")
 
 
 def _core_ok(images) -> bool:
