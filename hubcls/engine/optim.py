@@ -250,7 +250,7 @@ def optimizer_params(name: str) -> Optional[set]:
 
     builder = OPTIMIZERS.get(name)
     out = set()
-    for target in (builder, getattr(_paddle().optimizer, OPTIMIZERS._names[str(name).lower()], None)):
+    for target in (builder, getattr(_paddle().optimizer, OPTIMIZERS.display_name(name), None)):
         if target is None:
             continue
         try:
