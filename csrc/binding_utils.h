@@ -12,6 +12,7 @@
 #include "common.h"
 #include "ops/batch.h"
 #include "ops/image.h"
+#include "ops/resize_crop_normalize.h"
 
 namespace hubcls {
 namespace bind {
@@ -38,6 +39,10 @@ void check_out_like(py::array& out, const py::array& x);
 BatchView batch_view(py::array& a, bool nchw, bool need_writeable, const char* what);
 // A device batch given as (pointer, shape) for the CUDA entry points.
 BatchView device_batch(uintptr_t ptr, std::array<int64_t, 4> shape, bool nchw, OutDType dtype);
+
+// The output parameters of resize_crop_normalize (and of the ops that end in its pass), checked.
+RCNParams rcn_params(int64_t out_h, int64_t out_w, std::array<float, 3> mean, std::array<float, 3> std_, float scale,
+                     Interp interp, bool antialias, bool nchw, OutDType dtype, bool swap_rb);
 
 // (n_rows, n_cols) check of a parameter table with a message naming it.
 void check_table(const py::array& a, py::ssize_t rows, py::ssize_t cols, const char* what);

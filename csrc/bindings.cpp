@@ -12,6 +12,9 @@
 #include "half.h"
 #include "ops/image.h"
 #include "ops/resample.h"
+#ifdef HUBCLS_WITH_JPEG
+#include "ops/jpeg_decode.h"
+#endif
 #ifdef HUBCLS_WITH_CUDA
 #include "ops/cuda/runtime.h"
 #endif
@@ -25,6 +28,7 @@ void bind_resize_crop_normalize(py::module_& m);
 void bind_augment(py::module_& m);
 void bind_erase(py::module_& m);
 void bind_mix(py::module_& m);
+void bind_jpeg_decode(py::module_& m);
 }  // namespace bind
 }  // namespace hubcls
 
@@ -63,6 +67,11 @@ py::dict build_info() {
   d["openmp"] = false;
 #endif
   d["max_threads"] = hubcls::default_num_threads();
+#ifdef HUBCLS_WITH_JPEG
+  d["jpeg"] = hubcls::jpeg_library_version();  // the crop-aware JPEG decoder's library
+#else
+  d["jpeg"] = py::none();
+#endif
 #ifdef HUBCLS_WITH_CUDA
   d["cuda_compiled"] = true;
   d["cuda_version"] = HUBCLS_CUDA_VERSION;
@@ -119,6 +128,7 @@ PYBIND11_MODULE(_C, m) {
   hubcls::bind::bind_augment(m);
   hubcls::bind::bind_erase(m);
   hubcls::bind::bind_mix(m);
+  hubcls::bind::bind_jpeg_decode(m);  // present with libjpeg-turbo only (HUBCLS_WITH_JPEG)
 
 #ifdef HUBCLS_WITH_CUDA
   m.def("cuda_pointer_device", [](uintptr_t ptr) { return hubcls::cuda_pointer_device_of(reinterpret_cast<const void*>(ptr)); },

@@ -44,6 +44,12 @@ void check_params(const RCNParams& p);
 void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes,
                                const uint8_t* flips, void* out, const RCNParams& p, int num_threads);
 
+// The same pass for one image whose taps are already computed (start indices relative to `im`), on the
+// calling thread: for ops that produce only the source pixels the taps read (the JPEG decoder decodes
+// just [cx.lo, cx.hi) x [cy.lo, cy.hi)). out_img: one sample of the output layout.
+void resize_normalize_with_coeffs_cpu(const ImageView& im, const ResampleCoeffs& cx, const ResampleCoeffs& cy,
+                                      bool flip, void* out_img, const RCNParams& p);
+
 #ifdef HUBCLS_WITH_CUDA
 // One device image for the CUDA kernel: pointer + geometry + its box and flip.
 struct DeviceImage {

@@ -8,7 +8,6 @@
 
 namespace hubcls {
 namespace bind {
-namespace {
 
 RCNParams rcn_params(int64_t out_h, int64_t out_w, std::array<float, 3> mean, std::array<float, 3> std_, float scale,
                      Interp interp, bool antialias, bool nchw, OutDType dtype, bool swap_rb) {
@@ -26,6 +25,8 @@ RCNParams rcn_params(int64_t out_h, int64_t out_w, std::array<float, 3> mean, st
   check_params(p);
   return p;
 }
+
+namespace {
 
 // flips: None or one entry per image -> a uint8 array (empty for None).
 U8 flip_bytes(const py::object& flips, size_t n) {

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 import warnings
+from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -94,12 +96,25 @@ def _draft_size(w: int, h: int, reduce_to: int) -> Tuple[int, int]:
 _SOF_FAST = (0xC0, 0xC1, 0xC2)  # baseline, extended sequential, progressive (Huffman)
 
 
-def _jpeg_header(data: bytes):
-    """(height, width, components, precision, sof) from a JPEG's SOF segment, or None."""
+@dataclass(frozen=True)
+class JpegHeader:
+    """What the JPEG fast paths need from a file's markers (read without decoding)."""
+    height: int               # as stored (before the EXIF orientation)
+    width: int
+    components: int
+    precision: int
+    sof: int                  # the SOFn marker byte
+    orientation: Optional[int]  # EXIF orientation 1..8 (1 without one); None: an EXIF block we cannot read
+
+
+def _jpeg_header(data: bytes) -> Optional[JpegHeader]:
+    """The JPEG's frame header and EXIF orientation from its markers up to the first scan, or None."""
     n = len(data)
     if n < 4 or data[0] != 0xFF or data[1] != 0xD8:
         return None
     i = 2
+    frame = None
+    exif = []
     while i + 4 <= n:
         if data[i] != 0xFF:
             return None
@@ -112,35 +127,76 @@ def _jpeg_header(data: bytes):
             continue
         seg = (data[i + 2] << 8) | data[i + 3]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if i + 10 > n:
+            if i + 10 > n or frame is not None:
                 return None
-            prec = data[i + 4]
-            h = (data[i + 5] << 8) | data[i + 6]
-            w = (data[i + 7] << 8) | data[i + 8]
-            return h, w, data[i + 9], prec, marker
-        if marker in (0xD9, 0xDA):  # EOI / SOS before any SOF
-            return None
+            frame = (data[i + 4], (data[i + 5] << 8) | data[i + 6], (data[i + 7] << 8) | data[i + 8], data[i + 9],
+                     marker)
+        elif marker == 0xE1 and data[i + 4:i + 10] == b"Exif\x00\x00":
+            exif.append(data[i + 10:i + 2 + seg])
+        elif marker in (0xD9, 0xDA):  # EOI / first scan: the header is complete
+            break
         i += 2 + seg
-    return None
+    if frame is None:
+        return None
+    prec, h, w, comps, sof = frame
+    orientation = 1 if not exif else (_exif_orientation(exif[0]) if len(exif) == 1 else None)
+    return JpegHeader(h, w, comps, prec, sof, orientation)
 
 
-def _fast_jpeg(data: bytes, name: str, limit: int, reduce_to) -> Optional[np.ndarray]:
-    """libjpeg-turbo through OpenCV for the common case (complete 8-bit gray/YCbCr JPEG): about
-    1.5x faster than Pillow here. Anything unusual (CMYK, 12-bit, arithmetic coding, a missing EOI
-    marker = possibly truncated) returns None and goes through Pillow, which reports errors properly.
-    OpenCV applies the EXIF orientation itself (IMREAD_COLOR)."""
+def _exif_orientation(tiff: bytes) -> Optional[int]:
+    """Orientation tag (0x0112) of IFD0 of an EXIF TIFF block: 1..8, 1 when absent or out of range
+    (Pillow's exif_transpose and OpenCV both ignore those), None when the block is malformed."""
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return None
+    end = "<" if tiff[:2] == b"II" else ">"
+    try:
+        magic, ifd = struct.unpack_from(end + "HI", tiff, 2)
+        if magic != 42:
+            return None
+        (count,) = struct.unpack_from(end + "H", tiff, ifd)
+        for k in range(count):
+            tag, typ, num = struct.unpack_from(end + "HHI", tiff, ifd + 2 + 12 * k)
+            if tag == 0x0112:
+                if typ != 3 or num != 1:  # not one SHORT: let the general decoders judge it
+                    return None
+                (value,) = struct.unpack_from(end + "H", tiff, ifd + 2 + 12 * k + 8)
+                return value if 1 <= value <= 8 else 1
+    except struct.error:
+        return None
+    return 1
+
+
+def _plain_jpeg(data: bytes) -> Optional[JpegHeader]:
+    """Header of a JPEG the libjpeg-turbo fast paths take: complete (ends with EOI), 8-bit, gray or
+    YCbCr/RGB, Huffman-coded baseline or progressive. Anything unusual (CMYK, 12-bit, arithmetic
+    coding, a missing EOI marker = possibly truncated) returns None and goes through Pillow, which
+    reports errors properly."""
     hdr = _jpeg_header(data)
     if hdr is None:
         return None
-    h, w, comps, prec, sof = hdr
-    if sof not in _SOF_FAST or comps not in (1, 3) or prec != 8 or h == 0 or w == 0:
+    if hdr.sof not in _SOF_FAST or hdr.components not in (1, 3) or hdr.precision != 8 or not hdr.height \
+            or not hdr.width:
         return None
     if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         return None
+    return hdr
+
+
+def _check_pixels(name: str, w: int, h: int, limit: int) -> None:
     if w * h > limit:
         raise ImageDecodeError(
             name, f"image has {w}x{h} = {w * h} pixels, more than the limit of {limit} "
                   f"(decompression-bomb guard; raise max_pixels or {_ENV_MAX_PIXELS})")
+
+
+def _fast_jpeg(data: bytes, name: str, limit: int, reduce_to) -> Optional[np.ndarray]:
+    """libjpeg-turbo through OpenCV for the common case (:func:`_plain_jpeg`): about 1.5x faster
+    than Pillow here. OpenCV applies the EXIF orientation itself (IMREAD_COLOR)."""
+    hdr = _plain_jpeg(data)
+    if hdr is None:
+        return None
+    h, w = hdr.height, hdr.width
+    _check_pixels(name, w, h, limit)
     import cv2
 
     flag = cv2.IMREAD_COLOR
@@ -154,6 +210,50 @@ def _fast_jpeg(data: bytes, name: str, limit: int, reduce_to) -> Optional[np.nda
     if arr is None or arr.ndim != 3 or arr.shape[2] != 3:
         return None
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+
+
+class JpegSource:
+    """A plain JPEG (:func:`_plain_jpeg`) whose pixels are not decoded yet: its bytes and displayed
+    size. A compiled pipeline decodes it straight into the batch, only the region its crop needs
+    (hubcls.ops.jpeg_decode_resize); :meth:`decode` is the general path (= :func:`read_image`)."""
+
+    __slots__ = ("data", "name", "height", "width", "orientation", "max_pixels", "rng_state")
+
+    def __init__(self, data: bytes, name: str, header: JpegHeader, max_pixels: Optional[int]):
+        self.data = data
+        self.name = name
+        self.orientation = int(header.orientation or 1)
+        swap = self.orientation >= 5
+        self.height = header.width if swap else header.height
+        self.width = header.height if swap else header.width
+        self.max_pixels = max_pixels
+        self.rng_state = None  # the sample generator's state before its draws (set by the pipeline)
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        return self.height, self.width, 3
+
+    def decode(self) -> np.ndarray:
+        return read_image(self.data, name=self.name, max_pixels=self.max_pixels)
+
+    def __repr__(self):
+        return f"JpegSource({self.name!r}, {self.width}x{self.height}, orientation={self.orientation})"
+
+
+def read_image_or_jpeg(src: Source, *, max_pixels: Optional[int] = None,
+                       name: Optional[str] = None) -> Union[np.ndarray, JpegSource]:
+    """:func:`read_image`, except that a plain JPEG comes back undecoded as a :class:`JpegSource`
+    (after the same checks: readable, non-empty, under the pixel limit) for a caller that decodes
+    only what it needs. The file is read once either way."""
+    name = name or _describe(src)
+    data = _read_bytes(src, name)
+    if not data:
+        raise ImageDecodeError(name, "empty file")
+    hdr = _plain_jpeg(data)
+    if hdr is None or hdr.orientation is None:
+        return read_image(data, max_pixels=max_pixels, name=name)
+    _check_pixels(name, hdr.width, hdr.height, int(max_pixels) if max_pixels else default_max_pixels())
+    return JpegSource(data, name, hdr, max_pixels)
 
 
 def _to_rgb(img, name: str, alpha: str, background) -> np.ndarray:
@@ -238,10 +338,7 @@ def read_image(
             w, h = img.size
             if w <= 0 or h <= 0:
                 raise ImageDecodeError(name, f"invalid image size {w}x{h}")
-            if w * h > limit:
-                raise ImageDecodeError(
-                    name, f"image has {w}x{h} = {w * h} pixels, more than the limit of {limit} "
-                          f"(decompression-bomb guard; raise max_pixels or {_ENV_MAX_PIXELS})")
+            _check_pixels(name, w, h, limit)
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
             if reduce_to and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
@@ -258,7 +355,7 @@ def read_image(
         raise
     except UnidentifiedImageError:
         raise ImageDecodeError(name, "not an image file (unrecognised format)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct_error(),
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error,
             MemoryError) as exc:
         reason = str(exc) or type(exc).__name__
         if "truncated" in reason.lower():
@@ -288,12 +385,6 @@ def _load_refusing_truncation(img) -> None:
             img.load()
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = True
-
-
-def struct_error():
-    import struct
-
-    return struct.error
 
 
 def image_size(src: Source) -> Tuple[int, int]:

@@ -177,6 +177,22 @@ void check_params(const RCNParams& p) {
       throw ArgumentError("resize_crop_normalize: std must be finite and non-zero, mean and scale finite");
 }
 
+void resize_normalize_with_coeffs_cpu(const ImageView& im, const ResampleCoeffs& cx, const ResampleCoeffs& cy,
+                                      bool flip, void* out_img, const RCNParams& p) {
+  float a[3], b[3];
+  normalize_coeffs(p, a, b);
+  Work wk;
+  wk.im = &im;
+  wk.cx = cx;
+  wk.cy = cy;
+  wk.flip = flip;
+  switch (im.c) {
+    case 1: run_rows<1>(wk, 0, p.out_h, p, a, b, out_img); break;
+    case 3: run_rows<3>(wk, 0, p.out_h, p, a, b, out_img); break;
+    default: run_rows<4>(wk, 0, p.out_h, p, a, b, out_img); break;
+  }
+}
+
 void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes, const uint8_t* flips,
                                void* out, const RCNParams& p, int num_threads) {
   const int64_t n = static_cast<int64_t>(images.size());

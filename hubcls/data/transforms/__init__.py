@@ -16,7 +16,9 @@ ops (ResizeImage, CropImage, RandCropImage, RandFlipImage with flip_code 1; at m
 op per run) followed by NormalizeImage and ToCHWImage becomes ONE call of
 ``hubcls.ops.resize_crop_normalize`` over the whole batch: each geometric op only maps a crop box
 and a flip flag back onto the source image, and the kernel resamples that box straight into the
-normalised output. Everything else runs op by op, per sample.
+normalised output. Everything else runs op by op, per sample. When such a run comes right after
+decoding, JPEGs are not decoded up front: the crop is drawn from the file header's size and the
+run's kernel call decodes only what each crop needs (hubcls.data.fused_decode).
 
 Randomness: an op never touches global RNG state. Each sample carries its own
 ``numpy.random.Generator`` (seeded from (seed, epoch, index), see hubcls.data.rng); ops draw from

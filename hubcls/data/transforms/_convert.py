@@ -12,17 +12,23 @@ from ._base import AUGMENTERS, TransformOp, eval_number
 class DecodeImage(TransformOp):
     """Bytes/path -> uint8 HWC RGB (``to_rgb: False`` gives BGR, ``channel_first`` CHW).
 
-    hubcls extras: ``max_pixels`` (decompression-bomb limit), ``reduce`` (allow DCT-scaled JPEG
-    decoding when the next op downscales anyway; off by default because it changes pixels slightly).
+    hubcls extras: ``max_pixels`` (decompression-bomb limit); ``scaled_decode`` (default: on unless
+    ``HUBCLS_SCALED_DECODE=0``): when a fused crop/resize follows, JPEGs are decoded only where the
+    crop needs them and, with this on, DCT-scaled by 1/2..1/8 while the crop still covers the output
+    (changes pixels slightly; off = exactly full decode + resize, see hubcls.data.fused_decode);
+    ``reduce`` (the older, unfused form: DCT-scaled decoding before a ResizeImage(resize_short) that
+    the pipeline cannot fuse; off by default).
     """
     kind = "decode"
 
-    def __init__(self, to_rgb=True, to_np=False, channel_first=False, max_pixels=None, reduce=False):
+    def __init__(self, to_rgb=True, to_np=False, channel_first=False, max_pixels=None, reduce=False,
+                 scaled_decode=None):
         self.to_rgb = bool(to_rgb)
         self.to_np = to_np
         self.channel_first = bool(channel_first)
         self.max_pixels = max_pixels
         self.reduce = bool(reduce)
+        self.scaled_decode = None if scaled_decode is None else bool(scaled_decode)
         self.reduce_to = None  # set by the pipeline compiler when `reduce` is on
 
     def apply(self, img, rng=None, ctx=None):

@@ -91,11 +91,16 @@ class GeomState:
         return GeomState(self.box, (int(w), int(h)), self.flip, self.clip,
                          self.resampled or (int(w), int(h)) != tuple(self.size))
 
+    def box_in_clip(self):
+        """The box relative to the clip's origin."""
+        cx, cy, _, _ = self.clip
+        bx, by, bw, bh = self.box
+        return bx - cx, by - cy, bw, bh
+
     def view(self, img):
         """(source view, box relative to it) for the kernel."""
         cx, cy, cw, ch = self.clip
-        bx, by, bw, bh = self.box
-        return img[cy:cy + ch, cx:cx + cw], (bx - cx, by - cy, bw, bh)
+        return img[cy:cy + ch, cx:cx + cw], self.box_in_clip()
 
 
 class GeometricOp(TransformOp):

@@ -7,6 +7,8 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from ...errors import ConfigError, ImageDecodeError
+from ..decode import JpegSource, read_image_or_jpeg
+from ..fused_decode import jpeg_path_available, run_fused_stage, scaled_decode_default
 from ..rng import sample_rng
 from ._base import AUGMENTERS, Context, ForeignOp, SampleError, TransformOp, build_op
 from ._convert import DecodeImage, NormalizeImage, ToCHWImage
@@ -54,6 +56,10 @@ class Pipeline:
         self.decode = self.ops[0] if self.ops and isinstance(self.ops[0], DecodeImage) else None
         body = self.ops[1:] if self.decode else self.ops
         self.stages = self._compile(body)
+        # JPEG files/bytes may stay undecoded until the first stage when it is fused with a fixed
+        # output size: it then decodes only what each crop needs (hubcls.data.fused_decode)
+        self._defer_jpeg = bool(self.stages) and self.stages[0].fused and _stage_size(self.stages[0]) is not None \
+            and not (self.decode is not None and self.decode.channel_first)
         self.errors: List[ImageDecodeError] = []
 
     # -- compilation ------------------------------------------------------------------------
@@ -154,10 +160,12 @@ class Pipeline:
         return state
 
     def _decode_all(self, items):
-        """[(array or exception)] for items, on ``decode_threads`` threads."""
+        """[(array, JpegSource or exception)] for items, on ``decode_threads`` threads."""
+        defer = self._defer_jpeg and jpeg_path_available()
+
         def one(item):
             try:
-                return self._decode(item)
+                return self._decode(item, defer)
             except (ImageDecodeError, SampleError) as exc:
                 return exc
 
@@ -170,7 +178,12 @@ class Pipeline:
         return list(self._executor.map(one, items))
 
     # -- execution --------------------------------------------------------------------------
-    def _decode(self, item):
+    def _decode(self, item, defer=False):
+        if defer and not isinstance(item, np.ndarray):
+            got = read_image_or_jpeg(item, max_pixels=self.decode.max_pixels if self.decode else None)
+            if isinstance(got, np.ndarray) and self.decode is not None:
+                return self.decode.apply(got)  # channel order of the decode op
+            return got
         if self.decode is None:
             if not isinstance(item, np.ndarray):
                 from ..decode import read_image
@@ -182,7 +195,9 @@ class Pipeline:
     @staticmethod
     def _plan_fused(stage: _Stage, img, rng) -> GeomState:
         """Draw this sample's geometric parameters (may raise SampleError for this sample only)."""
-        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        if isinstance(img, JpegSource):  # undecoded: the header's size draws the same parameters
+            img.rng_state = rng.bit_generator.state
+        elif img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ConfigError(f"fused geometric ops need uint8 HxWx3 input, got {img.dtype} {img.shape}")
         st = GeomState.start(*img.shape[:2])
         for o in stage.ops:
@@ -191,7 +206,13 @@ class Pipeline:
                 st = o.plan(st, o.draw((h, w), rng))
         return st
 
-    def _run_fused(self, stage: _Stage, imgs, states, out=None):
+    def _scaled_decode(self) -> bool:
+        if self.decode is not None and self.decode.scaled_decode is not None:
+            return self.decode.scaled_decode
+        return scaled_decode_default()
+
+    def _run_fused(self, stage: _Stage, imgs, states, rngs, out=None):
+        """-> (batch array or list of arrays, [(k, ImageDecodeError) of samples dropped here])"""
         from ... import ops as hops
 
         interp, backend = "bilinear", "cv2"
@@ -206,14 +227,26 @@ class Pipeline:
             kw.update(mean=norm.mean, std=norm.std, scale=norm.scale, dtype=norm.dtype)
         else:
             kw.update(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), scale=1.0, dtype="uint8")
+        if any(isinstance(img, JpegSource) for img in imgs):
+            def materialize(k):  # the general decode of a JPEG libjpeg refused
+                arr = imgs[k].decode()
+                arr = self.decode.apply(arr) if self.decode is not None else arr
+                if arr.shape[:2] == (imgs[k].height, imgs[k].width):
+                    return arr, states[k]
+                rngs[k].bit_generator.state = imgs[k].rng_state  # draw again, from the real size
+                return arr, self._plan_fused(stage, arr, rngs[k])
+
+            order = "BGR" if self.decode is not None and not self.decode.to_rgb else "RGB"
+            return run_fused_stage(imgs, states, _stage_size(stage), kw, out=out, scaled=self._scaled_decode(),
+                                   channel_order=order, materialize=materialize)
         views = [st.view(img) for img, st in zip(imgs, states)]
         if len(sizes) != 1:  # variable output size: one call per image
             return [hops.resize_crop_normalize([v], [b], (st.size[1], st.size[0]), flip=[st.flip], **kw)[0]
-                    for (v, b), st in zip(views, states)]
+                    for (v, b), st in zip(views, states)], []
         w, h = sizes.pop()
         boxes = np.asarray([b for _, b in views], np.float64).reshape(-1, 4)
         flips = np.asarray([s.flip for s in states], bool)
-        return hops.resize_crop_normalize([v for v, _ in views], boxes, (h, w), flip=flips, out=out, **kw)
+        return hops.resize_crop_normalize([v for v, _ in views], boxes, (h, w), flip=flips, out=out, **kw), []
 
     def _run_per_sample(self, stage: _Stage, img, rng, ctx: Context):
         for op, layout in zip(stage.ops, stage.layouts):
@@ -271,7 +304,15 @@ class Pipeline:
                 new_ctx.append(ctx)
             imgs, keep, rr, ctxs = new_imgs, new_keep, new_rr, new_ctx
             if stage.fused and imgs:
-                res = self._run_fused(stage, imgs, states, out=out[:len(imgs)] if (last and out is not None) else None)
+                res, dropped = self._run_fused(stage, imgs, states, rr,
+                                               out=out[:len(imgs)] if (last and out is not None) else None)
+                if dropped:  # JPEGs no decoder accepts (found only now: they were not decoded before)
+                    if on_error != "skip":
+                        raise dropped[0][1]
+                    self.errors.extend(exc for _, exc in dropped)
+                    gone = {k for k, _ in dropped}
+                    keep, rr, ctxs = ([v for k, v in enumerate(lst) if k not in gone] for lst in (keep, rr, ctxs))
+                    imgs = [None] * len(keep)
                 if isinstance(res, list):
                     imgs = res
                 elif last:
@@ -305,6 +346,15 @@ class Pipeline:
 
     def __repr__(self):
         return f"Pipeline(\n  {self.describe().replace(chr(10), chr(10) + '  ')}\n)"
+
+
+def _stage_size(stage: _Stage):
+    """(w, h) every sample of a fused stage comes out with, or None when it depends on the input."""
+    size = None
+    for op in stage.ops:
+        if isinstance(op, GeometricOp):
+            size = op.out_size(size)
+    return tuple(size) if size is not None else None
 
 
 def build_transforms(ops_config_list, *, fuse: bool = True, num_threads: Optional[int] = 1,
