@@ -55,3 +55,15 @@ class UnsafeFileError(WeightsError):
         super().__init__(message)
         self.source = source
         self.refused = refused
+
+
+class HostUnreachableError(DownloadError):
+    """The download host (or proxy) did not answer a quick connection probe; retrying would not help."""
+
+
+class WeightsUnavailableError(DownloadError, WeightsError):
+    """Official weights are neither in the cache nor downloadable; the message gives every fix
+    (a weights file, a mirror endpoint, offline mode, the cache path). ``offline`` is True when
+    HUBCLS_OFFLINE=1 kept the network out."""
+
+    offline = False

@@ -129,6 +129,7 @@ def test_download_flowers102_and_both_dataset_forms(tmp_path, http_root, monkeyp
 
     url, labels = http_root
     monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HUBCLS_ALLOW_HTTP", "1")  # the stand-in server is plain http on 127.0.0.1
     root = tmp_path / "flowers"
     paths = download_flowers102(root, base_url=url, progress=False)
     assert sorted(p.name for p in (root / "jpg").iterdir())[0] == "image_00001.jpg"

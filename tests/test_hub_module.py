@@ -211,6 +211,7 @@ def test_official_weights_download_from_a_mirror(tmp_path, monkeypatch, weights)
     (root / rel).write_bytes(weights.read_bytes())
     monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("HUBCLS_OFFLINE", raising=False)
+    monkeypatch.setenv("HUBCLS_ALLOW_HTTP", "1")  # the stand-in mirror is plain http on 127.0.0.1
     with StaticServer(root) as srv:
         monkeypatch.setenv("HUBCLS_MODEL_ENDPOINT", srv.url)
         m = hub.Module(name=MODEL)

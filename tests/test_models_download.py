@@ -1,4 +1,4 @@
-"""The generic downloader (hubcls.hub.download) and pretrained=True, against a real HTTP server on
+"""The generic downloader (hubcls._download, also importable as hubcls.hub.download) and pretrained=True, against a real HTTP server on
 127.0.0.1 (threaded http.server) serving generated files: normal, slow, interrupted mid-body
 (resumed with Range), corrupted (checksum mismatch), concurrent processes (one download), offline
 mode, and the HUBCLS_MODEL_ENDPOINT mirror."""
@@ -87,6 +87,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("HUBCLS_OFFLINE", raising=False)
     monkeypatch.delenv("HUBCLS_MODEL_ENDPOINT", raising=False)
+    monkeypatch.setenv("HUBCLS_ALLOW_HTTP", "1")  # the test server is plain http on 127.0.0.1
     return tmp_path / "home"
 
 
@@ -105,7 +106,7 @@ def test_normal_download_is_cached(server, home):
     server.files["/w/a.bin"] = data
     sha = hashlib.sha256(data).hexdigest()
     p = download(server.url + "/w/a.bin", sha256=sha, size=len(data), progress=False)
-    assert p == home / "weights" / "a.bin"
+    assert p == home / "weights" / f"127.0.0.1_{server.server_address[1]}" / "w" / "a.bin"
     assert p.read_bytes() == data
     assert not p.with_name("a.bin.part").exists()
     download(server.url + "/w/a.bin", sha256=sha, progress=False)  # cached: no new request
@@ -140,7 +141,9 @@ def test_partial_file_from_a_killed_process_is_resumed(server, home):
 
     data = payload(100_000, seed=3)
     server.files["/k.bin"] = data
-    part = home / "weights" / "k.bin.part"
+    from hubcls.hub.download import cache_path
+
+    part = cache_path(server.url + "/k.bin").with_name("k.bin.part")
     part.parent.mkdir(parents=True)
     part.write_bytes(data[:40_000])
     p = download(server.url + "/k.bin", progress=False)
@@ -154,7 +157,9 @@ def test_server_ignoring_range_restarts(server, home):
     data = payload(50_000, seed=4)
     server.files["/nr.bin"] = data
     server.behaviour["/nr.bin"] = "no-range"
-    part = home / "weights" / "nr.bin.part"
+    from hubcls.hub.download import cache_path
+
+    part = cache_path(server.url + "/nr.bin").with_name("nr.bin.part")
     part.parent.mkdir(parents=True)
     part.write_bytes(b"garbage that must not survive")
     assert download(server.url + "/nr.bin", progress=False).read_bytes() == data
@@ -165,11 +170,14 @@ def test_corrupted_download_is_deleted_and_reported(server, home):
 
     server.files["/bad.bin"] = payload(10_000, seed=5)
     wrong = hashlib.sha256(b"something else").hexdigest()
-    with pytest.raises(DownloadError, match="sha256 mismatch.*deleted"):
+    from hubcls.hub.download import cache_path
+
+    with pytest.raises(DownloadError, match="refused: sha256 .* where the published checksum says.*deleted"):
         download(server.url + "/bad.bin", sha256=wrong, progress=False)
-    assert not (home / "weights" / "bad.bin").exists()
-    assert not (home / "weights" / "bad.bin.part").exists()
-    with pytest.raises(DownloadError, match="expected 123"):
+    dest = cache_path(server.url + "/bad.bin")
+    assert not dest.exists()
+    assert not dest.with_name("bad.bin.part").exists()
+    with pytest.raises(DownloadError, match="known to have 123"):
         download(server.url + "/bad.bin", size=123, progress=False)
 
 
@@ -178,7 +186,9 @@ def test_cached_file_with_wrong_checksum_is_replaced(server, home):
 
     data = payload(20_000, seed=6)
     server.files["/c.bin"] = data
-    dest = home / "weights" / "c.bin"
+    from hubcls.hub.download import cache_path
+
+    dest = cache_path(server.url + "/c.bin")
     dest.parent.mkdir(parents=True)
     dest.write_bytes(b"stale")
     p = download(server.url + "/c.bin", sha256=hashlib.sha256(data).hexdigest(), progress=False)
@@ -202,30 +212,33 @@ def test_concurrent_processes_download_once(server, home, tmp_path):
         p = download({server.url + '/cc.bin'!r}, sha256={hashlib.sha256(data).hexdigest()!r}, progress=False)
         print(p)
     """)
-    env = dict(os.environ, HUBCLS_HOME=str(home))
+    env = dict(os.environ, HUBCLS_HOME=str(home), HUBCLS_ALLOW_HTTP="1")
     procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1].decode()[-500:] for o in outs]
     paths = {o[0].decode().strip() for o in outs}
-    assert paths == {str(home / "weights" / "cc.bin")}
-    assert (home / "weights" / "cc.bin").read_bytes() == data
+    from hubcls.hub.download import cache_path
+
+    assert paths == {str(cache_path(server.url + "/cc.bin"))}
+    assert cache_path(server.url + "/cc.bin").read_bytes() == data
     assert len(gets(server, "/cc.bin")) == 1
 
 
 def test_offline_mode_names_file_and_destination(server, home, monkeypatch):
-    from hubcls.hub.download import download
+    from hubcls.hub.download import cache_path, download
 
     server.files["/off.bin"] = b"x"
     monkeypatch.setenv("HUBCLS_OFFLINE", "1")
     with pytest.raises(OfflineError) as ei:
         download(server.url + "/off.bin", progress=False)
     msg = str(ei.value)
-    assert "off.bin" in msg and str(home / "weights" / "off.bin") in msg and "HUBCLS_OFFLINE" in msg
+    dest = cache_path(server.url + "/off.bin")
+    assert "off.bin" in msg and str(dest) in msg and "HUBCLS_OFFLINE" in msg
     assert gets(server, "/off.bin") == []
     # a cached file is fine offline
-    (home / "weights").mkdir(parents=True, exist_ok=True)
-    (home / "weights" / "off.bin").write_bytes(b"x")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(b"x")
     assert download(server.url + "/off.bin", progress=False).read_bytes() == b"x"
 
 
@@ -262,7 +275,10 @@ def test_pretrained_true_downloads_official_file(server, monkeypatch, home):
     m.eval()
     x = paddle.randn([1, 3, 64, 64])
     np.testing.assert_allclose(m(x).numpy(), src(x).numpy(), atol=1e-6)
-    assert (home / "weights" / Path(cfg.url_legendary).name).is_file()
+    from hubcls.hub.download import cache_path
+
+    assert cache_path(cfg.url_legendary).is_file()
+    assert not cache_path(cfg.url).exists()  # the 2.0 URL's 404 left nothing under its own name
     # offline now works from the cache
     monkeypatch.setenv("HUBCLS_OFFLINE", "1")
     hubcls.create_model("ResNet18", pretrained=True)
@@ -271,9 +287,13 @@ def test_pretrained_true_downloads_official_file(server, monkeypatch, home):
 def test_pretrained_true_offline_without_cache(monkeypatch):
     import hubcls
 
+    from hubcls.errors import WeightsUnavailableError
+    from hubcls.hub.download import cache_path
+
     monkeypatch.setenv("HUBCLS_OFFLINE", "1")
-    with pytest.raises(OfflineError, match="ResNet50_vd_ssld.*HUBCLS_OFFLINE.*Put the file at"):
+    with pytest.raises(WeightsUnavailableError, match="(?s)ResNet50_vd_ssld.*HUBCLS_OFFLINE=1.*into the cache") as ei:
         hubcls.create_model("ResNet50_vd_ssld", pretrained=True)
+    assert ei.value.offline and str(cache_path(hubcls.models.resolve("ResNet50_vd_ssld").url)) in str(ei.value)
 
 
 def test_pretrained_url(server, home):

@@ -147,10 +147,13 @@ def test_pretrained_true_downloads_release_20_file(tmp_path, monkeypatch):
     paddle.save(state, str(host / "dygraph" / "HRNet_W18_C_ssld_pretrained.pdparams"))
     monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("HUBCLS_OFFLINE", raising=False)
+    monkeypatch.setenv("HUBCLS_ALLOW_HTTP", "1")  # the stand-in host is plain http on 127.0.0.1
     with StaticServer(host) as srv:
         monkeypatch.setenv("HUBCLS_MODEL_ENDPOINT", srv.url)
         ours = hubcls.create_model("hrnet_w18_c_imagenet_ssld", pretrained=True)
         assert srv.requests == ["/dygraph/HRNet_W18_C_ssld_pretrained.pdparams"]
     ours.eval()
     np.testing.assert_allclose(logits(ours, x), logits(peer, x), atol=1e-4)
-    assert (tmp_path / "home" / "weights" / "HRNet_W18_C_ssld_pretrained.pdparams").is_file()
+    from hubcls._download import cache_path
+
+    assert cache_path(hubcls.models.resolve("HRNet_W18_C_ssld").url).is_file()

@@ -91,6 +91,7 @@ def test_quickstart_uses_official_weights_when_the_host_answers(tmp_path, monkey
     try:
         monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
         monkeypatch.delenv("HUBCLS_OFFLINE", raising=False)
+        monkeypatch.setenv("HUBCLS_ALLOW_HTTP", "1")  # the stand-in mirror is plain http on 127.0.0.1
         # unreachable host: no weights, a reason, and no exception
         monkeypatch.setenv("HUBCLS_MODEL_ENDPOINT", "http://127.0.0.1:9")
         path, why = quick_weights("MobileNetV3_small_x0_35", timeout=2)

@@ -3,7 +3,7 @@
     paths = download_flowers102("./data/flowers102")
     # ./data/flowers102/{jpg/, imagelabels.mat, setid.mat, train_list.txt, val_list.txt, test_list.txt}
 
-Downloads go through hubcls's one downloader (hubcls.hub.download: cache, resume, lock, offline
+Downloads go through hubcls's one downloader (hubcls._download: cache, resume, lock, offline
 mode); ``base_url`` (or ``HUBCLS_FLOWERS102_URL``) points at a mirror holding the same three files.
 """
 from __future__ import annotations
@@ -34,6 +34,17 @@ def _safe_extract(tgz: Path, dest: Path) -> None:
             tf.extractall(dest)
 
 
+def _check_tar(path) -> None:  # a download enters the cache only if it lists as a tar
+    with tarfile.open(path, "r:*") as tf:
+        tf.getmembers()
+
+
+def _check_mat(path) -> None:
+    import scipy.io
+
+    scipy.io.loadmat(str(path))
+
+
 def write_flowers102_lists(root) -> Dict[str, str]:
     """PaddleClas lists (``jpg/image_00001.jpg <label-1>``) for the train/valid/test splits."""
     import numpy as np
@@ -56,14 +67,15 @@ def download_flowers102(root, *, base_url: Optional[str] = None, progress: bool 
                         timeout: float = 60.0) -> Dict[str, str]:
     """Fetch 102flowers.tgz, imagelabels.mat and setid.mat into ``root`` (cached, resumable),
     extract the images to ``root/jpg`` and write PaddleClas lists. Returns the paths."""
-    from ..hub.download import download
+    from .._download import download
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base = (base_url or os.environ.get(_ENV_URL) or FLOWERS102_BASE).rstrip("/") + "/"
     local = {}
     for name in FLOWERS102_FILES:
-        local[name] = download(base + name, dest=root / name, progress=progress, timeout=timeout)
+        check = _check_tar if name.endswith(".tgz") else _check_mat
+        local[name] = download(base + name, dest=root / name, progress=progress, timeout=timeout, validate=check)
     if not (root / "jpg").is_dir() or not any((root / "jpg").iterdir()):
         _safe_extract(local["102flowers.tgz"], root)
     if not (root / "jpg").is_dir():

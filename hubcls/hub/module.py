@@ -30,15 +30,12 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import ConfigError, DownloadError, HubclsError, ImageDecodeError, WeightsError
+from ..errors import ConfigError, DownloadError, HubclsError, ImageDecodeError
+from ..errors import WeightsUnavailableError  # noqa: F401 - re-exported (hubcls.hub.WeightsUnavailableError)
 from . import images as _images
 
 RANDOM_WEIGHTS = "random"
 ON_ERROR = ("raise", "return")
-
-
-class WeightsUnavailableError(WeightsError):
-    """No weights for a Module: the message names the file and where to put it."""
 
 
 class PredictionError(dict):
@@ -217,6 +214,8 @@ class Module:
                     f"(or weights='random' for an untrained model)")
             try:
                 model = create_model(cfg.name, pretrained=True)
+            except WeightsUnavailableError:
+                raise  # its message already lists every fix, the same one the CLI prints
             except (DownloadError, OSError) as exc:
                 raise WeightsUnavailableError(_no_weights_message(cfg, exc)) from exc
             return model, model.pretrained_cfg, "official"
@@ -439,7 +438,7 @@ def _is_pretrained_dir(d: Path) -> bool:
 
 def _no_weights_message(cfg, exc) -> str:
     try:
-        from .download import cache_path
+        from .._download import cache_path
 
         urls = cfg.weight_urls() if hasattr(cfg, "weight_urls") else [u for u in (cfg.url, cfg.url_legendary) if u]
         where = " or ".join(dict.fromkeys(str(cache_path(u)) for u in urls))
