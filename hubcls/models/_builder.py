@@ -110,9 +110,9 @@ def build_from_cfg(cfg: PretrainedCfg, weights, *, num_classes: Optional[int] = 
     elif isinstance(weights, (str, os.PathLike)) and not isinstance(weights, bool):
         source = os.fspath(weights)
         if _is_url(source):
-            from ._download import download
+            from ._download import download, validate_weights
 
-            path = download(source)
+            path = download(source, validate=validate_weights)
         else:
             path = Path(source).expanduser()
             if not path.exists():
