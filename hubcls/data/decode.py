@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
-import threading
 import warnings
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
@@ -50,6 +50,14 @@ def default_max_pixels() -> int:
     return DEFAULT_MAX_PIXELS
 
 
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a file"
+
+
 def _describe(src) -> str:
     if isinstance(src, (str, os.PathLike)):
         return os.fspath(src)
@@ -61,7 +69,17 @@ def _describe(src) -> str:
 def _read_bytes(src, name: str) -> bytes:
     if isinstance(src, (str, os.PathLike)):
         try:
-            with open(src, "rb") as f:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on the open descriptor
+            # (no check-then-open race) refuses FIFOs, devices (/dev/zero would never end) and
+            # sockets, whether named directly or through a symlink
+            fd = os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
+                if stat.S_ISDIR(mode):
+                    raise IsADirectoryError(src)
+                raise ImageDecodeError(name, f"not a regular file ({_file_kind(mode)})")
+            with os.fdopen(fd, "rb") as f:
                 return f.read()
         except FileNotFoundError:
             raise ImageDecodeError(name, "no such file") from None
@@ -325,16 +343,17 @@ def read_image(
         if arr is not None:
             return arr
 
-    old_limit = Image.MAX_IMAGE_PIXELS
+    fp = _EOFWatch(data)
     try:
         with warnings.catch_warnings():
             # we enforce our own limit below; Pillow's warning/error would preempt a configured one
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             try:
-                img = Image.open(io.BytesIO(data))
+                img = Image.open(fp)
             except Image.DecompressionBombError:
-                Image.MAX_IMAGE_PIXELS = None  # our limit decides; re-read only the header
-                img = Image.open(io.BytesIO(data))
+                # our limit (checked from the header next) is the larger one; Pillow's process-wide
+                # MAX_IMAGE_PIXELS stays untouched for every other user of Pillow
+                img = _open_without_pillow_limit(fp)
             w, h = img.size
             if w <= 0 or h <= 0:
                 raise ImageDecodeError(name, f"invalid image size {w}x{h}")
@@ -345,7 +364,7 @@ def read_image(
                 dw, dh = _draft_size(w, h, int(reduce_to))
                 if (dw, dh) != (w, h):
                     img.draft(img.mode if img.mode != "YCbCr" else "RGB", (dw, dh))
-            _load_refusing_truncation(img)
+            _load_refusing_truncation(img, fp)
             try:
                 img = ImageOps.exif_transpose(img)
             except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the pixels
@@ -363,28 +382,57 @@ def read_image(
         raise ImageDecodeError(name, reason) from None
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(name, str(exc)) from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
 
 
-_TRUNCATION_LOCK = threading.Lock()
+class _EOFWatch(io.BytesIO):
+    """The image bytes as a file that notes when a reader asks for more after the end: during
+    ``load()`` that only happens to a decoder that still needs data, i.e. a truncated file."""
+
+    armed = False
+    hit_eof = False
+
+    def read(self, size=-1):
+        out = super().read(size)
+        if self.armed and not out and size != 0:
+            self.hit_eof = True
+        return out
 
 
-def _load_refusing_truncation(img) -> None:
+def _open_without_pillow_limit(fp):
+    """``Image.open``'s format loop without its decompression-bomb check, so a caller's larger
+    ``max_pixels`` works without changing Pillow's global ``MAX_IMAGE_PIXELS``."""
+    from PIL import Image, UnidentifiedImageError
+
+    prefix = fp.getvalue()[:16]
+    for loader in (Image.preinit, Image.init):
+        loader()
+        for fmt in list(Image.ID):
+            factory, accept = Image.OPEN[fmt]
+            ok = not accept or accept(prefix)
+            if not ok or isinstance(ok, str):
+                continue
+            fp.seek(0)
+            try:
+                return factory(fp, "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue
+    raise UnidentifiedImageError("cannot identify image file")
+
+
+def _load_refusing_truncation(img, fp: _EOFWatch) -> None:
     """``img.load()`` that raises on a truncated file even when another library has set Pillow's
     process-wide ``ImageFile.LOAD_TRUNCATED_IMAGES`` (PaddleDetection's trainer does, at import):
-    a cut-off file must be an ImageDecodeError here, never half an image of grey."""
+    a cut-off file must be an ImageDecodeError here, never half an image of grey. The flag itself
+    is only read, never changed (another thread may be relying on it)."""
     from PIL import ImageFile
 
     if not ImageFile.LOAD_TRUNCATED_IMAGES:
         img.load()
         return
-    with _TRUNCATION_LOCK:  # the flag is global: restore it for the library that set it
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-        try:
-            img.load()
-        finally:
-            ImageFile.LOAD_TRUNCATED_IMAGES = True
+    fp.armed = True
+    img.load()
+    if fp.hit_eof or getattr(img, "_ended", False):  # JpegImagePlugin marks its fake EOI as _ended
+        raise OSError("image file is truncated (the decoder ran out of data)")
 
 
 def image_size(src: Source) -> Tuple[int, int]:
