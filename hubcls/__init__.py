@@ -9,6 +9,7 @@ stays cheap and works before Paddle is imported.
 from __future__ import annotations
 
 import importlib
+from typing import Any, List
 
 __version__ = "0.1.0"
 
@@ -24,7 +25,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
+    """The lazily exported name (imports its module on first access)."""
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
         value = module if module.__name__.endswith(name) and not hasattr(module, name) else getattr(module, name)
@@ -33,5 +35,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'hubcls' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> List[str]:
     return sorted(list(globals()) + list(_LAZY))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
 
 from .errors import PaddleNotInstalledError
 
@@ -12,7 +13,7 @@ _INSTALL_HINT = (
 )
 
 
-def import_paddle():
+def import_paddle() -> ModuleType:
     """Return the ``paddle`` module or raise PaddleNotInstalledError with install instructions."""
     try:
         with warnings.catch_warnings():
@@ -25,8 +26,9 @@ def import_paddle():
 
 
 def paddle_version() -> str | None:
+    """"paddlepaddle[-gpu] <version>" of the installed Paddle distribution, or None."""
     try:
-        from importlib.metadata import version, PackageNotFoundError
+        from importlib.metadata import PackageNotFoundError, version
     except ImportError:  # pragma: no cover
         return None
     for dist in ("paddlepaddle-gpu", "paddlepaddle"):

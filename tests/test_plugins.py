@@ -400,9 +400,9 @@ def test_trivialaugment_semantics():
         ta_mod = importlib.import_module("hubcls_plugin_pplcnet.trivialaugment")
     finally:
         sys.path.remove(str(PLUGIN_SRC))
-    from hubcls.data.transforms import Context
-
     from _hub_helpers import photo
+
+    from hubcls.data.transforms import Context
 
     TA = ta_mod.TrivialAugment
     img = photo(1)[:200, :200].copy()

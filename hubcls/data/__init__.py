@@ -16,6 +16,7 @@ Heavy submodules import on first attribute access so ``import hubcls.data`` stay
 from __future__ import annotations
 
 import importlib
+from typing import Any, List
 
 from .decode import DEFAULT_MAX_PIXELS, image_size, read_image
 
@@ -43,7 +44,8 @@ _LAZY = {
 __all__ = ["read_image", "image_size", "DEFAULT_MAX_PIXELS", *_LAZY]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
+    """The lazily exported name (imports its module on first access)."""
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -51,5 +53,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'hubcls.data' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> List[str]:
     return sorted(list(globals()) + list(_LAZY))

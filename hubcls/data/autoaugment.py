@@ -10,6 +10,8 @@ pixel given the same draws.
 """
 from __future__ import annotations
 
+from typing import Dict, List, Sequence, Tuple
+
 import numpy as np
 
 FILL = (128, 128, 128)
@@ -70,7 +72,8 @@ def _sign(rng) -> int:
     return -1 if rng.integers(0, 2) == 0 else 1
 
 
-def apply_primitive(img: np.ndarray, op: str, magnitude, sign: int = 1, fill=FILL, backend: str = "core") -> np.ndarray:
+def apply_primitive(img: np.ndarray, op: str, magnitude: float, sign: int = 1, fill: Tuple[int, int, int] = FILL,
+                    backend: str = "core") -> np.ndarray:
     """One AutoAugment/RandAugment primitive on a uint8 HxWx3 RGB array (PaddleClas semantics).
 
     ``backend="core"`` runs hubcls.ops's Pillow-exact C++ kernels; ``"pil"`` runs Pillow itself
@@ -143,7 +146,7 @@ def _apply_core(img, op, m, sign, fill):
     raise ValueError(f"unknown augmentation primitive {op!r}")
 
 
-def autoaugment_draw(rng, policy=IMAGENET_POLICY):
+def autoaugment_draw(rng: np.random.Generator, policy: Sequence[tuple] = IMAGENET_POLICY) -> List[Tuple[str, float, int]]:
     """Draw one sub-policy application: list of (op, magnitude, sign) actually applied."""
     p1, op1, m1, p2, op2, m2 = policy[int(rng.integers(0, len(policy)))]
     steps = []
@@ -155,7 +158,8 @@ def autoaugment_draw(rng, policy=IMAGENET_POLICY):
     return steps
 
 
-def randaugment_levels(magnitude: float, max_level: float = 10) -> dict:
+def randaugment_levels(magnitude: float, max_level: float = 10) -> Dict[str, float]:
+    """RandAugment's magnitude of each of its 14 ops at level ``magnitude`` / ``max_level`` (PaddleClas)."""
     a = magnitude / max_level
     return {
         "shearX": 0.3 * a, "shearY": 0.3 * a,
@@ -167,7 +171,8 @@ def randaugment_levels(magnitude: float, max_level: float = 10) -> dict:
     }
 
 
-def randaugment_draw(rng, num_layers: int, levels: dict):
+def randaugment_draw(rng: np.random.Generator, num_layers: int, levels: Dict[str, float]) -> List[Tuple[str, float, int]]:
+    """``num_layers`` ops drawn uniformly (with replacement), each with its level and a random sign."""
     names = list(levels)
     steps = []
     for _ in range(num_layers):
@@ -176,7 +181,9 @@ def randaugment_draw(rng, num_layers: int, levels: dict):
     return steps
 
 
-def apply_steps(img: np.ndarray, steps, fill=FILL, backend: str = "core") -> np.ndarray:
+def apply_steps(img: np.ndarray, steps: List[Tuple[str, float, int]], fill: Tuple[int, int, int] = FILL,
+                backend: str = "core") -> np.ndarray:
+    """Apply drawn (op, magnitude, sign) steps in order."""
     for op, m, s in steps:
         img = apply_primitive(img, op, m, s, fill, backend)
     return img

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -30,7 +30,7 @@ DATASETS = Registry("dataset", group="hubcls.datasets")
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
-def read_label_names(path) -> List[str]:
+def read_label_names(path: Union[str, Path]) -> List[str]:
     """PaddleClas label list (``<id> <name>`` lines, ids 0..K-1 in any order) -> names by id."""
     names = {}
     with open(path, encoding="utf-8") as f:
@@ -76,13 +76,16 @@ class Dataset:
         return len(self.images)
 
     def source(self, i: int) -> str:
+        """Where sample ``i`` comes from (a path, or a name for generated data)."""
         return self.images[i]
 
-    def label(self, i: int):
+    def label(self, i: int) -> Union[int, np.ndarray]:
+        """Class id of sample ``i`` (a float32 0/1 vector for multi-label data)."""
         return self.labels[i]
 
     @property
-    def class_num(self):  # PaddleClas spelling
+    def class_num(self) -> int:
+        """``num_classes`` under PaddleClas's name."""
         return self.num_classes
 
     def __repr__(self):

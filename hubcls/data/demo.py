@@ -17,7 +17,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -95,8 +95,8 @@ def _mask(shape_name, rng, h, w):
     return m.astype(np.float32) / 255.0, (cx, cy, r)
 
 
-def render_sample(shape_name: str, rng: np.random.Generator, size_range=(112, 176),
-                  hue: float = None) -> np.ndarray:
+def render_sample(shape_name: str, rng: np.random.Generator, size_range: Tuple[int, int] = (112, 176),
+                  hue: Optional[float] = None) -> np.ndarray:
     """One uint8 HxWx3 RGB scene with one object of class ``shape_name``. ``hue`` (0..1) is the
     centre of the object's colour (each class of the demo set has its own, jittered; the shape is
     the other cue); None draws any colour."""
@@ -132,8 +132,9 @@ def render_sample(shape_name: str, rng: np.random.Generator, size_range=(112, 17
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def make_demo_dataset(root, *, num_classes: int = 6, train_per_class: int = 40, val_per_class: int = 10,
-                      seed: int = 0, size_range=(112, 176), quality: int = 90, progress: bool = False) -> Dict[str, str]:
+def make_demo_dataset(root: Union[str, Path], *, num_classes: int = 6, train_per_class: int = 40,
+                      val_per_class: int = 10, seed: int = 0, size_range: Tuple[int, int] = (112, 176),
+                      quality: int = 90, progress: bool = False) -> Dict[str, str]:
     """Render the demo set into ``root``; returns {"root", "train_list", "val_list", "label_list"}.
 
     Lists are PaddleClas format (``images/<class>/<nnnn>.jpg <id>``); the label list is
@@ -175,7 +176,7 @@ def make_demo_dataset(root, *, num_classes: int = 6, train_per_class: int = 40, 
     return paths
 
 
-def ensure_demo_dataset(root, **kw) -> Dict[str, str]:
+def ensure_demo_dataset(root: Union[str, Path], **kw: Any) -> Dict[str, str]:
     """make_demo_dataset once: a marker file records the parameters; a file lock makes concurrent
     callers (several ranks) wait for one writer."""
     from filelock import FileLock

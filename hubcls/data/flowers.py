@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tarfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 from ..errors import DownloadError
 
@@ -45,7 +45,7 @@ def _check_mat(path) -> None:
     scipy.io.loadmat(str(path))
 
 
-def write_flowers102_lists(root) -> Dict[str, str]:
+def write_flowers102_lists(root: Union[str, Path]) -> Dict[str, str]:
     """PaddleClas lists (``jpg/image_00001.jpg <label-1>``) for the train/valid/test splits."""
     import numpy as np
     import scipy.io
@@ -63,7 +63,7 @@ def write_flowers102_lists(root) -> Dict[str, str]:
     return out
 
 
-def download_flowers102(root, *, base_url: Optional[str] = None, progress: bool = True,
+def download_flowers102(root: Union[str, Path], *, base_url: Optional[str] = None, progress: bool = True,
                         timeout: float = 60.0) -> Dict[str, str]:
     """Fetch 102flowers.tgz, imagelabels.mat and setid.mat into ``root`` (cached, resumable),
     extract the images to ``root/jpg`` and write PaddleClas lists. Returns the paths."""

@@ -52,7 +52,7 @@ def load_pretrained(model: Any, path: Union[str, Path], **kwargs: Any) -> str:
     return _load(model, path, **kwargs)
 
 
-def load_state_dict(path):
+def load_state_dict(path: Union[str, Path]) -> Dict[str, Any]:
     """{key: ndarray} from any weights file or directory hubcls reads (.pdparams and .pdckpt through
     the restricted unpickler, .safetensors, Paddle 1.x static weights); never runs code from it."""
     from ._weights import read_state

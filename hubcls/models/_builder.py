@@ -5,11 +5,14 @@ import logging
 import os
 import types
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from ..errors import WeightsError
 from ._pretrained import PretrainedCfg
 from ._registry import get_arch
+
+if TYPE_CHECKING:
+    import paddle
 
 log = logging.getLogger("hubcls.models")
 
@@ -49,8 +52,8 @@ def create_model(
     num_classes: Optional[int] = None,
     features_only: bool = False,
     out_indices: Optional[Sequence[int]] = None,
-    **kwargs,
-):
+    **kwargs: Any,
+) -> "paddle.nn.Layer":
     """Build a registered model.
 
     name: PaddleClas spelling (``ResNet50_vd_ssld``), snake case, or a PaddleHub module name
@@ -91,8 +94,9 @@ def _is_path(name: str) -> bool:
     return _looks_like_path(name)
 
 
-def build_from_cfg(cfg: PretrainedCfg, weights, *, num_classes: Optional[int] = None, features_only: bool = False,
-                   out_indices: Optional[Sequence[int]] = None, kwargs: Optional[dict] = None):
+def build_from_cfg(cfg: PretrainedCfg, weights: Union[bool, str, os.PathLike, None], *, num_classes: Optional[int] = None,
+                   features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
+                   kwargs: Optional[dict] = None) -> "paddle.nn.Layer":
     """Build ``cfg``'s architecture and load ``weights`` (True: official; False: none; a path; a URL).
 
     The classifier gets the weights' class count unless ``num_classes`` says otherwise (then the

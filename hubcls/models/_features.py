@@ -29,7 +29,8 @@ Contract (subclass :class:`Backbone`, or provide the same attributes yourself):
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Union
 
 from .._paddle import import_paddle
 
@@ -63,30 +64,38 @@ class Backbone(nn.Layer):
     feature_info: list = []
     num_features: int = 0
 
-    def forward_features(self, x):  # pragma: no cover - abstract
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:  # pragma: no cover - abstract
+        """(N, 3, H, W) images -> the last feature map (N, C, h, w), before global pooling."""
         raise NotImplementedError
 
-    def forward_head(self, x, pre_logits: bool = False):  # pragma: no cover - abstract
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:  # pragma: no cover
+        """The last feature map -> logits (N, num_classes); ``pre_logits``: the pooled (N, num_features)
+        vector that enters the classifier."""
         raise NotImplementedError
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        """(N, 3, H, W) images -> logits (N, num_classes)."""
         return self.forward_head(self.forward_features(x))
 
-    def get_classifier(self):
+    def get_classifier(self) -> nn.Layer:
+        """The final classifier layer (``self.<classifier_name>``)."""
         return _get_sublayer(self, self.classifier_name)
 
-    def reset_classifier(self, num_classes: int):
+    def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a freshly initialised one (``num_classes=0`` -> identity:
         forward then returns pooled features)."""
         reset_linear_classifier(self, num_classes)
 
-    def save_pretrained(self, directory, **kwargs):
+    def save_pretrained(self, directory: Union[str, Path], **kwargs: Any) -> Path:
+        """Write this model as a model package in ``directory`` (see hubcls.models._weights.save_pretrained)."""
         from ._weights import save_pretrained
 
         return save_pretrained(self, directory, **kwargs)
 
 
-def reset_linear_classifier(model, num_classes: int):
+def reset_linear_classifier(model: nn.Layer, num_classes: int) -> None:
+    """Replace ``model``'s Linear classifier (at ``classifier_name``) with a new one of ``num_classes``
+    outputs, PaddleClas's initialisation; 0 -> identity (the model then returns pooled features)."""
     old = _get_sublayer(model, model.classifier_name)
     in_features = old.weight.shape[0] if isinstance(old, nn.Linear) else model.num_features
     if num_classes and num_classes > 0:
@@ -133,19 +142,21 @@ class FeatureExtractor(nn.Layer):
             self._outs[pos] = output
         return hook
 
-    def remove_hooks(self):
+    def remove_hooks(self) -> None:
         """Detach from the wrapped model (it keeps working as a classifier)."""
         for h in self._hooks:
             h.remove()
         self._hooks = []
 
     def channels(self) -> List[int]:
+        """Channels of each returned feature map."""
         return [f["num_chs"] for f in self.feature_info]
 
     def reduction(self) -> List[int]:
+        """Stride of each returned feature map relative to the input."""
         return [f["reduction"] for f in self.feature_info]
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> List[paddle.Tensor]:
         self._outs = {}
         self.model.forward_features(x)
         outs, self._outs = self._outs, {}

@@ -40,18 +40,18 @@ class Hardsigmoid(nn.Layer):
         super().__init__()
         self.slope, self.offset = slope, offset
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return F.hardsigmoid(x, slope=self.slope, offset=self.offset)
 
 
 class Swish(nn.Layer):
     """x * sigmoid(x) (PaddleClas's swish; identical to nn.Silu)."""
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return x * F.sigmoid(x)
 
 
-def get_act(act) -> Optional[nn.Layer]:
+def get_act(act: Union[str, nn.Layer, None, bool]) -> Optional[nn.Layer]:
     """Activation layer by name (None/'' -> None). Layers have no parameters, so names don't matter."""
     if act is None or act == "" or act is False:
         return None
@@ -128,7 +128,7 @@ class ConvBNLayer(nn.Layer):
                 f"{bn_attr}._variance": bn_static_name + "_variance",
             }
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if self.is_vd_mode:
             x = getattr(self, self._vd_pool_layer)(x)
         x = getattr(self, self._conv_attr)(x)
@@ -180,7 +180,7 @@ class SEModule(nn.Layer):
                 f"{n2}.bias": static_name + "_exc_offset",
             }
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         s = self.pool(x)
         if self.kind == "linear":
             s = paddle.flatten(s, 1)
@@ -209,7 +209,7 @@ class BNActConv(nn.Layer):
         self._conv = nn.Conv2D(in_ch, out_ch, kernel_size, stride=stride, padding=padding,
                                groups=groups, bias_attr=False)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._batch_norm(x)
         if self.act is not None:
             x = self.act(x)
@@ -235,7 +235,7 @@ class PooledBackbone(Backbone):
     """Backbone whose head is global average pool -> flatten -> (dropout) -> Linear at
     ``self.<classifier_name>``. Families set ``global_pool`` (and ``head_drop`` if any)."""
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(self.global_pool(x), start_axis=1)
         # sub-layers live in _sub_layers (a class attribute default would shadow them)
         drop = self._sub_layers.get("head_drop")

@@ -40,6 +40,7 @@ class PretrainedCfg:
 
     @property
     def has_weights(self) -> bool:
+        """Whether any official weight file exists for this name."""
         return bool(self.url or self.url_legendary or self.url_static)
 
     def weight_urls(self) -> list:
@@ -48,6 +49,7 @@ class PretrainedCfg:
         return [u for u in (self.url, self.url_legendary, self.url_static) if u]
 
     def to_dict(self) -> dict:
+        """JSON-ready dict (what a model package's model.json stores)."""
         from dataclasses import asdict
 
         d = asdict(self)
@@ -56,6 +58,7 @@ class PretrainedCfg:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainedCfg":
+        """The inverse of :meth:`to_dict`; unknown keys (from newer versions) are ignored."""
         import dataclasses
 
         known = {f.name for f in dataclasses.fields(cls)}
@@ -65,7 +68,8 @@ class PretrainedCfg:
                 kw[k] = tuple(kw[k])
         return cls(**kw)
 
-    def with_(self, **changes) -> "PretrainedCfg":
+    def with_(self, **changes: Any) -> "PretrainedCfg":
+        """A copy with ``changes`` applied (the record is frozen)."""
         return replace(self, **changes)
 
 
@@ -78,6 +82,7 @@ def static_url(name: str) -> str:
 
 
 def dygraph_url(name: str) -> str:
+    """Release/2.0 dygraph weights URL (2.0 key scheme)."""
     return f"{DYGRAPH_BASE}{name}_pretrained.pdparams"
 
 

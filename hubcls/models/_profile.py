@@ -13,11 +13,14 @@ only differs for subclasses of those layers (none in hubcls). The result is MACs
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Tuple, Union
 
 import numpy as np
 
 from .._paddle import import_paddle
+
+if TYPE_CHECKING:
+    import paddle
 
 
 def _counters(nn):
@@ -53,11 +56,12 @@ def _counters(nn):
     ]
 
 
-def count_params(model) -> int:
+def count_params(model: "paddle.nn.Layer") -> int:
+    """Number of parameters (trainable or not; buffers such as BN statistics excluded)."""
     return int(sum(int(np.prod(p.shape)) for p in model.parameters()))
 
 
-def count_macs(model, input_size) -> int:
+def count_macs(model: "paddle.nn.Layer", input_size: Union[int, Tuple[int, int]]) -> int:
     """MACs of one forward pass on a (1, 3, H, W) zero input, in eval mode."""
     paddle = import_paddle()
     nn = paddle.nn
@@ -90,7 +94,7 @@ def count_macs(model, input_size) -> int:
     return int(total[0])
 
 
-def profile(name_or_model, input_size: Optional[int] = None) -> dict:
+def profile(name_or_model: Union[str, "paddle.nn.Layer"], input_size: Optional[int] = None) -> dict:
     """dict(params, macs, flops=2*macs, input_size) for a model name or a built model.
 
     input_size: square side or (H, W); default: the model's eval crop (pretrained_cfg.input_size).

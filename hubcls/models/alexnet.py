@@ -39,7 +39,7 @@ class ConvPoolLayer(nn.Layer):
         self.relu = nn.ReLU()
         self._pool = nn.MaxPool2D(kernel_size=3, stride=2, padding=0)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self._pool(self.relu(self._conv(x)))
 
 
@@ -71,17 +71,17 @@ class AlexNetModel(Backbone):
         self._fc8 = nn.Linear(4096, num_classes, weight_attr=fc_attr(), bias_attr=fc_attr()) \
             if num_classes > 0 else nn.Identity()
 
-    def reset_classifier(self, num_classes: int):
+    def reset_classifier(self, num_classes: int) -> None:
         # the classifier takes the head's fc7 features (head_hidden_size), not num_features
         self.num_classes = num_classes
         self._fc8 = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._conv2(self._conv1(x))
         x = self._relu4(self._conv4(self._relu3(self._conv3(x))))
         return self._conv5(x)
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(x, start_axis=1)
         if x.shape[1] > 0 and x.shape[1] != 256 * 6 * 6:  # (-1: unknown while exporting)
             raise ValueError(f"AlexNet's classifier needs a 224x224 input (a 256x6x6 feature map); "

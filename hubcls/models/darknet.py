@@ -29,7 +29,7 @@ class _ConvBNReLU(nn.Layer):
         self._bn = nn.BatchNorm2D(out_c)
         self.relu = nn.ReLU()
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.relu(self._bn(self._conv(x)))
 
 
@@ -42,7 +42,7 @@ class BasicBlock(nn.Layer):
         self._conv1 = _cbr(channels, mid, 1, 1)
         self._conv2 = _cbr(mid, mid * 2, 3, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return x + self._conv2(self._conv1(x))
 
 
@@ -77,7 +77,7 @@ class DarkNet(Backbone):
                               weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-stdv, stdv))) \
             if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._conv2(self._conv1(x))
         for blocks, down in self._stages:
             for block in blocks:
@@ -86,7 +86,7 @@ class DarkNet(Backbone):
                 x = down(x)
         return x
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(self._pool(x), start_axis=1)
         return x if pre_logits else self._out(x)
 

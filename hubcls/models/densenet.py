@@ -24,7 +24,7 @@ class DenseLayer(nn.Layer):
         self.bn_ac_func2 = BNActConv(bn_size * growth_rate, growth_rate, 3, padding=1)
         self.dropout_func = nn.Dropout(p=dropout, mode="downscale_in_infer") if dropout else None
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.bn_ac_func2(self.bn_ac_func1(x))
         if self.dropout_func is not None:
             y = self.dropout_func(y)
@@ -40,7 +40,7 @@ class DenseBlock(nn.Layer):
             self.layers_.append(self.add_sublayer(
                 f"{name}_{i + 1}", DenseLayer(in_ch + i * growth_rate, growth_rate, bn_size, dropout)))
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         for layer in self.layers_:
             x = layer(x)
         return x
@@ -52,7 +52,7 @@ class Transition(nn.Layer):
         self.conv_ac_func = BNActConv(in_ch, out_ch, 1)
         self.pool2d_avg = nn.AvgPool2D(kernel_size=2, stride=2, padding=0)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.pool2d_avg(self.conv_ac_func(x))
 
 
@@ -96,7 +96,7 @@ class DenseNet(PooledBackbone):
         self.num_classes = num_classes
         self.out = linear(ch, num_classes)
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.pool2d_max(self.conv1_func(x))
         for i, block in enumerate(self.blocks_):
             x = block(x)

@@ -6,7 +6,7 @@ PaddleClas's ``model_zoo/dpn.py`` (blocks are numbered ``dpn1 .. dpnN`` across a
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Union
 
 from .._paddle import import_paddle
 from ._layers import BNActConv, ConvBN, PooledBackbone, linear
@@ -31,7 +31,7 @@ class DualPathBlock(nn.Layer):
         self.c3x3_b_func = BNActConv(num_1x1_a, num_3x3_b, 3, stride=stride, padding=1, groups=groups)
         self.c1x1_c_func = BNActConv(num_3x3_b, num_1x1_c + inc, 1)
 
-    def forward(self, x):
+    def forward(self, x: Union[paddle.Tensor, List[paddle.Tensor]]) -> List[paddle.Tensor]:
         data_in = paddle.concat(x, axis=1) if isinstance(x, (list, tuple)) else x
         if self.has_proj:
             res, dense = paddle.split(self.c1x1_w_func(data_in), [self.num_1x1_c, 2 * self.inc], axis=1)
@@ -45,7 +45,7 @@ class DualPathBlock(nn.Layer):
 class _Concat(nn.Layer):
     """Joins the two paths; a named layer so the stage outputs can be hooked for features_only."""
 
-    def forward(self, x):
+    def forward(self, x: List[paddle.Tensor]) -> paddle.Tensor:
         return paddle.concat(x, axis=1)
 
 
@@ -96,7 +96,7 @@ class DPN(PooledBackbone):
         self.num_classes = num_classes
         self.out = linear(in_ch, num_classes, stdv=0.01)
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.pool2d_max(self.conv1_x_1_func(x))
         for i, block in enumerate(self.blocks_):
             x = block(x)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Tuple
 
 from .._paddle import import_paddle
 from ._features import Backbone
@@ -86,7 +86,7 @@ B0_STAGES = (
 )
 
 
-def same_padding(size: int, stride: int, kernel: int):
+def same_padding(size: int, stride: int, kernel: int) -> Tuple[int, int]:
     """TF SAME padding (before, after) along one axis of length ``size``."""
     total = max(kernel - (stride if size % stride == 0 else size % stride), 0)
     return total // 2, total - total // 2
@@ -123,7 +123,7 @@ class Conv2ds(nn.Layer):
         self._conv = nn.Conv2D(in_c, out_c, kernel, stride=stride, padding=padding, groups=groups,
                                bias_attr=None if use_bias else False)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._conv(x)
         if self.act == "swish":
             x = F.swish(x)
@@ -143,7 +143,7 @@ class ConvBNLayer(nn.Layer):
         self._bn = nn.BatchNorm2D(out_c, momentum=BN_MOMENTUM, epsilon=BN_EPSILON)
         self.bn_act = bn_act
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._bn(self._conv(x))
         return F.swish(x) if self.bn_act == "swish" else x
 
@@ -156,7 +156,7 @@ class ConvNorm(nn.Layer):
         super().__init__()
         self._conv = ConvBNLayer(*args, **kwargs)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self._conv(x)
 
 
@@ -167,7 +167,7 @@ class SEBlock(nn.Layer):
         self._conv1 = Conv2ds(channels, squeezed, 1, act="swish", use_bias=True, padding_type=padding_type)
         self._conv2 = Conv2ds(squeezed, channels, 1, act="sigmoid", use_bias=True, padding_type=padding_type)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return x * self._conv2(self._conv1(self._pool(x)))
 
 
@@ -187,7 +187,7 @@ class MbConvBlock(nn.Layer):
         self.residual = args.stride == 1 and args.in_filters == args.out_filters
         self.drop_connect_rate = drop_connect_rate
 
-    def forward(self, inputs):
+    def forward(self, inputs: paddle.Tensor) -> paddle.Tensor:
         x = inputs
         if self.args.expand != 1:
             x = F.swish(self._ecn(x))
@@ -271,7 +271,7 @@ class EfficientNet(Backbone):
         self._taps = nn.LayerList([nn.Identity() for _ in self.feature_info])
         self.feature_info.append(dict(num_chs=head_c, reduction=reduction, module="_conv"))
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = F.swish(self._ef._conv_stem(x))
         for i, blocks in enumerate(self._ef.stage_blocks):
             for block in blocks:
@@ -280,7 +280,7 @@ class EfficientNet(Backbone):
                 x = self._taps[self._tap_after[i]](x)
         return self._conv(x)
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(self._drop(self._pool(x)), start_axis=1)
         return x if pre_logits else self._fc(x)
 

@@ -45,7 +45,7 @@ class GhostModule(nn.Layer):
         self.primary_conv = _conv_bn(in_c, init_c, kernel, stride, act=act)
         self.cheap_operation = _conv_bn(init_c, init_c * (ratio - 1), dw_size, 1, groups=init_c, act=act)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.primary_conv(x)
         return paddle.concat([x, self.cheap_operation(x)], axis=1)
 
@@ -65,7 +65,7 @@ class GhostBottleneck(nn.Layer):
             self.shortcut_depthwise = _conv_bn(in_c, in_c, kernel, stride, groups=in_c)
             self.shortcut_conv = _conv_bn(in_c, out_c, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.ghost_module_1(x)
         if self._stride == 2:
             y = self.depthwise_conv(y)
@@ -110,18 +110,18 @@ class GhostNet(Backbone):
                               weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-stdv, stdv))) \
             if num_classes > 0 else nn.Identity()
 
-    def reset_classifier(self, num_classes: int):
+    def reset_classifier(self, num_classes: int) -> None:
         # the classifier takes the head's fc_0 features (head_hidden_size), not num_features
         self.num_classes = num_classes
         self.fc_1 = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv1(x)
         for block in self.ghost_bottleneck_list:
             x = block(x)
         return self.conv_last(x)
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = self.dropout(self.fc_0(self.pool2d_gap(x)))
         x = paddle.flatten(x, start_axis=1)
         return x if pre_logits else self.fc_1(x)

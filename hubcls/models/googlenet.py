@@ -5,7 +5,7 @@ Inception blocks have no activation, kept as is so its weights give its logits.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Union
 
 from .._paddle import import_paddle
 from ._layers import PooledBackbone, linear
@@ -24,7 +24,7 @@ class ConvLayer(nn.Layer):
         super().__init__()
         self._conv = nn.Conv2D(in_ch, out_ch, k, stride=stride, padding=(k - 1) // 2, bias_attr=False)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self._conv(x)
 
 
@@ -39,7 +39,7 @@ class InceptionV1Block(nn.Layer):
         self._pool = nn.MaxPool2D(kernel_size=3, stride=1, padding=1)
         self._convprj = ConvLayer(in_ch, proj, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = paddle.concat([self._conv1(x), self._conv3(self._conv3r(x)), self._conv5(self._conv5r(x)),
                            self._convprj(self._pool(x))], axis=1)
         return F.relu(y)
@@ -95,7 +95,7 @@ class GoogLeNetModel(PooledBackbone):
                              dict(num_chs=1024, reduction=32, module="_ince5b")]
         self._taps = None
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._pool(self._conv(x))
         x = self._pool(self._conv_2(self._conv_1(x)))
         x = self._pool(self._ince3b(self._ince3a(x)))
@@ -105,7 +105,7 @@ class GoogLeNetModel(PooledBackbone):
         self._taps = (ince4a, ince4d) if (self.training and self.aux_logits) else None
         return self._ince5b(self._ince5a(x))
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> Union[paddle.Tensor, List[paddle.Tensor]]:
         out = self.forward_head(self.forward_features(x))
         if self._taps is None:
             return out
@@ -123,13 +123,13 @@ class GoogLeNetModel(PooledBackbone):
             for part in ("_conv_o", "_fc_o", "_out"):
                 yield from getattr(self, f"{part}{i}").parameters()
 
-    def set_aux_logits(self, enabled: bool):
+    def set_aux_logits(self, enabled: bool) -> None:
         """Turn the auxiliary heads on (training returns 3 outputs) or off (frozen, unused)."""
         self.aux_logits = bool(enabled)
         for p in self._aux_params():
             p.stop_gradient = not self.aux_logits
 
-    def reset_classifier(self, num_classes: int):
+    def reset_classifier(self, num_classes: int) -> None:
         super().reset_classifier(num_classes)
         for i in (1, 2):  # the aux classifiers follow the main one
             setattr(self, f"_out{i}", linear(1024, num_classes) if num_classes else nn.Identity())

@@ -10,7 +10,7 @@ strided 3x3 convs from higher ones); the classification head turns the four bran
 from __future__ import annotations
 
 import re
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 from .._paddle import import_paddle
 from ._layers import ConvBNLayer, PooledBackbone, linear
@@ -22,7 +22,7 @@ nn = paddle.nn
 F = nn.functional
 
 
-def ConvBNAct(in_ch, out_ch, kernel_size, stride=1, act="relu"):
+def ConvBNAct(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, act: Optional[str] = "relu") -> ConvBNLayer:
     """Legendary-scheme conv unit: ``conv`` (no bias, 'same' padding) -> ``bn`` -> act."""
     return ConvBNLayer(in_ch, out_ch, kernel_size, stride=stride, act=act, style="legendary")
 
@@ -35,7 +35,7 @@ class SELayer(nn.Layer):
         self.fc_squeeze = linear(channels, mid)
         self.fc_excitation = linear(mid, channels)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         s = paddle.flatten(self.avg_pool(x), start_axis=1)
         s = F.sigmoid(self.fc_excitation(F.relu(self.fc_squeeze(s))))
         return x * s.unsqueeze([2, 3])
@@ -50,7 +50,7 @@ class Bottleneck(nn.Layer):
         self.conv_down = ConvBNAct(in_ch, width * 4, 1, act=None) if downsample else None
         self.se = SELayer(width * 4) if has_se else None
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.conv3(self.conv2(self.conv1(x)))
         if self.se is not None:
             y = self.se(y)
@@ -64,7 +64,7 @@ class BasicBlock(nn.Layer):
         self.conv2 = ConvBNAct(ch, ch, 3, act=None)
         self.se = SELayer(ch) if has_se else None
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.conv2(self.conv1(x))
         if self.se is not None:
             y = self.se(y)
@@ -90,7 +90,7 @@ class FuseLayers(nn.Layer):
                             channels[j], channels[i] if last else channels[j], 3, stride=2,
                             act=None if last else "relu"))
 
-    def forward(self, xs):
+    def forward(self, xs: List[paddle.Tensor]) -> List[paddle.Tensor]:
         outs, idx = [], 0
         n = len(self.channels)
         for i in range(n):
@@ -117,7 +117,7 @@ class HighResolutionModule(nn.Layer):
             [nn.Sequential(*[BasicBlock(c, has_se) for _ in range(blocks)]) for c in channels])
         self.fuse_func = FuseLayers(channels)
 
-    def forward(self, xs):
+    def forward(self, xs: List[paddle.Tensor]) -> List[paddle.Tensor]:
         return self.fuse_func([branch(x) for branch, x in zip(self.basic_block_list, xs)])
 
 
@@ -126,7 +126,7 @@ class Stage(nn.Layer):
         super().__init__()
         self.stage_func_list = nn.LayerList([HighResolutionModule(channels, has_se) for _ in range(num_modules)])
 
-    def forward(self, xs):
+    def forward(self, xs: List[paddle.Tensor]) -> List[paddle.Tensor]:
         for m in self.stage_func_list:
             xs = m(xs)
         return xs
@@ -138,7 +138,7 @@ class LastClsOut(nn.Layer):
         self.func_list = nn.LayerList(
             [Bottleneck(c, w, has_se, downsample=True) for c, w in zip(channels, widths)])
 
-    def forward(self, xs):
+    def forward(self, xs: List[paddle.Tensor]) -> List[paddle.Tensor]:
         return [f(x) for f, x in zip(self.func_list, xs)]
 
 
@@ -176,7 +176,7 @@ class HRNet(PooledBackbone):
         self.num_classes = num_classes
         self.fc = linear(2048, num_classes)
 
-    def forward_branches(self, x):
+    def forward_branches(self, x: paddle.Tensor) -> List[paddle.Tensor]:
         """The four high-resolution branches after stage 4 (strides 4, 8, 16, 32)."""
         x = self.layer1(self.conv_layer1_2(self.conv_layer1_1(x)))
         xs = self.st2([self.conv_tr1_1(x), self.conv_tr1_2(x)])
@@ -184,7 +184,7 @@ class HRNet(PooledBackbone):
         xs = self.st4(xs + [self.conv_tr3(xs[-1])])
         return [tap(t) for tap, t in zip(self.branch_out, xs)]
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         xs = self.last_cls(self.forward_branches(x))
         y = xs[0]
         for i in range(3):
@@ -288,7 +288,7 @@ def _to_20(key: str) -> str:
 
 
 @register_key_map("HRNet", scheme="2.0")
-def key_map_20(model) -> dict:
+def key_map_20(model: "HRNet") -> Dict[str, str]:
     """{legendary key of ``model``: release/2.0 file key} for the weight loader."""
     return {k: _to_20(k) for k in model.state_dict()}
 

@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict
 
 from .._paddle import import_paddle
 from ._layers import ConvBNLayer, PooledBackbone, linear
@@ -34,7 +34,7 @@ class V3Stem(nn.Layer):
         self.conv_3b_1x1 = _c3(64, 80, 1)
         self.conv_4a_3x3 = _c3(80, 192, 3)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.max_pool(self.conv_2b_3x3(self.conv_2a_3x3(self.conv_1a_3x3(x))))
         return self.max_pool(self.conv_4a_3x3(self.conv_3b_1x1(x)))
 
@@ -55,7 +55,7 @@ class V3BlockA(nn.Layer):
         self.branch_pool = _avg3()
         self.branch_pool_conv = _c3(in_ch, pool_features, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return paddle.concat([
             self.branch1x1(x), self.branch5x5_2(self.branch5x5_1(x)),
             self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
@@ -71,7 +71,7 @@ class V3BlockB(nn.Layer):
         self.branch3x3dbl_3 = _c3(96, 96, 3, stride=2)
         self.branch_pool = nn.MaxPool2D(kernel_size=3, stride=2)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return paddle.concat([self.branch3x3(x),
                               self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
                               self.branch_pool(x)], axis=1)
@@ -92,7 +92,7 @@ class V3BlockC(nn.Layer):
         self.branch_pool = _avg3()
         self.branch_pool_conv = _c3(in_ch, 192, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         bd = self.branch7x7dbl_1(x)
         for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
@@ -111,7 +111,7 @@ class V3BlockD(nn.Layer):
         self.branch7x7x3_4 = _c3(192, 192, 3, stride=2)
         self.branch_pool = nn.MaxPool2D(kernel_size=3, stride=2)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         b7 = self.branch7x7x3_1(x)
         for layer in (self.branch7x7x3_2, self.branch7x7x3_3, self.branch7x7x3_4):
             b7 = layer(b7)
@@ -132,7 +132,7 @@ class V3BlockE(nn.Layer):
         self.branch_pool = _avg3()
         self.branch_pool_conv = _c3(in_ch, 192, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         b3 = self.branch3x3_1(x)
         bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         return paddle.concat([
@@ -167,7 +167,7 @@ class InceptionV3Model(PooledBackbone):
                              dict(num_chs=768, reduction=16, module="inception_block_list.7"),
                              dict(num_chs=2048, reduction=32, module="inception_block_list.10")]
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.inception_stem(x)
         for block in self.inception_block_list:
             x = block(x)
@@ -205,7 +205,8 @@ def map_20_keys(state_dict: dict) -> dict:
 
 
 @register_key_map("InceptionV3", scheme="2.0")
-def key_map_20(model) -> dict:
+def key_map_20(model: "InceptionV3Model") -> Dict[str, str]:
+    """{legendary key of ``model``: release/2.0 file key} for the weight loader."""
     return {k: _v3_to_20(k) for k in model.state_dict()}
 
 

@@ -38,7 +38,7 @@ class V4Stem(nn.Layer):
         self._conv3 = _cbr(192, 192, 3, stride=2)
         self.stride4_out = nn.Identity()  # parameter-free tap on the 160-ch stride-4 concat
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._conv_3(self._conv_2(self._conv_1(x)))
         x = self.stride4_out(paddle.concat([self._pool(x), self._conv2(x)], axis=1))
         b2 = self._conv2_4(self._conv2_3(self._conv2_2(self._conv2_1(x))))
@@ -62,7 +62,7 @@ class V4BlockA(nn.Layer):
         self._conv4_2 = _cbr(64, 96, 3, padding=1)
         self._conv4_3 = _cbr(96, 96, 3, padding=1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return paddle.concat([self._conv1(self._pool(x)), self._conv2(x),
                               self._conv3_2(self._conv3_1(x)),
                               self._conv4_3(self._conv4_2(self._conv4_1(x)))], axis=1)
@@ -77,7 +77,7 @@ class V4ReductionA(nn.Layer):
         self._conv3_2 = _cbr(192, 224, 3, padding=1)
         self._conv3_3 = _cbr(224, 256, 3, stride=2)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return paddle.concat([self._pool(x), self._conv2(x),
                               self._conv3_3(self._conv3_2(self._conv3_1(x)))], axis=1)
 
@@ -97,7 +97,7 @@ class V4BlockB(nn.Layer):
         self._conv4_4 = _cbr(224, 224, (1, 7), padding=(0, 3))
         self._conv4_5 = _cbr(224, 256, (7, 1), padding=(3, 0))
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         b4 = self._conv4_1(x)
         for layer in (self._conv4_2, self._conv4_3, self._conv4_4, self._conv4_5):
             b4 = layer(b4)
@@ -116,7 +116,7 @@ class V4ReductionB(nn.Layer):
         self._conv3_3 = _cbr(256, 320, (7, 1), padding=(3, 0))
         self._conv3_4 = _cbr(320, 320, 3, stride=2)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         b3 = self._conv3_1(x)
         for layer in (self._conv3_2, self._conv3_3, self._conv3_4):
             b3 = layer(b3)
@@ -138,7 +138,7 @@ class V4BlockC(nn.Layer):
         self._conv4_1 = _cbr(512, 256, (1, 3), padding=(0, 1))
         self._conv4_2 = _cbr(512, 256, (3, 1), padding=(1, 0))
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         b3 = self._conv3_0(x)
         b4 = self._conv4_000(self._conv4_00(self._conv4_0(x)))
         return paddle.concat([self._conv1(self._pool(x)), self._conv2(x), self._conv3_1(b3),
@@ -177,7 +177,7 @@ class InceptionV4Model(PooledBackbone):
         setattr(self, name, layer)
         self._order.append(name)
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         for name in self._order:
             x = getattr(self, name)(x)
         return x

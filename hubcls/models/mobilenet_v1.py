@@ -37,7 +37,7 @@ class DepthwiseSeparable(nn.Layer):
         self.depthwise_conv = _conv_bn_relu(in_ch, in_ch, 3, stride, groups=in_ch)
         self.pointwise_conv = _conv_bn_relu(in_ch, out_ch, 1, 1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.pointwise_conv(self.depthwise_conv(x))
 
 
@@ -70,10 +70,10 @@ class MobileNetV1Model(Backbone):
         self.fc = nn.Linear(in_ch, num_classes, weight_attr=nn.initializer.KaimingNormal()) \
             if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.blocks(self.conv(x))
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = self.flatten(self.avg_pool(x))
         return x if pre_logits else self.fc(x)
 

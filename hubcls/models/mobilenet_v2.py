@@ -31,7 +31,7 @@ class InvertedResidualUnit(nn.Layer):
         self._bottleneck_conv = ConvBNLayer(mid, mid, 3, stride, groups=mid, act="relu6", style="zoo")
         self._linear_conv = ConvBNLayer(mid, out_c, 1, act=None, style="zoo")
 
-    def forward(self, x, shortcut):
+    def forward(self, x: paddle.Tensor, shortcut: bool) -> paddle.Tensor:
         y = self._linear_conv(self._bottleneck_conv(self._expand_conv(x)))
         return x + y if shortcut else y
 
@@ -47,7 +47,7 @@ class InvresiBlocks(nn.Layer):
         for i in range(1, n):
             self._block_list.append(self.add_sublayer(f"{name}_{i + 1}", InvertedResidualUnit(c, c, 1, t)))
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._first_block(x, shortcut=False)
         for block in self._block_list:
             x = block(x, shortcut=True)
@@ -81,13 +81,13 @@ class MobileNetV2Model(Backbone):
         self.num_classes = num_classes
         self.out = nn.Linear(self.out_c, num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv1(x)
         for block in self.block_list:
             x = block(x)
         return self.conv9(x)
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(self.pool2d_avg(x), start_axis=1)
         return x if pre_logits else self.out(x)
 

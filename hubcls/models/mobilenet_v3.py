@@ -74,7 +74,7 @@ class ResidualUnit(nn.Layer):
         self.mid_se = SEModule(mid_c, reduction=4, kind="conv", gate="hardsigmoid") if use_se else None
         self.linear_conv = _conv_bn(mid_c, out_c, 1, act=None)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.bottleneck_conv(self.expand_conv(x))
         if self.mid_se is not None:
             y = self.mid_se(y)
@@ -118,15 +118,15 @@ class MobileNetV3(Backbone):
         self.num_classes = num_classes
         self.fc = nn.Linear(EXPAND_CHANNELS, num_classes) if num_classes > 0 else nn.Identity()
 
-    def reset_classifier(self, num_classes: int):
+    def reset_classifier(self, num_classes: int) -> None:
         # the classifier takes the head's 1x1-conv features (head_hidden_size), not num_features
         self.num_classes = num_classes
         self.fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.last_second_conv(self.blocks(self.conv(x)))
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = self.hardswish(self.last_conv(self.avg_pool(x)))
         x = self.flatten(self.dropout(x))
         return x if pre_logits else self.fc(x)

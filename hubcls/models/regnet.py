@@ -7,7 +7,7 @@ follow PaddleClas's ``model_zoo/regnet.py``; only RegNetX_4GF has official weigh
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Tuple
 
 import numpy as np
 
@@ -21,7 +21,7 @@ nn = paddle.nn
 F = nn.functional
 
 
-def regnet_widths(w_a, w_0, w_m, depth, q=8):
+def regnet_widths(w_a: float, w_0: int, w_m: float, depth: int, q: int = 8) -> List[int]:
     """Per-block widths of the RegNet design rule (quantized to multiples of q)."""
     if not (w_a >= 0 and w_0 > 0 and w_m > 1 and w_0 % q == 0):
         raise ValueError(f"invalid RegNet parameters w_a={w_a} w_0={w_0} w_m={w_m} q={q}")
@@ -30,7 +30,8 @@ def regnet_widths(w_a, w_0, w_m, depth, q=8):
     return (np.round(w_0 * np.power(w_m, k) / q) * q).astype(int).tolist()
 
 
-def regnet_stages(w_a, w_0, w_m, depth, group_w, bot_mul=1.0, q=8):
+def regnet_stages(w_a: float, w_0: int, w_m: float, depth: int, group_w: int, bot_mul: float = 1.0,
+                  q: int = 8) -> List[Tuple[int, int, int]]:
     """[(depth, width, group width)] per stage, widths made compatible with the group width."""
     blocks = regnet_widths(w_a, w_0, w_m, depth, q)
     widths, depths = [], []
@@ -61,7 +62,7 @@ class RegBottleneck(nn.Layer):
             # PaddleClas's projection is a 1x1 conv with padding 0 (its ConvBNLayer default)
             self.short = ConvBN(in_ch, out_ch, 1, stride=stride, padding=0)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.conv2(self.conv1(self.conv0(x)))
         return F.relu(y + (x if self.shortcut else self.short(x)))
 
@@ -89,7 +90,7 @@ class RegNet(PooledBackbone):
         self.num_features = in_ch
         self.out = linear(in_ch, num_classes)
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv(x)
         for block in self.block_list:
             x = block(x)

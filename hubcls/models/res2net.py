@@ -42,7 +42,7 @@ class Res2Bottleneck(nn.Layer):
             else:
                 self.short = ConvBN(in_ch, out_ch, 1, stride=stride)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         xs = paddle.split(self.conv0(x), self.scales, axis=1)
         ys = []
         for s, conv in enumerate(self.conv1_list):
@@ -91,7 +91,7 @@ class Res2Net(PooledBackbone):
         self.num_features = 2048
         self.out = linear(2048, num_classes)
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv1_3(self.conv1_2(self.conv1_1(x))) if self.vd else self.conv1(x)
         x = self.pool2d_max(x)
         for block in self.block_list:

@@ -30,7 +30,7 @@ class RSoftmax(nn.Layer):
         super().__init__()
         self.radix, self.cardinality = radix, cardinality
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if self.radix == 1:
             return F.sigmoid(x)
         b = x.shape[0]
@@ -49,7 +49,7 @@ class SplatConv(nn.Layer):
         self.conv3 = nn.Conv2D(inter, channels * radix, 1, groups=groups)  # with bias
         self.rsoftmax = RSoftmax(radix, groups)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv1(x)
         splits = paddle.split(x, self.radix, axis=1) if self.radix > 1 else None
         gap = paddle.add_n(splits) if splits else x
@@ -84,7 +84,7 @@ class ResNeStBottleneck(nn.Layer):
                 self.conv4 = nn.Conv2D(inplanes, planes * 4, 1, stride=stride, bias_attr=False)
             self._batch_norm = nn.BatchNorm2D(planes * 4)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.conv1(x)
         if self.pool_first:
             y = self.avg_pool2d_1(y)
@@ -109,7 +109,7 @@ class ResNeStLayer(nn.Layer):
                 inplanes if i == 0 else planes * 4, planes, stride=stride if i == 0 else 1,
                 is_first=is_first and i == 0, **kw)))
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         for b in self.blocks_:
             x = b(x)
         return x
@@ -140,7 +140,7 @@ class ResNeSt(PooledBackbone):
         self.num_features = 2048
         self.out = linear(2048, num_classes)
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.max_pool2d(self.stem(x))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 

@@ -8,10 +8,10 @@ ResNet50_vc (a release/2.0 model_zoo architecture) lives in resnext.py with the 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List
 
 from ._features import Backbone
-from ._layers import ConvBNLayer, linear, nn
+from ._layers import ConvBNLayer, linear, nn, paddle
 from ._pretrained import static_url, zoo_cfg
 from ._registry import register_key_map, register_model, register_pretrained
 
@@ -20,7 +20,7 @@ DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 
 WIDTHS = [64, 128, 256, 512]
 
 
-def stage_block_names(layers: int, stage: int, n_blocks: int):
+def stage_block_names(layers: int, stage: int, n_blocks: int) -> List[str]:
     """Paddle 1.x block names: res2a, res2b, ...; deep stage 3 of 101/152/200 uses res4a, res4b1, ..."""
     names = []
     for i in range(n_blocks):
@@ -45,7 +45,7 @@ class BasicBlock(nn.Layer):
         self.shortcut = shortcut
         self.relu = nn.ReLU()
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.conv1(self.conv0(x))
         return self.relu(y + (x if self.shortcut else self.short(x)))
 
@@ -65,7 +65,7 @@ class BottleneckBlock(nn.Layer):
         self.shortcut = shortcut
         self.relu = nn.ReLU()
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.conv2(self.conv1(self.conv0(x)))
         return self.relu(y + (x if self.shortcut else self.short(x)))
 
@@ -117,12 +117,12 @@ class ResNet(Backbone):
         self.dropout = nn.Dropout(drop_rate) if drop_rate else None
         self.fc = linear(in_ch, num_classes, static_names=("fc_0.w_0", "fc_0.b_0"))
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.stem(x)
         x = self.max_pool(x)
         return self.blocks(x)
 
-    def forward_head(self, x, pre_logits=False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = self.flatten(self.avg_pool(x))
         if self.dropout is not None:
             x = self.dropout(x)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ._features import Backbone
-from ._layers import ConvBNLayer, SEModule, linear, nn
+from ._layers import ConvBNLayer, SEModule, linear, nn, paddle
 from ._pretrained import zoo_cfg
 from ._registry import register_model, register_pretrained
 from .resnet import DEPTHS, stage_block_names
@@ -47,7 +47,7 @@ class ResNeXtBlock(nn.Layer):
         self.shortcut = shortcut
         self.relu = nn.ReLU()
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self.conv1(self.conv0(x))
         if self.bottleneck:
             y = self.conv2(y)
@@ -124,7 +124,7 @@ class ResNeXt(Backbone):
         self.pool2d_avg = nn.AdaptiveAvgPool2D(1)
         self.out = linear(in_ch, num_classes, static_names=fc_static)
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         for name in self._stem_names:
             x = getattr(self, name)(x)
         x = self.pool2d_max(x)
@@ -132,7 +132,7 @@ class ResNeXt(Backbone):
             x = block(x)
         return x
 
-    def forward_head(self, x, pre_logits=False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = self.pool2d_avg(x).flatten(1)
         return x if pre_logits else self.out(x)
 

@@ -31,7 +31,7 @@ class ConvBN(nn.Layer):
         self._bn = nn.BatchNorm2D(out_ch)
         self.act = get_act(act)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._bn(self._conv(x))
         return self.act(x) if self.act is not None else x
 
@@ -43,7 +43,7 @@ class ShortCut(nn.Layer):
         if self.project:
             self._conv = ConvBN(in_ch, out_ch, 1, stride=stride)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self._conv(x) if self.project else x
 
 
@@ -55,7 +55,7 @@ class Bottleneck(nn.Layer):
         self._conv2 = ConvBN(mid_ch, out_ch, 1)
         self._short = ShortCut(in_ch, out_ch, stride)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return F.relu(self._conv2(self._conv1(self._conv0(x))) + self._short(x))
 
 
@@ -83,7 +83,7 @@ class ResNeXtWSL(PooledBackbone):
         self.num_features = 2048
         self._out = linear(2048, num_classes)
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._pool(self._conv_stem(x))
         for name in self.block_names:
             x = getattr(self, name)(x)

@@ -36,7 +36,7 @@ STAGE_CHANNELS = {
 # ``create_model("ShuffleNetV2_x2_0", pretrained=True, stage2_channels=224)``.
 
 
-def channel_shuffle(x, groups: int):
+def channel_shuffle(x: paddle.Tensor, groups: int) -> paddle.Tensor:
     """Interleave the channel groups: [g0c0, g0c1, ..., g1c0, ...] -> [g0c0, g1c0, g0c1, ...]."""
     c = x.shape[1]
     shape = paddle.shape(x)  # a tensor: stays valid when H/W are dynamic in an exported program
@@ -64,7 +64,7 @@ class InvertedResidual(nn.Layer):
         self._conv_dw = _conv_bn(half, half, 3, groups=half, act=None)
         self._conv_linear = _conv_bn(half, half, 1, act=act)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x1, x2 = paddle.split(x, 2, axis=1)
         x2 = self._conv_linear(self._conv_dw(self._conv_pw(x2)))
         return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
@@ -82,7 +82,7 @@ class InvertedResidualDS(nn.Layer):
         self._conv_dw_2 = _conv_bn(half, half, 3, stride, groups=half, act=None)
         self._conv_linear_2 = _conv_bn(half, half, 1, act=act)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x1 = self._conv_linear_1(self._conv_dw_1(x))
         x2 = self._conv_linear_2(self._conv_dw_2(self._conv_pw_2(x)))
         return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
@@ -127,13 +127,13 @@ class ShuffleNetV2Model(Backbone):
         self.num_classes = num_classes
         self._fc = nn.Linear(chs[4], num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._max_pool(self._conv1(x))
         for unit in self._block_list:
             x = unit(x)
         return self._last_conv(x)
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(self._pool2d_avg(x), start_axis=1)
         return x if pre_logits else self._fc(x)
 

@@ -29,7 +29,7 @@ class MakeFireConv(nn.Layer):
         super().__init__()
         self._conv = nn.Conv2D(in_c, out_c, kernel, padding=padding)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return F.relu(self._conv(x))
 
 
@@ -40,7 +40,7 @@ class MakeFire(nn.Layer):
         self._conv_path1 = MakeFireConv(squeeze, expand1x1, 1)
         self._conv_path2 = MakeFireConv(squeeze, expand3x3, 3, padding=1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._conv(x)
         return paddle.concat([self._conv_path1(x), self._conv_path2(x)], axis=1)
 
@@ -77,11 +77,11 @@ class SqueezeNet(Backbone):
         self._conv9 = nn.Conv2D(in_c, num_classes, 1) if num_classes > 0 else nn.Identity()
         self._avg_pool = nn.AdaptiveAvgPool2D(1)
 
-    def reset_classifier(self, num_classes: int):
+    def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         self._conv9 = nn.Conv2D(self.num_features, num_classes, 1) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._pool(self._relu(self._conv(x)))
         pools = POOL_AFTER[self.version]
         for i, fire in enumerate(self._fires):
@@ -90,7 +90,7 @@ class SqueezeNet(Backbone):
                 x = self._pool(x)
         return x
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         if pre_logits or self.num_classes <= 0:
             return paddle.flatten(self._avg_pool(x), start_axis=1)
         x = F.relu(self._conv9(self._drop(x)))

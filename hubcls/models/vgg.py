@@ -34,7 +34,7 @@ class ConvBlock(nn.Layer):
         self.max_pool = nn.MaxPool2D(kernel_size=2, stride=2, padding=0)
         self.relu = nn.ReLU()
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         for i in range(self.n):
             x = self.relu(getattr(self, f"conv{i + 1}")(x))
         return self.max_pool(x)
@@ -69,17 +69,17 @@ class VGG(Backbone):
         self.num_classes = num_classes
         self.fc3 = nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity()
 
-    def reset_classifier(self, num_classes: int):
+    def reset_classifier(self, num_classes: int) -> None:
         # the classifier takes the head's fc2 features (head_hidden_size), not num_features
         self.num_classes = num_classes
         self.fc3 = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         for i in range(1, 6):
             x = getattr(self, f"conv_block_{i}")(x)
         return x
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = self.flatten(x)
         if x.shape[1] > 0 and x.shape[1] != 7 * 7 * 512:  # (-1: unknown while exporting)
             raise ValueError(f"VGG's classifier needs a 224x224 input (a 512x7x7 feature map); "

@@ -32,7 +32,7 @@ class SeparableConv(nn.Layer):
         self._pointwise_conv = ConvBN(in_ch, out_ch, 1)
         self._depthwise_conv = ConvBN(out_ch, out_ch, 3, stride=stride, groups=out_ch)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self._depthwise_conv(self._pointwise_conv(x))
 
 
@@ -45,7 +45,7 @@ class EntryBlock(nn.Layer):
         self._conv2 = SeparableConv(out_ch, out_ch)
         self._pool = nn.MaxPool2D(kernel_size=3, stride=stride, padding=1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = F.relu(x) if self.relu_first else x
         y = self._pool(self._conv2(F.relu(self._conv1(y))))
         return self._short(x) + y
@@ -69,7 +69,7 @@ class EntryFlow(nn.Layer):
             self.block_names.append(f"_conv_{i}")
             in_ch = out_ch
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._conv2(self._conv1(x))
         for name in self.block_names:
             x = getattr(self, name)(x)
@@ -83,7 +83,7 @@ class MiddleBlock(nn.Layer):
         self._conv_1 = SeparableConv(ch, ch)
         self._conv_2 = SeparableConv(ch, ch)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self._conv_0(F.relu(x))
         y = self._conv_1(F.relu(y))
         y = self._conv_2(F.relu(y))
@@ -97,7 +97,7 @@ class MiddleFlow(nn.Layer):
         for i in range(block_num):
             setattr(self, f"_conv_{i}", MiddleBlock())
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         for i in range(self.block_num):
             x = getattr(self, f"_conv_{i}")(x)
         return x
@@ -111,7 +111,7 @@ class ExitBlock(nn.Layer):
         self._conv_2 = SeparableConv(mid_ch, out_ch)
         self._pool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = self._pool(self._conv_2(F.relu(self._conv_1(F.relu(x)))))
         return self._short(x) + y
 
@@ -126,7 +126,7 @@ class ExitFlow(nn.Layer):
         self._conv_2 = SeparableConv(1536, 2048)
         self._out = linear(2048, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = F.relu(self._conv_1(self._conv_0(x)))
         return F.relu(self._conv_2(x))
 
@@ -155,7 +155,7 @@ class Xception(PooledBackbone):
         info.append(dict(num_chs=2048, reduction=32, module="_exit_flow"))
         self.feature_info = info
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         return self._exit_flow(self._middle_flow(self._entry_flow(x)))
 
 
@@ -170,7 +170,7 @@ class ConvBNTF(nn.Layer):
         self._bn = nn.BatchNorm2D(out_ch, momentum=0.99, epsilon=1e-3)
         self.act = get_act(act)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._bn(self._conv(x))
         return self.act(x) if self.act is not None else x
 
@@ -187,7 +187,7 @@ class SeparateConvTF(nn.Layer):
         self._bn2 = nn.BatchNorm2D(out_ch, momentum=0.99, epsilon=1e-3)
         self.act = get_act(act)
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._bn1(self._conv1(x))
         if self.act is not None:
             x = self.act(x)
@@ -208,7 +208,7 @@ class XceptionBlockTF(nn.Layer):
         if has_skip and skip_conv:
             self._short = ConvBNTF(in_ch, out_chs[-1], 1, stride=strides[-1])
 
-    def forward(self, x):
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if self.act_inside:
             y = self._conv3(self._conv2(self._conv1(x)))
         else:
@@ -257,13 +257,13 @@ class XceptionDeeplab(PooledBackbone):
                              dict(num_chs=728, reduction=16, module=f"{backbone}/middle_flow/block{n_mid}"),
                              dict(num_chs=2048, reduction=32, module="_exit_flow_2")]
 
-    def forward_features(self, x):
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self._conv2(self._conv1(x))
         for block in self.entry_flow + self.middle_flow:
             x = block(x)
         return self._exit_flow_2(self._exit_flow_1(x))
 
-    def forward_head(self, x, pre_logits: bool = False):
+    def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         # PaddleClas drops out on the feature map, before pooling
         x = paddle.flatten(self.global_pool(self.head_drop(x)), start_axis=1)
         return x if pre_logits else self._fc(x)

@@ -11,7 +11,6 @@ from ...errors import ConfigError
 from ...registry import Registry
 from ..rng import seed_globals
 
-
 #: Per-sample transform ops by PaddleClas name (built-ins register on import; plugins on first lookup).
 AUGMENTERS = Registry("augmenter", group="hubcls.augmenters")
 

@@ -2,10 +2,12 @@
 and the HWC -> CHW layout change."""
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import numpy as np
 
 from ...errors import ConfigError
-from ._base import AUGMENTERS, TransformOp, eval_number
+from ._base import AUGMENTERS, Context, TransformOp, eval_number
 
 
 @AUGMENTERS.register(name="DecodeImage")
@@ -31,7 +33,7 @@ class DecodeImage(TransformOp):
         self.scaled_decode = None if scaled_decode is None else bool(scaled_decode)
         self.reduce_to = None  # set by the pipeline compiler when `reduce` is on
 
-    def apply(self, img, rng=None, ctx=None):
+    def apply(self, img: Any, rng: Optional[np.random.Generator] = None, ctx: Optional[Context] = None) -> np.ndarray:
         from ..decode import read_image
 
         if isinstance(img, np.ndarray):
@@ -65,10 +67,11 @@ class NormalizeImage(TransformOp):
         self.channel_num = int(channel_num)
 
     @property
-    def dtype(self):
+    def dtype(self) -> str:
+        """Output dtype: float16 with ``output_fp16``, else float32."""
         return "float16" if self.output_fp16 else "float32"
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         shape = (3, 1, 1) if ctx.layout == "CHW" else (1, 1, 3)
         mean = np.asarray(self.mean, np.float32).reshape(shape)
         std = np.asarray(self.std, np.float32).reshape(shape)
@@ -85,7 +88,7 @@ class NormalizeImage(TransformOp):
 class ToCHWImage(TransformOp):
     kind = "layout"
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         if ctx.layout == "CHW":
             return img
         return img.transpose(2, 0, 1)

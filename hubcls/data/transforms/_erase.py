@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ...errors import ConfigError
-from ._base import AUGMENTERS, TransformOp, eval_number
+from ._base import AUGMENTERS, Context, TransformOp, eval_number
 
 
 def _hw(img, ctx):
@@ -51,7 +51,7 @@ class Cutout(TransformOp):
         self.length = int(length)
         self.fill_value = None if fill_value in ("none", None) else fill_value
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         h, w = _hw(img, ctx)
         rects, values = [], []
         for _ in range(self.n_holes):
@@ -88,7 +88,7 @@ class RandomErasing(TransformOp):
             raise ConfigError(f"RandomErasing.mode must be const, rand or pixel, got {mode!r}")
         self.mode = mode
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         if rng.random() > self.EPSILON:
             return img
         h_img, w_img = _hw(img, ctx)
@@ -123,7 +123,7 @@ class HideAndSeek(TransformOp):
         self.grid_sizes = [int(g) for g in grid_sizes]
         self.hide_prob = float(hide_prob)
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         gs = self.grid_sizes[int(rng.integers(0, len(self.grid_sizes)))]
         if gs == 0:
             return img
@@ -149,12 +149,14 @@ class GridMask(TransformOp):
         self.prob = float(prob)
         self.num_epochs = int(num_epochs)
 
-    def current_prob(self, epoch):
+    def current_prob(self, epoch: int) -> float:
+        """Probability of masking at ``epoch`` (PaddleClas's linear ramp)."""
         if self.num_epochs <= 0:
             return self.prob
         return self.prob * min(1.0, float(epoch) / self.num_epochs)
 
-    def mask(self, h, w, rng):
+    def mask(self, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+        """An (h, w) 0/1 grid mask (1 keeps the pixel), rotated by a random angle below ``rotate``."""
         from PIL import Image
 
         hh, ww = int(1.5 * h), int(1.5 * w)
@@ -178,7 +180,7 @@ class GridMask(TransformOp):
             mask = 1 - mask
         return mask
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         if rng.random() > self.current_prob(ctx.epoch):
             return img
         h, w = _hw(img, ctx)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
 from ...errors import ConfigError
-from ._base import AUGMENTERS, SampleError, TransformOp, as_pair
+from ._base import AUGMENTERS, Context, SampleError, TransformOp, as_pair
 
 _INTERPS = ("nearest", "bilinear", "bicubic", "area", "lanczos", "box", "hamming", "random")
 # what the fused kernel reproduces: cv2's INTER_* (antialias off) and Pillow's filters (antialias on)
@@ -22,7 +22,9 @@ _FUSABLE = {"cv2": {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bi
             "pil": {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic", "box": "area"}}
 
 
-def fused_interp(interp, backend):
+def fused_interp(interp: Optional[str], backend: str) -> Optional[str]:
+    """The fused kernel's interpolation for a PaddleClas ``interpolation``/``backend`` pair, or None when
+    the kernel cannot reproduce it (the op then runs op by op)."""
     return _FUSABLE[backend].get((interp or "bilinear").lower())
 
 
@@ -72,10 +74,12 @@ class GeomState:
     resampled: bool = False
 
     @classmethod
-    def start(cls, h, w):
+    def start(cls, h: int, w: int) -> "GeomState":
+        """The untouched (h, w) source image."""
         return cls((0.0, 0.0, float(w), float(h)), (int(w), int(h)), False, (0, 0, int(w), int(h)), False)
 
-    def crop(self, x0, y0, cw, ch) -> "GeomState":
+    def crop(self, x0: float, y0: float, cw: int, ch: int) -> "GeomState":
+        """Crop (x0, y0, cw, ch) of the current image."""
         W, H = self.size
         if self.flip:  # the current image is mirrored: x0 counts from the right of the box
             x0 = W - x0 - cw
@@ -87,17 +91,18 @@ class GeomState:
             clip = tuple(int(round(v)) for v in box)
         return GeomState(box, (int(cw), int(ch)), self.flip, clip, self.resampled)
 
-    def resize(self, w, h) -> "GeomState":
+    def resize(self, w: int, h: int) -> "GeomState":
+        """Resample the current image to (w, h)."""
         return GeomState(self.box, (int(w), int(h)), self.flip, self.clip,
                          self.resampled or (int(w), int(h)) != tuple(self.size))
 
-    def box_in_clip(self):
+    def box_in_clip(self) -> Tuple[float, float, float, float]:
         """The box relative to the clip's origin."""
         cx, cy, _, _ = self.clip
         bx, by, bw, bh = self.box
         return bx - cx, by - cy, bw, bh
 
-    def view(self, img):
+    def view(self, img: np.ndarray) -> Tuple[np.ndarray, Tuple[float, float, float, float]]:
         """(source view, box relative to it) for the kernel."""
         cx, cy, cw, ch = self.clip
         return img[cy:cy + ch, cx:cx + cw], self.box_in_clip()
@@ -109,11 +114,12 @@ class GeometricOp(TransformOp):
     interpolation = None
     backend = "cv2"
 
-    def draw(self, hw, rng):
+    def draw(self, hw: Tuple[int, int], rng: np.random.Generator) -> Any:
         """Random parameters for an input of shape (h, w); None when the op is deterministic."""
         return None
 
-    def plan(self, state: GeomState, params) -> GeomState:
+    def plan(self, state: GeomState, params: Any) -> GeomState:
+        """The geometric state after this op, given the parameters :meth:`draw` returned."""
         raise NotImplementedError
 
 
@@ -134,20 +140,21 @@ class ResizeImage(GeometricOp):
         self.backend = str(backend).lower()
         self.fusable = fused_interp(interpolation, self.backend) is not None
 
-    def target(self, h, w):
+    def target(self, h: int, w: int) -> Tuple[int, int]:
+        """Output (w, h) for an (h, w) input."""
         if self.resize_short is not None:
             percent = float(self.resize_short) / min(w, h)
             return int(round(w * percent)), int(round(h * percent))
         return self.w, self.h
 
-    def out_size(self, in_size):
+    def out_size(self, in_size: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
         return (self.w, self.h) if self.resize_short is None else None
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         h, w = img.shape[:2]
         return _resize(img, self.target(h, w), self.interpolation, self.backend, rng)
 
-    def plan(self, state, params):
+    def plan(self, state: GeomState, params: Any) -> GeomState:
         w, h = state.size
         return state.resize(*self.target(h, w))
 
@@ -159,7 +166,7 @@ class CropImage(GeometricOp):
     def __init__(self, size):
         self.size = as_pair(size, "CropImage")
 
-    def out_size(self, in_size):
+    def out_size(self, in_size: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
         return self.size
 
     def _offsets(self, h, w):
@@ -169,13 +176,13 @@ class CropImage(GeometricOp):
                               "put a ResizeImage before it")
         return (w - cw) // 2, (h - ch) // 2
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         h, w = img.shape[:2]
         x0, y0 = self._offsets(h, w)
         cw, ch = self.size
         return img[y0:y0 + ch, x0:x0 + cw]
 
-    def plan(self, state, params):
+    def plan(self, state: GeomState, params: Any) -> GeomState:
         w, h = state.size
         x0, y0 = self._offsets(h, w)
         return state.crop(x0, y0, *self.size)
@@ -195,10 +202,10 @@ class RandCropImage(GeometricOp):
         self.backend = str(backend).lower()
         self.fusable = fused_interp(interpolation, self.backend) is not None
 
-    def out_size(self, in_size):
+    def out_size(self, in_size: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
         return self.size
 
-    def draw(self, hw, rng):
+    def draw(self, hw: Tuple[int, int], rng: np.random.Generator) -> Any:
         img_h, img_w = hw
         aspect_ratio = math.sqrt(rng.uniform(*self.ratio))
         w = 1.0 * aspect_ratio
@@ -214,11 +221,11 @@ class RandCropImage(GeometricOp):
         j = int(rng.integers(0, img_h - h + 1))
         return i, j, w, h
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         i, j, w, h = self.draw(img.shape[:2], rng)
         return _resize(img[j:j + h, i:i + w], self.size, self.interpolation, self.backend, rng)
 
-    def plan(self, state, params):
+    def plan(self, state: GeomState, params: Any) -> GeomState:
         i, j, w, h = params
         return state.crop(i, j, w, h).resize(*self.size)
 
@@ -233,10 +240,10 @@ class RandFlipImage(GeometricOp):
         self.flip_code = int(flip_code)
         self.fusable = self.flip_code == 1
 
-    def draw(self, hw, rng):
+    def draw(self, hw: Tuple[int, int], rng: np.random.Generator) -> Any:
         return bool(rng.integers(0, 2) == 1)
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         if not self.draw(img.shape[:2], rng):
             return img
         hdim, wdim = (1, 2) if ctx.layout == "CHW" else (0, 1)
@@ -246,6 +253,6 @@ class RandFlipImage(GeometricOp):
             return np.flip(img, hdim)
         return np.flip(np.flip(img, hdim), wdim)
 
-    def plan(self, state, params):
+    def plan(self, state: GeomState, params: Any) -> GeomState:
         return replace(state, flip=state.flip ^ bool(params))
 

@@ -7,7 +7,7 @@ number of workers. ``class_num`` comes from the config (``Arch.class_num``) or t
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -25,6 +25,8 @@ def _core_ok(images) -> bool:
 
 
 class BatchOp:
+    """Base of the batch ops: ``op(images, labels, rng, layout) -> (images, float32 (N, K) targets)``."""
+
     def __init__(self, class_num: Optional[int] = None):
         self.class_num = class_num
 
@@ -78,7 +80,8 @@ class CutmixOperator(BatchOp):
         self.alpha = float(alpha)
 
     @staticmethod
-    def rand_bbox(h, w, lam, rng):
+    def rand_bbox(h: int, w: int, lam: float, rng: np.random.Generator) -> Tuple[int, int, int, int]:
+        """(y1, y2, x1, x2): sides sqrt(1 - lam) of (h, w), centred at a uniform point, clipped."""
         cut_rat = np.sqrt(1.0 - lam)
         cut_h, cut_w = int(h * cut_rat), int(w * cut_rat)
         cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
@@ -135,11 +138,14 @@ class OpSampler(BatchOp):
 
 
 class BatchPipeline:
-    def __init__(self, ops):
+    """The batch ops of one loader, applied in order."""
+
+    def __init__(self, ops: List[BatchOp]):
         self.ops = ops
 
     @property
     def mixes_labels(self) -> bool:
+        """Whether labels come out as soft (N, K) targets."""
         return bool(self.ops)
 
     def __call__(self, images, labels, rng, layout="CHW"):
@@ -148,7 +154,7 @@ class BatchPipeline:
         return images, labels
 
 
-def build_batch_transforms(ops_config_list, *, class_num: Optional[int] = None,
+def build_batch_transforms(ops_config_list: Optional[List[dict]], *, class_num: Optional[int] = None,
                            where: str = "batch_transform_ops") -> BatchPipeline:
     """PaddleClas ``batch_transform_ops`` list -> :class:`BatchPipeline` (``class_num`` fills the ops'
     ``class_num`` unless an entry sets it)."""

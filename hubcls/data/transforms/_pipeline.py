@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -126,7 +126,7 @@ class Pipeline:
             lines.append(f"{'fused' if s.fused else 'per-sample'} [{names}] -> {s.out_layout}")
         return "\n".join(lines)
 
-    def static_output_spec(self):
+    def static_output_spec(self) -> Optional[Tuple[Tuple[int, int, int], str]]:
         """(shape, dtype) of one sample's output when it does not depend on the input, else None."""
         size = None
         layout = "CHW" if (self.decode and self.decode.channel_first) else "HWC"
@@ -150,6 +150,7 @@ class Pipeline:
 
     @property
     def output_layout(self) -> str:
+        """Layout of the pipeline's output: "CHW" or "HWC"."""
         if self.stages:
             return self.stages[-1].out_layout
         return "CHW" if (self.decode and self.decode.channel_first) else "HWC"
@@ -260,7 +261,9 @@ class Pipeline:
                 img = op.apply(img, rng, ctx)
         return img
 
-    def run_batch(self, items, rngs, *, epoch: int = 0, indices=None, out=None, on_error: str = "raise"):
+    def run_batch(self, items: Sequence[Any], rngs: Sequence[np.random.Generator], *, epoch: int = 0,
+                  indices: Optional[Sequence[int]] = None, out: Optional[np.ndarray] = None,
+                  on_error: str = "raise") -> Tuple[np.ndarray, List[int]]:
         """Run ``items`` (one generator each in ``rngs``). Returns (batch array, kept positions).
 
         ``out``: optional preallocated array of the output batch shape; the result is written into
@@ -338,7 +341,7 @@ class Pipeline:
         batch, _ = self.run_batch([img], [rng], epoch=epoch, indices=[index])
         return batch[0]
 
-    def batch(self, imgs, *, seed: int = 0, epoch: int = 0):
+    def batch(self, imgs: Sequence[Any], *, seed: int = 0, epoch: int = 0) -> np.ndarray:
         """Run a list of images (eval-style, e.g. predict/serve); returns the stacked batch."""
         rngs = [sample_rng(seed, epoch, i) for i in range(len(imgs))]
         out, _ = self.run_batch(list(imgs), rngs, epoch=epoch)
@@ -348,7 +351,7 @@ class Pipeline:
         return f"Pipeline(\n  {self.describe().replace(chr(10), chr(10) + '  ')}\n)"
 
 
-def _stage_size(stage: _Stage):
+def _stage_size(stage: _Stage) -> Optional[Tuple[int, int]]:
     """(w, h) every sample of a fused stage comes out with, or None when it depends on the input."""
     size = None
     for op in stage.ops:
@@ -357,7 +360,7 @@ def _stage_size(stage: _Stage):
     return tuple(size) if size is not None else None
 
 
-def build_transforms(ops_config_list, *, fuse: bool = True, num_threads: Optional[int] = 1,
+def build_transforms(ops_config_list: Optional[Sequence[dict]], *, fuse: bool = True, num_threads: Optional[int] = 1,
                      where: str = "transform_ops") -> Pipeline:
     """PaddleClas op list (``[{"OpName": {params}}, ...]``) -> compiled :class:`Pipeline`."""
     if ops_config_list is None:
@@ -368,7 +371,7 @@ def build_transforms(ops_config_list, *, fuse: bool = True, num_threads: Optiona
     return Pipeline(ops, fuse=fuse, num_threads=num_threads)
 
 
-def eval_ops_config(pretrained_cfg) -> list:
+def eval_ops_config(pretrained_cfg: Any) -> List[dict]:
     """PaddleClas's eval op list for a model: ResizeImage(resize_short) -> CropImage -> NormalizeImage
     -> ToCHWImage, from the model's PretrainedCfg (input_size, resize_short, mean, std, interpolation)."""
     size = int(getattr(pretrained_cfg, "input_size", 224) or 224)
@@ -383,7 +386,7 @@ def eval_ops_config(pretrained_cfg) -> list:
     ]
 
 
-def eval_transforms_for(pretrained_cfg, *, fuse: bool = True, num_threads: Optional[int] = None) -> Pipeline:
+def eval_transforms_for(pretrained_cfg: Any, *, fuse: bool = True, num_threads: Optional[int] = None) -> Pipeline:
     """The eval preprocessing every consumer (eval, predict, serve, export) shares."""
     return build_transforms(eval_ops_config(pretrained_cfg), fuse=fuse, num_threads=num_threads,
                             where=f"eval transforms of {getattr(pretrained_cfg, 'name', '?')}")

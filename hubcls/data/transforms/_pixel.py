@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
-from ._base import AUGMENTERS, TransformOp
+from ._base import AUGMENTERS, Context, TransformOp
 
 
 def _policy_apply(img, ctx, name, fn):
@@ -25,7 +25,7 @@ class AutoAugment(TransformOp):
     def __init__(self, fillcolor=(128, 128, 128)):
         self.fillcolor = tuple(int(c) for c in fillcolor)
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         from ..autoaugment import apply_steps, autoaugment_draw
 
         steps = autoaugment_draw(rng)
@@ -44,7 +44,7 @@ class RandAugment(TransformOp):
         self.fillcolor = tuple(int(c) for c in fillcolor)
         self._levels = randaugment_levels(self.magnitude)
 
-    def apply(self, img, rng, ctx):
+    def apply(self, img: np.ndarray, rng: np.random.Generator, ctx: Context) -> np.ndarray:
         from ..autoaugment import apply_steps, randaugment_draw
 
         steps = randaugment_draw(rng, self.num_layers, self._levels)
