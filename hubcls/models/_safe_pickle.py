@@ -19,17 +19,19 @@ code. This unpickler rebuilds only what ``paddle.save`` writes and refuses every
 Nothing is imported on the file's behalf: the allowed names map to small local constructors that
 check their arguments; arrays and dtypes are built by this module, not by NumPy's pickle hooks.
 Array data is bounded by the file's own size (a file cannot make the loader allocate more array
-bytes than it holds), and the file is read whole into memory first so lengths in the stream cannot
-make the reader allocate more than the file.
+bytes than it holds), and the file is read from a memory map, so a length inside the stream cannot
+make the reader allocate more than the file holds.
 
 The result is what ``paddle.load(path, return_numpy=...)`` returns for the same file.
 """
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import pickle
 import re
+import stat
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -214,8 +216,9 @@ _GENERATOR_STATE = re.compile(r"paddle\.(base|fluid)\.(libpaddle|core_avx|core_n
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes):
-        super().__init__(io.BytesIO(data), encoding="latin1")
+    def __init__(self, data):
+        # an mmap is read in place (no copy of the whole file); bytes through a BytesIO view
+        super().__init__(data if isinstance(data, mmap.mmap) else io.BytesIO(data), encoding="latin1")
         self.budget = _Budget(len(data))
 
     def find_class(self, module, name):
@@ -358,8 +361,8 @@ def _tensor_maker():
 
 
 # ---------------------------------------------------------------------------------------------
-def safe_loads(data: bytes, source: str = "<bytes>", return_numpy: bool = True) -> Any:
-    """:func:`safe_load` for bytes already in memory."""
+def safe_loads(data, source: str = "<bytes>", return_numpy: bool = True) -> Any:
+    """:func:`safe_load` for bytes (or an mmap) already in memory."""
     try:
         raw = _RestrictedUnpickler(data).load()
         return _as_paddle(_finish(raw), return_numpy)
@@ -390,12 +393,23 @@ def safe_load(path, return_numpy: bool = True) -> Any:
     and the refused global.
     """
     p = Path(os.fspath(path))
-    if p.exists() and not p.is_file():  # a FIFO or device would block or never end
-        raise WeightsError(f"{p}: not a regular file, expected a .pdparams/.pdopt/.pdckpt file")
     try:
-        data = p.read_bytes()
+        # non-blocking open + fstat of that descriptor: a FIFO or device (which would block or
+        # never end) is refused without a check-then-open race
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise WeightsError(f"{p}: no such file") from None
     except OSError as exc:
         raise WeightsError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    return safe_loads(data, source=str(p), return_numpy=return_numpy)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise WeightsError(f"{p}: not a regular file, expected a .pdparams/.pdopt/.pdckpt file")
+        if st.st_size == 0:
+            return safe_loads(b"", source=str(p), return_numpy=return_numpy)
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
+            return safe_loads(mm, source=str(p), return_numpy=return_numpy)
+    except OSError as exc:
+        raise WeightsError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
