@@ -47,7 +47,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from .errors import DownloadError, HostUnreachableError, OfflineError
 
@@ -61,14 +61,17 @@ _TRUE = ("1", "true", "yes", "on")
 # ---------------------------------------------------------------------------------------------
 # settings
 def hubcls_home() -> Path:
+    """The cache root: ``$HUBCLS_HOME``, default ``~/.cache/hubcls``."""
     return Path(os.environ.get("HUBCLS_HOME") or Path.home() / ".cache" / "hubcls").expanduser()
 
 
 def is_offline() -> bool:
+    """True when ``HUBCLS_OFFLINE`` forbids the network (cache only)."""
     return os.environ.get("HUBCLS_OFFLINE", "").strip().lower() in _TRUE
 
 
 def http_allowed() -> bool:
+    """True when ``HUBCLS_ALLOW_HTTP`` allows plain-http downloads (a mirror on a trusted network)."""
     return os.environ.get("HUBCLS_ALLOW_HTTP", "").strip().lower() in _TRUE
 
 
@@ -96,7 +99,9 @@ class Limits:
     max_bytes: int
 
     @classmethod
-    def from_env(cls, timeout=None, deadline=None, lock_timeout=None) -> "Limits":
+    def from_env(cls, timeout: Optional[float] = None, deadline: Optional[float] = None,
+                 lock_timeout: Optional[float] = None) -> "Limits":
+        """The limits of one download: explicit arguments win over the environment's defaults."""
         return cls(
             timeout=float(timeout) if timeout is not None else _env_float("HUBCLS_DOWNLOAD_TIMEOUT", 30.0),
             deadline=float(deadline) if deadline is not None else _env_float("HUBCLS_DOWNLOAD_DEADLINE", 1800.0),
@@ -148,7 +153,8 @@ def _lock_path(dest: Path) -> Path:
     return hubcls_home() / ".locks" / (hashlib.sha256(str(dest.resolve()).encode()).hexdigest()[:32] + ".lock")
 
 
-def sha256_file(path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Union[str, os.PathLike], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in ``chunk``-byte blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
@@ -159,6 +165,8 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
 # ---------------------------------------------------------------------------------------------
 # trust-on-first-use records
 def read_record(url: str) -> Optional[dict]:
+    """The trust-on-first-use record of ``url`` (``url``, ``sha256``, ``size``, ``source``,
+    ``recorded``) or None; a damaged record is a DownloadError that says how to reset it."""
     p = record_path(url)
     try:
         rec = json.loads(p.read_text(encoding="utf-8"))
@@ -226,8 +234,9 @@ def _first_line(exc) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def cached(url: str, dest=None, sha256: Optional[str] = None, size: Optional[int] = None,
-           subdir: str = "weights", validate: Optional[Callable] = None) -> Optional[Path]:
+def cached(url: str, dest: Union[None, str, os.PathLike] = None, sha256: Optional[str] = None,
+           size: Optional[int] = None, subdir: str = "weights",
+           validate: Optional[Callable[[Path], object]] = None) -> Optional[Path]:
     """The verified cached copy of ``url`` or None; never touches the network. A copy that fails
     verification is deleted (it would fail every later use too). A file placed in the cache by
     hand is checked with ``validate`` and recorded on first use."""
@@ -422,10 +431,11 @@ def _check_url(real_url: str) -> str:
     return scheme
 
 
-def download(url: str, dest=None, sha256: Optional[str] = None, size: Optional[int] = None,
-             subdir: str = "weights", progress: bool = True, timeout: Optional[float] = None,
-             retries: int = 3, backoff: float = 1.0, deadline: Optional[float] = None,
-             lock_timeout: Optional[float] = None, validate: Optional[Callable] = None) -> Path:
+def download(url: str, dest: Union[None, str, os.PathLike] = None, sha256: Optional[str] = None,
+             size: Optional[int] = None, subdir: str = "weights", progress: bool = True,
+             timeout: Optional[float] = None, retries: int = 3, backoff: float = 1.0,
+             deadline: Optional[float] = None, lock_timeout: Optional[float] = None,
+             validate: Optional[Callable[[Path], object]] = None) -> Path:
     """Download ``url`` into the cache (or ``dest``) once, verified; returns the local path.
 
     sha256 / size: the published checksum/size when known (else the first download is recorded and

@@ -8,16 +8,17 @@ a plugin's) is verified against it. Before a file enters the cache it must also 
 """
 from __future__ import annotations
 
+import os
 import urllib.parse
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from .._download import cache_path, cached, download, is_offline, resolve_url  # noqa: F401 - re-exported
 from ..errors import DownloadError, HostUnreachableError, WeightsError, WeightsUnavailableError
 from ._pretrained import PretrainedCfg
 
 
-def validate_weights(path) -> None:
+def validate_weights(path: Union[str, os.PathLike]) -> None:
     """Raise unless ``path`` reads as a weights file (run before a download enters the cache)."""
     from ._weights import read_state
 

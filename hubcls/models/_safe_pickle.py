@@ -34,7 +34,7 @@ import re
 import stat
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -361,7 +361,8 @@ def _tensor_maker():
 
 
 # ---------------------------------------------------------------------------------------------
-def safe_loads(data, source: str = "<bytes>", return_numpy: bool = True) -> Any:
+def safe_loads(data: Union[bytes, bytearray, memoryview, mmap.mmap], source: str = "<bytes>",
+               return_numpy: bool = True) -> Any:
     """:func:`safe_load` for bytes (or an mmap) already in memory."""
     try:
         raw = _RestrictedUnpickler(data).load()
@@ -384,7 +385,7 @@ def safe_loads(data, source: str = "<bytes>", return_numpy: bool = True) -> Any:
         raise WeightsError(f"{source}: not a readable .pdparams/.pdckpt file ({type(exc).__name__}: {exc})") from None
 
 
-def safe_load(path, return_numpy: bool = True) -> Any:
+def safe_load(path: Union[str, os.PathLike], return_numpy: bool = True) -> Any:
     """Load a ``paddle.save`` file (``.pdparams``/``.pdopt``/``.pdckpt``) without running code.
 
     Returns what ``paddle.load(path, return_numpy=return_numpy)`` would: with ``return_numpy``
