@@ -82,6 +82,20 @@ def test_decode_threads_give_the_same_batches(demo):
         build_dataloader(config(demo, decode_threads=0), "Train")
 
 
+def test_in_process_batches_reuse_only_released_buffers(demo):
+    """0 workers: a batch's memory is reused only once nothing holds the batch any more."""
+    dl = build_dataloader(config(demo, workers=0, batch=4), "Train", seed=5)
+    held = collect(dl, epochs=(0,))  # all held: every batch keeps its own memory and values
+    ptrs = [b["image"].__array_interface__["data"][0] for b in held]
+    assert len(set(ptrs)) == len(held) == 9
+    again = []
+    for b in dl:  # nothing kept but the loop variable: buffers come back
+        again.append((b["image"].__array_interface__["data"][0], b["image"].copy()))
+    assert len({p for p, _ in again}) < len(again)
+    for b, (_, img) in zip(held, again):
+        np.testing.assert_array_equal(b["image"], img)
+
+
 def test_int_labels_and_auto_chw(demo):
     ops = [{"DecodeImage": {}}, {"ResizeImage": {"size": 40}}, NORM]  # no ToCHWImage (PaddleClas develop style)
     dl = build_dataloader(config(demo, ops=ops, batch=5), "Train")

@@ -10,6 +10,7 @@ from PIL import Image
 from hubcls.data import read_image
 from hubcls.ops import resize_crop_normalize
 from hubcls.ops import jpeg as J
+from hubcls.ops import reference
 from tests._ops_images import photos
 
 pytestmark = pytest.mark.skipif(not J.jpeg_decoder_available(), reason="core built without libjpeg-turbo")
@@ -92,6 +93,31 @@ def test_scaled_decode_equals_opencv_reduced_decode(den):
                                         **kw)
         assert rep.scale_denom.tolist() == [den]
         np.testing.assert_array_equal(out[0], ref[8:28, 16:56])
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_scaled_decode_matches_the_reference(orientation):
+    """Random crops of a photo with odd sizes, every DCT scale, orientations that reverse either axis:
+    the op equals OpenCV's reduced decode + the mapping in hubcls.ops.reference (float64 resize)."""
+    rng = np.random.default_rng(orientation)
+    photo = cv2.resize(photos()[1], (603, 497), interpolation=cv2.INTER_CUBIC)
+    data = _jpeg(photo, orientation=orientation, quality=90)
+    H, W = read_image(data).shape[:2]
+    out_hw = (20, 16)
+    seen = set()
+    for t in range(15):
+        clip, box = _random_crop(rng, W, H)
+        if t % 3 == 0:
+            clip, box = [0, 0, W, H], [0.0, 0.0, float(W), float(H)]
+        kw = dict(interpolation=("bilinear", "area", "bicubic")[t % 3], antialias=bool(t % 2))
+        out, rep = J.jpeg_decode_resize([data], [clip], [box], out_hw, orientations=[orientation], **kw)
+        den = int(rep.scale_denom[0])
+        expect = max([1] + [d for d in (2, 4, 8) if box[2] / d >= out_hw[1] and box[3] / d >= out_hw[0]])
+        assert den == expect
+        seen.add(den)
+        ref = reference.jpeg_decode_resize(data, clip, box, out_hw, den, **kw)
+        np.testing.assert_allclose(out[0], ref, atol=2e-4, err_msg=f"clip={clip} box={box} d={den} {kw}")
+    assert seen >= {1, 2, 8}
 
 
 def test_scale_is_the_largest_that_still_covers_the_output():

@@ -168,6 +168,22 @@ def _produce(dataset, pipeline, batch_ops, spec, seed, epoch, rank, batch_no, in
     return n, bad
 
 
+def _free_buffer(spare: List[np.ndarray], nbytes: int) -> np.ndarray:
+    """A byte buffer for the next in-process batch: one of ``spare`` that no batch, view or DLPack
+    tensor references any more (its only references are the list and this frame), else a new one,
+    kept for later. A batch stays valid as long as anything holds it; reusing a released buffer
+    spares a fresh ~40 MB allocation per batch (page faults cost ~5% of the loader's time)."""
+    import sys
+
+    for buf in spare:
+        if sys.getrefcount(buf) <= 3:  # spare's slot, the loop variable, getrefcount's argument
+            return buf
+    buf = np.empty(nbytes, np.uint8)
+    if len(spare) < 3:
+        spare.append(buf)
+    return buf
+
+
 # ----------------------------------------------------------------------------------------------
 # workers
 # ----------------------------------------------------------------------------------------------
@@ -418,8 +434,9 @@ class DataLoader:
         epoch = self.epoch
         spec = self._output_spec()
         self._epoch_bad = 0
+        spare: List[np.ndarray] = []  # buffers of earlier batches, reused once nobody holds them
         for batch_no, indices in enumerate(self.batch_sampler.batches(epoch)):
-            views = spec.views(np.empty(spec.nbytes(), np.uint8))  # uninitialised: every byte gets written
+            views = spec.views(_free_buffer(spare, spec.nbytes()))  # uninitialised: every byte gets written
             n, bad = _produce(self.dataset, self.pipeline, self.batch_ops, spec, self.seed, epoch, self.rank,
                               batch_no, indices, views, self.on_bad_sample)
             self._record_bad(epoch, bad)

@@ -195,3 +195,42 @@ def cutmix(batch, perm, boxes, *, layout="NCHW"):
     for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes).reshape(-1, 4)):
         v[i, y0:y1, x0:x1] = src[perm[i], y0:y1, x0:x1]
     return out
+
+
+# ----------------------------------------------------------------------------- JPEG decode
+
+# EXIF orientation -> (axes swapped, stored x reversed, stored y reversed) of the displayed image
+_ORIENTATIONS = {1: (0, 0, 0), 2: (0, 1, 0), 3: (0, 1, 1), 4: (0, 0, 1), 5: (1, 0, 0), 6: (1, 0, 1), 7: (1, 1, 1),
+                 8: (1, 1, 0)}
+
+
+def jpeg_decode_resize(data: bytes, clip, box, size, scale_denom: int, **kw) -> np.ndarray:
+    """Reference for hubcls.ops.jpeg_decode_resize of one JPEG at DCT scale 1/``scale_denom``:
+    OpenCV decodes the whole image at that scale (IMREAD_REDUCED_COLOR_d, EXIF orientation
+    applied); the displayed clip/box map to it as (x + pad) / d, pad = ceil(W/d)*d - W on an axis the
+    orientation reverses (the partial last block lands at the displayed start), 0 otherwise; then
+    :func:`resize_crop_normalize` on that view. ``kw``: resize_crop_normalize's output arguments."""
+    import io
+
+    import cv2
+    from PIL import Image
+
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+             8: cv2.IMREAD_REDUCED_COLOR_8}
+    d = int(scale_denom)
+    img = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), flags[d]), cv2.COLOR_BGR2RGB)
+    pil = Image.open(io.BytesIO(data))
+    swap, rx, ry = _ORIENTATIONS.get(pil.getexif().get(0x0112, 1), (0, 0, 0))
+    w, h = pil.size[::-1] if swap else pil.size  # displayed, full scale
+    hs, ws = img.shape[:2]
+    padx = ws * d - w if (ry if swap else rx) else 0
+    pady = hs * d - h if (rx if swap else ry) else 0
+    cx, cy, cw, ch = (int(v) for v in clip)
+    x0, y0 = math.floor((cx + padx) / d), math.floor((cy + pady) / d)
+    x1, y1 = min(math.ceil((cx + cw + padx) / d), ws), min(math.ceil((cy + ch + pady) / d), hs)
+    bx, by, bw, bh = (float(v) for v in box)
+    sbx = ((cx - x0 * d) + padx + bx) / d
+    sby = ((cy - y0 * d) + pady + by) / d
+    sbw = min(bw / d, (x1 - x0) - max(sbx, 0.0))
+    sbh = min(bh / d, (y1 - y0) - max(sby, 0.0))
+    return resize_crop_normalize([img[y0:y1, x0:x1]], [(max(sbx, 0.0), max(sby, 0.0), sbw, sbh)], size, **kw)[0]
