@@ -346,9 +346,9 @@ def main(argv=None):
         report(title, n, [len(d) for d in datas], [8 * len(d) / (size[0] * size[1]) for d in datas], fl, loaders,
                targets)
         for w in args.workers:
-            hc = time_loader_wall(lambda: hubcls_loader(folder, lst, args.batch_size, w), n, args.rounds)
-            pc = time_loader_wall(lambda: paddleclas_loader(folder, lst, args.batch_size, w), n, args.rounds) \
-                if not args.no_paddleclas else float("nan")
+            hc = time_loader_wall(lambda f=folder, li=lst, w=w: hubcls_loader(f, li, args.batch_size, w), n, args.rounds)
+            pc = time_loader_wall(lambda f=folder, li=lst, w=w: paddleclas_loader(f, li, args.batch_size, w), n,
+                                  args.rounds) if not args.no_paddleclas else float("nan")
             print(f"  {w} workers, wall clock: hubcls {hc:.1f} img/s, PaddleClas {pc:.1f} img/s, {hc / pc:.2f}x")
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0

@@ -113,7 +113,7 @@ def test_sampler_shards_are_disjoint_and_cover(n, bs, ws, drop):
     for s in shards:
         s.set_epoch(2)
     per = [np.concatenate(s.batches()) if s.batches() else np.array([], int) for s in shards]
-    for s, p in zip(shards, per):
+    for s in shards:
         assert len(s) == len(s.batches())
         assert all(len(b) == bs for b in s.batches()) if drop else True
     if not drop:

@@ -8,9 +8,8 @@ import pytest
 from PIL import Image
 
 from hubcls.data import read_image
-from hubcls.ops import resize_crop_normalize
 from hubcls.ops import jpeg as J
-from hubcls.ops import reference
+from hubcls.ops import reference, resize_crop_normalize
 from tests._ops_images import photos
 
 pytestmark = pytest.mark.skipif(not J.jpeg_decoder_available(), reason="core built without libjpeg-turbo")

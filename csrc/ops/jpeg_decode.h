@@ -21,12 +21,12 @@ struct JpegJob {
   const uint8_t* data = nullptr;
   size_t size = 0;
   int orientation = 1;
-  int64_t clip[4] = {0, 0, 0, 0}; // x, y, w, h: integer region the pixels may come from (its border is
-                                  // replicated, as when the image is cropped before resampling)
-  double box[4] = {0, 0, 0, 0};   // x, y, w, h resampled onto the output (fractional), relative to
-                                  // the clip's origin (as resize_crop_normalize sees a cropped image)
-  bool flip = false;              // horizontal flip of the output
-  int64_t out_index = 0;          // sample of `out` to write
+  int64_t clip[4] = {0, 0, 0, 0};  // x, y, w, h: integer region the pixels may come from (its border is
+                                   // replicated, as when the image is cropped before resampling)
+  double box[4] = {0, 0, 0, 0};    // x, y, w, h resampled onto the output (fractional), relative to
+                                   // the clip's origin (as resize_crop_normalize sees a cropped image)
+  bool flip = false;               // horizontal flip of the output
+  int64_t out_index = 0;           // sample of `out` to write
 };
 
 enum class JpegStatus : int8_t {
@@ -38,7 +38,7 @@ enum class JpegStatus : int8_t {
 
 struct JpegResult {
   JpegStatus status = JpegStatus::Ok;
-  int scale_denom = 1;  // DCT scale the image was decoded at (1, 2, 4 or 8)
+  int scale_denom = 1;                   // DCT scale the image was decoded at (1, 2, 4 or 8)
   int64_t decoded_w = 0, decoded_h = 0;  // size of the region actually decoded (after scaling)
   std::string message;
 };

@@ -41,6 +41,7 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview, "io.IOBase"]
 
 
 def default_max_pixels() -> int:
+    """The decompression-bomb limit: ``HUBCLS_MAX_IMAGE_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
     value = os.environ.get(_ENV_MAX_PIXELS)
     if value:
         try:
@@ -249,9 +250,11 @@ class JpegSource:
 
     @property
     def shape(self) -> Tuple[int, int, int]:
+        """(height, width, 3) of the displayed image, as the decoded array will have."""
         return self.height, self.width, 3
 
     def decode(self) -> np.ndarray:
+        """The whole image through :func:`read_image` (its error policy)."""
         return read_image(self.data, name=self.name, max_pixels=self.max_pixels)
 
     def __repr__(self):

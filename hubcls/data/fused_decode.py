@@ -34,13 +34,14 @@ def scaled_decode_default() -> bool:
 
 
 def jpeg_path_available() -> bool:
+    """True when the core has the libjpeg-turbo decoder and HUBCLS_JPEG_DECODER does not disable it."""
     from ..ops.jpeg import jpeg_decoder_available
 
     return jpeg_decoder_available()
 
 
-def run_fused_stage(imgs: Sequence, states: list, size_wh: Tuple[int, int], kw: dict, *, out=None,
-                    scaled: bool = True, channel_order: str = "RGB",
+def run_fused_stage(imgs: Sequence, states: list, size_wh: Tuple[int, int], kw: dict, *,
+                    out: Optional[np.ndarray] = None, scaled: bool = True, channel_order: str = "RGB",
                     materialize: Callable[[int], tuple]) -> Tuple[np.ndarray, List[Tuple[int, ImageDecodeError]]]:
     """Run one fused stage over a batch that holds JpegSources and/or decoded arrays.
 

@@ -87,12 +87,15 @@ class BatchSampler:
 
     @property
     def per_rank(self) -> int:
+        """Samples each rank sees per epoch (the padded share)."""
         return math.ceil(self.num_samples / self.world_size)
 
-    def set_epoch(self, epoch: int):
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch whose permutation the next indices()/batches() call draws."""
         self.epoch = int(epoch)
 
     def indices(self, epoch: Optional[int] = None) -> np.ndarray:
+        """This rank's sample indices of an epoch (default: the current one), in order."""
         epoch = self.epoch if epoch is None else int(epoch)
         order = shuffle_rng(self.seed, epoch).permutation(self.num_samples) if self.shuffle \
             else np.arange(self.num_samples)
@@ -102,6 +105,7 @@ class BatchSampler:
         return order[self.rank::self.world_size].astype(np.int64)
 
     def batches(self, epoch: Optional[int] = None) -> List[np.ndarray]:
+        """This rank's batches of an epoch: index arrays of batch_size (the last may be short)."""
         idx = self.indices(epoch)
         out = [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
         if self.drop_last and out and len(out[-1]) < self.batch_size:
@@ -348,17 +352,19 @@ class DataLoader:
 
     # -- public ----------------------------------------------------------------------------
     @property
-    def batch_size(self):
+    def batch_size(self) -> int:
+        """Samples per batch."""
         return self.batch_sampler.batch_size
 
-    def set_epoch(self, epoch: int):
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch of the next iteration: its shuffle and every sample's random draws depend on it."""
         self.epoch = int(epoch)
         self.batch_sampler.set_epoch(epoch)
 
     def __len__(self):
         return len(self.batch_sampler)
 
-    def close(self):
+    def close(self) -> None:
         """Stop the workers and free the shared memory (also done at exit / garbage collection)."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
@@ -462,7 +468,7 @@ class DataLoader:
                 pool.check_alive()
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no batch from the data loader workers in {self.timeout:g} s "
-                                       "(loader.timeout); a worker may be stuck on slow storage")
+                                       "(loader.timeout); a worker may be stuck on slow storage") from None
 
     def _drain(self, pool):
         # results of batches submitted by an abandoned iteration: their slots must not be reused early
@@ -529,9 +535,8 @@ def _get(d, key, default=None):
 def build_dataloader(config: dict, mode: str, *, seed: int = 0, rank: int = 0, world_size: int = 1,
                      fuse: bool = True) -> DataLoader:
     """PaddleClas-shaped ``config`` + mode ("Train" | "Eval" | any DataLoader key) -> DataLoader."""
-    from .transforms import build_batch_transforms
     from .datasets import build_dataset
-    from .transforms import ToCHWImage, build_transforms
+    from .transforms import ToCHWImage, build_batch_transforms, build_transforms
 
     dl_all = _get(config, "DataLoader")
     if not isinstance(dl_all, dict):

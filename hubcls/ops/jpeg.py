@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _C
 from ._common import INTERPOLATIONS, check_num_threads, size_hw
@@ -59,6 +60,7 @@ class JpegDecodeReport:
 
     @property
     def failed(self) -> List[int]:
+        """Positions libjpeg refused (decode them with the general decoder)."""
         return [int(i) for i in np.flatnonzero(self.status == STATUS_DECODE_FAILED)]
 
 
@@ -70,10 +72,14 @@ def _rows(values, n, width, dtype, what):
     return a
 
 
-def jpeg_decode_resize(datas: Sequence[bytes], clips, boxes, size, *, orientations=None, flip=None, out_index=None,
-                       out=None, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), scale=1 / 255,
-                       interpolation="bilinear", antialias=True, layout="NCHW", dtype="float32",
-                       channel_order="RGB", max_scale_denom=8, num_threads=None):
+def jpeg_decode_resize(datas: Sequence[bytes], clips: ArrayLike, boxes: ArrayLike, size: Union[int, Tuple[int, int]], *,
+                       orientations: Optional[ArrayLike] = None, flip: Optional[ArrayLike] = None,
+                       out_index: Optional[ArrayLike] = None, out: Optional[np.ndarray] = None,
+                       mean: Sequence[float] = (0.485, 0.456, 0.406), std: Sequence[float] = (0.229, 0.224, 0.225),
+                       scale: float = 1 / 255, interpolation: str = "bilinear", antialias: bool = True,
+                       layout: str = "NCHW", dtype: str = "float32", channel_order: str = "RGB",
+                       max_scale_denom: int = 8,
+                       num_threads: Optional[int] = None) -> Tuple[np.ndarray, "JpegDecodeReport"]:
     """Decode each JPEG of ``datas`` (bytes) and resample ``boxes[i]`` of it into sample
     ``out_index[i]`` of the batch (default: i). Returns ``(out, JpegDecodeReport)``.
 

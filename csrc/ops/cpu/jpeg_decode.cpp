@@ -130,8 +130,9 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
   const int64_t* cl = job.clip;
   if (cl[2] <= 0 || cl[3] <= 0 || cl[0] < 0 || cl[1] < 0 || cl[0] + cl[2] > Wd || cl[1] + cl[3] > Hd)
     return fail(JpegStatus::BadArgument, "clip (" + std::to_string(cl[0]) + ", " + std::to_string(cl[1]) + ", " +
-                                             std::to_string(cl[2]) + ", " + std::to_string(cl[3]) + ") lies outside the " +
-                                             std::to_string(Wd) + "x" + std::to_string(Hd) + " image");
+                                             std::to_string(cl[2]) + ", " + std::to_string(cl[3]) +
+                                             ") lies outside the " + std::to_string(Wd) + "x" + std::to_string(Hd) +
+                                             " image");
   // the box must lie in the clip (resize_crop_normalize's check and clamp: a caller bug otherwise)
   check_box(job.box, cl[3], cl[2], 0);
   double box[4];
@@ -141,7 +142,8 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
   // the largest allowed DCT scale whose scaled box still covers the output
   int den = 1;
   for (int cand : {8, 4, 2}) {
-    if (cand <= max_scale_denom && bw / cand >= static_cast<double>(p.out_w) && bh / cand >= static_cast<double>(p.out_h)) {
+    if (cand <= max_scale_denom && bw / cand >= static_cast<double>(p.out_w) &&
+        bh / cand >= static_cast<double>(p.out_h)) {
       den = cand;
       break;
     }
@@ -149,9 +151,8 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
   ci.scale_num = 1;
   ci.scale_denom = static_cast<unsigned int>(den);
   ci.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  if (!guarded(d.err, [&] { jpeg_calc_output_dimensions(&ci); }))
-    return fail(JpegStatus::DecodeFailed, d.err.message);
-  const int64_t Ws = ci.output_width, Hs = ci.output_height;           // stored, scaled
+  if (!guarded(d.err, [&] { jpeg_calc_output_dimensions(&ci); })) return fail(JpegStatus::DecodeFailed, d.err.message);
+  const int64_t Ws = ci.output_width, Hs = ci.output_height;               // stored, scaled
   const int64_t Wds = orient.swap ? Hs : Ws, Hds = orient.swap ? Ws : Hs;  // displayed, scaled
 
   // clip and box in displayed scaled pixels
@@ -226,8 +227,7 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
         }
       }))
     return fail(JpegStatus::DecodeFailed, d.err.message);
-  if (ci.output_scanline < static_cast<JDIMENSION>(ry1))
-    return fail(JpegStatus::DecodeFailed, "decoder stopped early");
+  if (ci.output_scanline < static_cast<JDIMENSION>(ry1)) return fail(JpegStatus::DecodeFailed, "decoder stopped early");
   // Stop here: what lies below the last row needed is never decoded (jpeg_destroy aborts).
 
   ImageView view;
@@ -289,7 +289,8 @@ void jpeg_decode_resize_cpu(const std::vector<JpegJob>& jobs, void* out, int64_t
   results.assign(static_cast<size_t>(n), JpegResult());
   parallel_for(n, num_threads, [&](int64_t i) {
     try {
-      results[static_cast<size_t>(i)] = run_job(jobs[static_cast<size_t>(i)], out, out_count, sample_bytes, p, max_scale_denom);
+      results[static_cast<size_t>(i)] =
+          run_job(jobs[static_cast<size_t>(i)], out, out_count, sample_bytes, p, max_scale_denom);
     } catch (const std::exception& e) {  // an exception must not leave an OpenMP region
       results[static_cast<size_t>(i)] = fail(JpegStatus::BadArgument, e.what());
     }
