@@ -38,6 +38,11 @@ class WeightsError(HubclsError, ValueError):
     """A weight file does not match the model (the message lists the keys)."""
 
 
+class CheckpointError(HubclsError, OSError):
+    """A run's checkpoint or model package could not be written (disk full, I/O error); the message
+    names the file and what of the run is still complete."""
+
+
 class DownloadError(HubclsError, OSError):
     """A download failed or its checksum/size did not verify."""
 

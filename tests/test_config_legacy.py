@@ -229,7 +229,7 @@ def test_2020_quick_start_recipe_runs_as_written(tmp_path):
                 tmp_path, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     run = tmp_path / "output" / "ResNet50_vd"
-    assert (run / "best_model.pdparams").is_file() and (run / "last.pdckpt").is_file()
+    assert (run / "best" / "model.json").is_file() and (run / "last.pdckpt").is_file()
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     epoch = [rec for rec in log if rec["type"] == "epoch"]
     assert len(epoch) == 1 and math.isfinite(epoch[0]["train_loss"]) and "eval_top1" in epoch[0]

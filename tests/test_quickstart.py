@@ -41,7 +41,7 @@ def test_quickstart_offline_then_eval_and_infer(tmp_path):
     assert "FROM SCRATCH" in out and "HUBCLS_OFFLINE=1" in out  # it says how it started
     run = tmp_path / "output" / "quickstart"
     for f in ("report.html", "curves.png", "confusion_matrix.png", "eval_per_class.csv", "eval_confusion_matrix.csv",
-              "train_log.jsonl", "best_model.pdparams", "last.pdckpt", "config.yaml"):
+              "train_log.jsonl", "best/model.safetensors", "best/model.json", "last.pdckpt", "config.yaml"):
         assert (run / f).is_file(), f
     html = (run / "report.html").read_text()
     assert "Confusion matrix" in html and "Mistakes" in html and "curves.png" in html
@@ -103,10 +103,12 @@ def test_quickstart_uses_official_weights_when_the_host_answers(tmp_path, monkey
         server.shutdown()
     assert result["start"] == "official"
     # with a zero learning rate the backbone must still be exactly the served weights
-    trained = paddle.load(str(tmp_path / "output" / "quickstart" / "best_model.pdparams"))
+    from safetensors.numpy import load_file
+
+    trained = load_file(str(tmp_path / "output" / "quickstart" / "best" / "model.safetensors"))
     ref = src.state_dict()
     k = "blocks.0.expand_conv.conv.weight"
-    np.testing.assert_array_equal(trained[k].numpy(), ref[k].numpy())
+    np.testing.assert_array_equal(trained[k], ref[k].numpy())
     assert list(trained["fc.weight"].shape) == [1280, 5]
 
 
@@ -142,4 +144,4 @@ def test_quickstart_flowers102_recipe_wiring(tmp_path, monkeypatch):
     monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
     r = run_quickstart("flowers102", str(data), str(tmp_path / "out"), overrides=small, quiet=True)
     assert r["start"] == "scratch" and len(r["samples"]) == 3  # one val image of each present class
-    assert (tmp_path / "out" / "MobileNetV3_small_x0_35" / "best_model.pdparams").is_file()
+    assert (tmp_path / "out" / "MobileNetV3_small_x0_35" / "best" / "model.safetensors").is_file()

@@ -94,7 +94,7 @@ def test_unlabelled_images_feed_only_the_distillation_loss(tmp_path):
         unl = ArrayLoader(ArrayDataset(extra.images, unl_labels, [str(i) for i in range(4)]), 16, seed=9) if use_unl else None
         t = distill.DistillTrainer(_cfg(tmp_path, label_weight=1.0), model=tiny_net(4), teacher=_teacher(),
                                    train_loader=ArrayLoader(ds, 16, seed=1), unlabeled_loader=unl, quiet=True)
-        t.train()
+        t.train(overwrite=True)  # the three runs share one run directory
         return {k: v.numpy() for k, v in t.model.state_dict().items()}
 
     a = run(np.zeros(32, np.int64))
@@ -116,7 +116,7 @@ def test_teacher_cache_reuses_and_invalidates(tmp_path):
         paddle.seed(0)
         t = distill.DistillTrainer(cfg, model=tiny_net(4), teacher=_teacher(), train_loader=ArrayLoader(ds, 16, seed=1),
                                    quiet=True)
-        t.train()
+        t.train(overwrite=True)  # the runs share one run directory
         return t, {k: v.numpy() for k, v in t.model.state_dict().items()}
 
     cache_dir = tmp_path / "cache"

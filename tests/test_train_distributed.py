@@ -109,6 +109,6 @@ def test_cli_nproc_per_node_2_on_cpu(tmp_path):
     rec = [json.loads(l) for l in (run / "train_log.jsonl").read_text().splitlines()]
     ep = [x for x in rec if x["type"] == "epoch"]
     assert len(ep) == 1 and "eval_top1" in ep[0]           # one writer (rank 0), one record
-    assert (run / "best_model.pdparams").is_file()
+    assert (run / "best" / "model.safetensors").is_file()
     per_class = (run / "eval_per_class.csv").read_text().splitlines()
     assert sum(int(l.split(",")[-1]) for l in per_class[1:]) == 15  # all eval images counted once

@@ -94,9 +94,10 @@ def test_in_process_resume_is_exact(tmp_path):
     a, ra = run(tmp_path / "a", 2)
     b1, _ = run(tmp_path / "b", 1)
     run_dir = tmp_path / "b" / "TinyNet"
-    assert {p.name for p in run_dir.iterdir()} >= {ckpt.LAST, ckpt.BEST, ckpt.BEST_WEIGHTS, ckpt.LAST_WEIGHTS,
+    assert {p.name for p in run_dir.iterdir()} >= {ckpt.LAST, ckpt.BEST_DIR, ckpt.LAST_DIR,
                                                    "train_log.jsonl", "config.yaml", "eval_confusion_matrix.csv",
                                                    "eval_per_class.csv"}
+    assert (run_dir / ckpt.BEST_WEIGHTS).is_file() and (run_dir / ckpt.LAST_WEIGHTS).is_file()
     assert not list(run_dir.glob(".*tmp*"))  # no temp files left behind
     b2, rb = run(tmp_path / "b", 2, resume=True)
     assert b2.start_epoch == 2

@@ -32,7 +32,8 @@ def _run(args) -> int:
 
         raise ConfigError(f"{args.config}: no Distillation section (teacher, loss); see docs/distillation.md")
     trainer = Trainer(cfg, quiet=args.quiet)
-    result = trainer.train(resume=bool(args.resume), resume_from=args.resume if isinstance(args.resume, str) else None)
+    result = trainer.train(resume=bool(args.resume), resume_from=args.resume if isinstance(args.resume, str) else None,
+                           overwrite=bool(getattr(args, "overwrite", False)))
     best = result["best"]
     if trainer.rank == 0:
         if best.get("metric"):
@@ -47,6 +48,8 @@ def register(sub, name="train", help="train a model from a PaddleClas-style YAML
     add_config_args(p)
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                    help="continue from the run's last checkpoint (or the given .pdckpt / run directory)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="the run directory already holds a run: delete its checkpoints, packages and logs and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     g = p.add_argument_group("multi-process / multi-machine (paddle.distributed.launch)")
     g.add_argument("--nproc_per_node", type=int, default=None, help="worker processes on this machine (GPUs, or CPU workers with gloo)")

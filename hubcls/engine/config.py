@@ -384,7 +384,8 @@ def class_num(cfg: dict) -> Optional[int]:
 
 def dump_config(cfg: dict, path) -> None:
     clean = {k: v for k, v in cfg.items() if not k.startswith("_")}
-    tmp = f"{path}.tmp"
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # the temp-name pattern runs clean up
     with open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump(clean, f, sort_keys=False)
     os.replace(tmp, path)

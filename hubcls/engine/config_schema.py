@@ -143,6 +143,7 @@ SCHEMA = {
         "report": True,
         "class_num": True,
         "on_bad_sample": True,
+        "save_pdparams": True,  # hubcls: the run's packages also get model.pdparams (PaddleClas tools)
         "use_visualdl": True,
         "visualdl_dir": True,
         "visualdl_images": True,

@@ -143,7 +143,7 @@ def run_quickstart(dataset="demo", data_dir=None, output="./output/quickstart", 
     cfg_name = "quickstart" if dataset == "demo" else "ResNet50_vd_flowers102"
     _say(f"[3/6] train: {cfg['Global']['epochs']} epochs (same as: hubcls train -c {cfg_name})")
     trainer = Trainer(cfg, quiet=quiet)
-    result = trainer.train()
+    result = trainer.train(overwrite=True)  # the demo starts over each time it is run
     out = trainer.output_dir  # the run directory (output_dir, or output_dir/<Arch.name>)
     timings["train"] = time.time() - t
 
@@ -156,7 +156,7 @@ def run_quickstart(dataset="demo", data_dir=None, output="./output/quickstart", 
     res, metrics = trainer.evaluate()
     trainer._write_eval_artifacts(res)
     msg = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-    _say(f"[4/6] eval ({best_w.name}, epoch {result['best'].get('epoch')}): {msg}")
+    _say(f"[4/6] eval ({best_w.parent.name}/{best_w.name}, epoch {result['best'].get('epoch')}): {msg}")
     timings["eval"] = time.time() - t
 
     # 5. export

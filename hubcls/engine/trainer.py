@@ -19,12 +19,12 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
 from .._paddle import import_paddle
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
 from .arch_args import _model_kwarg_error, check_arch_kwargs, model_kwargs
 from .config import _get, class_num as cfg_class_num, dump_config, named_items
@@ -358,27 +358,109 @@ class Trainer:
             st["scaler"] = self.scaler.state_dict()
         return st
 
-    def save(self, epoch: int, is_best: bool) -> None:
+    def _package_facts(self) -> dict:
+        """What the run's model packages say besides the weights: class names, eval preprocessing
+        (Infer.transforms, else the Eval loader's ops; DecodeImage is the reader's), provenance."""
+        if getattr(self, "_facts", None) is None:
+            ops = _get(self.cfg, "Infer.transforms") or _get(self.cfg, "DataLoader.Eval.dataset.transform_ops") or []
+            ops = [op for op in ops if not (isinstance(op, dict) and "DecodeImage" in op)] or None
+            if getattr(self.model, "pretrained_cfg", None) is None:  # a model not built by create_model
+                from ..models import PretrainedCfg
+
+                name = str(self.cfg["Arch"]["name"])
+                shape = _get(self.cfg, "Global.image_shape") or [3, 224, 224]
+                self.model.pretrained_cfg = PretrainedCfg(name=name, arch=name, num_classes=int(self.num_classes),
+                                                          input_size=int(shape[-1]), label_list="")
+            labels = list(self.class_names) if self.class_names and len(self.class_names) == self.num_classes else None
+            clean = {k: v for k, v in self.cfg.items() if not str(k).startswith("_")}
+            src = _get(self.cfg, "Arch.pretrained") or _get(self.cfg, "Global.pretrained_model")
+            self._facts = {"labels": labels, "preprocess": ops,
+                           "provenance": {"config": clean, **({"source_weights": str(src)} if src else {})}}
+        return self._facts
+
+    def _write_package(self, sub: str, weights: dict, epoch: int, metrics: Optional[dict] = None) -> Path:
+        from ..models import save_package
+
+        facts = self._package_facts()
+        prov = {**facts["provenance"], "epoch": int(epoch), "run": sub}
+        if metrics:
+            prov["metrics"] = metrics
+        d = self.output_dir / sub
+        try:
+            save_package(self.model, d, labels=facts["labels"], preprocess=facts["preprocess"], provenance=prov,
+                         pdparams=bool(_get(self.cfg, "Global.save_pdparams", False)), state_dict=weights,
+                         name=str(self.cfg["Arch"]["name"]))
+        except OSError as exc:
+            ckpt.clean_temp_files(self.output_dir)
+            raise CheckpointError(ckpt.describe_os_error(exc, getattr(exc, "filename", None) or d)) from exc
+        return d
+
+    def save(self, epoch: int, is_best: bool, metrics: Optional[dict] = None) -> None:
+        """last.pdckpt first (the commit point: it holds the weights and the best record), then the
+        last/ package, then best/ when this epoch is the best. A crash between them leaves packages
+        one save behind, which :meth:`reconcile` rebuilds from the checkpoint on resume."""
         if self.rank != 0:
             return
         st = self.state(epoch)
-        ckpt.atomic_save(st, self.output_dir / ckpt.LAST)
         weights = self.ema.shadow if self.ema is not None else st["model"]
-        ckpt.atomic_save(weights, self.output_dir / ckpt.LAST_WEIGHTS)
-        if is_best:
-            ckpt.atomic_save(st, self.output_dir / ckpt.BEST)
-            ckpt.atomic_save(weights, self.output_dir / ckpt.BEST_WEIGHTS)
+        done = getattr(self, "_saved_epoch", None)
+        try:
+            ckpt.atomic_save(st, self.output_dir / ckpt.LAST)
+        except CheckpointError as exc:
+            before = f"{ckpt.LAST} of epoch {done} is intact" if done else f"no earlier {ckpt.LAST} was written"
+            raise CheckpointError(f"{exc}; {before}. Free space (or fix the error) and run again with --resume") from None
+        self._saved_epoch = epoch
+        try:
+            self._write_package(ckpt.LAST_DIR, weights, epoch, metrics)
+            if is_best:
+                self._write_package(ckpt.BEST_DIR, weights, epoch, metrics)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc}; {ckpt.LAST} (epoch {epoch}) is complete: run again with --resume to "
+                                  "rewrite the model packages from it") from None
+
+    def reconcile(self, st: dict) -> List[str]:
+        """Make last/ and best/ agree with the checkpoint ``st`` after a crash: a package whose epoch
+        is not the one the checkpoint records is rewritten from the checkpoint's weights (the
+        checkpoint is written first, so they are the weights of its own epoch)."""
+        if self.rank != 0:
+            return []
+        fixed = []
+        epoch = int(st["epoch"])
+        weights = st.get("ema") if self.ema is not None and st.get("ema") else st["model"]
+        if isinstance(weights, dict) and "shadow" in weights and isinstance(weights["shadow"], dict):
+            weights = weights["shadow"]
+        if ckpt.package_epoch(self.output_dir / ckpt.LAST_DIR) != epoch:
+            self._write_package(ckpt.LAST_DIR, weights, epoch)
+            fixed.append(f"{ckpt.LAST_DIR}/ (epoch {epoch})")
+        best_epoch = int((st.get("best") or {}).get("epoch") or 0)
+        have = ckpt.package_epoch(self.output_dir / ckpt.BEST_DIR)
+        if best_epoch and have != best_epoch:
+            if best_epoch != epoch:  # cannot happen with this write order; say so rather than guess
+                raise CheckpointError(f"{self.output_dir / ckpt.BEST_DIR} holds epoch {have}, {ckpt.LAST} records the "
+                                      f"best at epoch {best_epoch} whose weights are no longer available")
+            self._write_package(ckpt.BEST_DIR, weights, epoch)
+            fixed.append(f"{ckpt.BEST_DIR}/ (epoch {epoch})")
+        if fixed:
+            self.log(f"resume: rewrote {', '.join(fixed)} from {ckpt.LAST} (an earlier save was interrupted)")
+        return fixed
 
     def resume(self, path=None) -> bool:
         """Restore everything from ``path`` (a .pdckpt or run dir; default: this run's last.pdckpt)."""
+        explicit = path is not None
         p = Path(path) if path else self.output_dir / ckpt.LAST
         if p.is_dir():
             p = p / ckpt.LAST
-        if not p.is_file():
+        if not p.is_file() and not explicit:
             self.log(f"resume: no checkpoint at {p}; starting from scratch")
             return False
         st = ckpt.load_checkpoint(p)
-        self.model.set_state_dict(st["model"])
+        arch = st.get("arch")
+        if arch and str(arch) != str(self.cfg["Arch"]["name"]):
+            raise ConfigError(f"--resume {p}: the checkpoint is of {arch}, the config trains {self.cfg['Arch']['name']}")
+        try:
+            self.model.set_state_dict(st["model"])
+        except Exception as exc:  # noqa: BLE001 - shape mismatches surface as several types
+            raise ConfigError(f"--resume {p}: its weights do not fit the model ({exc})") from None
         inverse = {n: p_.name for n, p_ in self.model.named_parameters()}
         self.optimizer.set_state_dict(_rename_opt_state(st["optimizer"], inverse))
         self.lr_sched.set_state_dict(st["lr"])
@@ -392,8 +474,32 @@ class Trainer:
         if self.scaler is not None and "scaler" in st:
             self.scaler.load_state_dict(st["scaler"])
         ckpt.set_rng_state(st.get("rng"))
+        self._saved_epoch = int(st["epoch"])
+        if p.resolve() == (self.output_dir / ckpt.LAST).resolve():
+            self.reconcile(st)
         self.log(f"resumed from {p} (epoch {st['epoch']} done, step {self.global_step}, lr {self.lr_sched.last_lr:.6g})")
         return True
+
+    def _truncate_log(self, through_epoch: int) -> None:
+        """Drop JSONL records of epochs after ``through_epoch`` (a resumed run writes them again)."""
+        log = self.output_dir / "train_log.jsonl"
+        if self.rank != 0 or not log.is_file():
+            return
+        keep, dropped = [], 0
+        for line in log.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:  # a line cut by the kill
+                dropped += 1
+                continue
+            if int(rec.get("epoch", 0)) <= through_epoch:
+                keep.append(line)
+            else:
+                dropped += 1
+        if dropped:
+            tmp = log.with_name(f".{log.name}.tmp{os.getpid()}")
+            tmp.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
+            os.replace(tmp, log)
 
     # ------------------------------------------------------------------ train
     def _forward(self, model, image):
@@ -525,13 +631,42 @@ class Trainer:
                 stats[k] = v * (self.world if k == "ips" else 1)
         return stats
 
-    def train(self, resume: bool = False, resume_from=None) -> dict:
+    def train(self, resume: bool = False, resume_from=None, overwrite: bool = False) -> dict:
+        """Train ``Global.epochs`` epochs. A run directory that already holds a run is refused unless
+        ``resume`` (continue it) or ``overwrite`` (delete its checkpoints, packages and logs first)."""
+        resuming = bool(resume or resume_from or _get(self.cfg, "Global.checkpoints"))
+        if self.rank == 0:
+            ckpt.clean_temp_files(self.output_dir)
+            found = ckpt.existing_run(self.output_dir)
+            if found and not resuming:
+                if not overwrite:
+                    raise ConfigError(f"{self.output_dir} already holds a run ({found}); continue it with --resume, "
+                                      f"start over with --overwrite (deletes its checkpoints and logs), or write "
+                                      f"elsewhere with -o Global.output_dir=DIR")
+                removed = ckpt.remove_run(self.output_dir)
+                self.log(f"--overwrite: removed {', '.join(removed)} from {self.output_dir}")
         if self.optimizer is None:
             self.setup_train()
-        if resume or resume_from or _get(self.cfg, "Global.checkpoints"):
+        if resuming:
             self.resume(resume_from or _get(self.cfg, "Global.checkpoints"))
+        try:
+            return self._train_loop()
+        except BaseException:
+            if self.rank == 0:
+                ckpt.clean_temp_files(self.output_dir)
+            raise
+        finally:
+            if self._log_fp:
+                self._log_fp.close()
+                self._log_fp = None
+            if self.vdl is not None:
+                self.vdl.close()
+                self.vdl = None
+
+    def _train_loop(self) -> dict:
         if self.rank == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            self._truncate_log(self.start_epoch - 1)
             dump_config(self.cfg, self.output_dir / "config.yaml")
             if _get(self.cfg, "Global.use_visualdl", False) and self.vdl is None:
                 from .visualdl_log import VisualDLLogger
@@ -570,7 +705,7 @@ class Trainer:
                            if k not in ("type", "global_step"))
             self.log(f"[epoch {epoch}/{self.epochs}] {msg}")
             if epoch % save_every == 0 or epoch == self.epochs or is_best:
-                self.save(epoch, is_best)
+                self.save(epoch, is_best, metrics={k[5:]: v for k, v in rec.items() if k.startswith("eval_")} or None)
         if self.rank == 0 and _get(self.cfg, "Global.report", True) and self.history:
             try:
                 from .report import write_report
@@ -580,12 +715,6 @@ class Trainer:
                     self.log(f"report: {path}")
             except ImportError as exc:
                 self.log(f"report skipped ({exc}); install the report extra: pip install 'hubcls[report]'")
-        if self._log_fp:
-            self._log_fp.close()
-            self._log_fp = None
-        if self.vdl is not None:
-            self.vdl.close()
-            self.vdl = None
         return {"best": self.best, "history": self.history, "output_dir": str(self.output_dir)}
 
     # ------------------------------------------------------------------ eval
