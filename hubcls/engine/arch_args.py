@@ -85,7 +85,9 @@ def model_kwargs(name: str, fixed: Optional[set] = None) -> Optional[set]:
     except Exception:  # noqa: BLE001 - unknown names are reported by create_model itself
         return None
     kw = _callable_kwargs(builder, fixed_out=fixed)
-    return None if kw is None else kw - {"class_num"}
+    # class_num: PaddleClas's alias of num_classes (Arch.class_num is the config key);
+    # kwargs/args: helper functions that take a dict of options by that name, not config keys
+    return None if kw is None else kw - {"class_num", "kwargs", "args"}
 
 
 def _model_kwarg_error(name: str, kwargs: dict, exc: TypeError) -> ConfigError:
