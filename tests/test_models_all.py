@@ -119,6 +119,42 @@ def test_reset_classifier(built):
         _set_sublayer(model, model.classifier_name, old)
 
 
+# Stage channels and strides pinned per family (the generic test above checks each model against its
+# own feature_info; this table checks feature_info itself). exact: maps are size // reduction;
+# otherwise 'valid' convs/pools may shrink a map, never by a further factor of 2.
+FEATURES = [
+    # name, input size, out_indices, channels, reductions, exact
+    ("DenseNet121", 64, None, [64, 256, 512, 1024, 1024], [2, 4, 8, 16, 32], True),
+    ("DPN68", 64, None, [10, 144, 320, 704, 832], [2, 4, 8, 16, 32], True),
+    ("ResNeSt50", 64, None, [64, 256, 512, 1024, 2048], [2, 4, 8, 16, 32], True),
+    ("RegNetX_4GF", 64, None, [32, 80, 240, 560, 1360], [2, 4, 8, 16, 32], True),
+    ("Xception41", 64, None, [64, 128, 256, 728, 2048], [2, 4, 8, 16, 32], True),
+    ("Xception71", 64, None, [64, 256, 728, 728, 2048], [2, 4, 8, 16, 32], True),
+    ("Xception41_deeplab", 64, None, [64, 128, 256, 728, 2048], [2, 4, 8, 16, 32], True),
+    ("ResNeXt101_32x8d_wsl", 64, (1, 2, 3, 4), [256, 512, 1024, 2048], [4, 8, 16, 32], True),
+    ("GoogLeNet", 96, None, [64, 192, 480, 832, 1024], [2, 4, 8, 16, 32], False),
+    ("InceptionV3", 96, None, [32, 80, 768, 2048], [2, 4, 16, 32], False),
+    ("InceptionV4", 96, None, [32, 160, 1024, 1536], [2, 4, 16, 32], False),
+]
+
+
+@pytest.mark.parametrize("name, size, out_indices, chans, reds, exact", FEATURES, ids=[f[0] for f in FEATURES])
+def test_features_only_pinned(name, size, out_indices, chans, reds, exact):
+    m = hubcls.create_model(name, features_only=True, out_indices=out_indices)
+    m.eval()
+    assert m.channels() == chans and m.reduction() == reds
+    x = np.random.RandomState(0).standard_normal((1, 3, size, size)).astype("float32")
+    with paddle.no_grad():
+        feats = m(paddle.to_tensor(x))
+    assert [f.shape[1] for f in feats] == chans
+    sizes = [f.shape[2] for f in feats]
+    if exact:
+        assert [tuple(f.shape) for f in feats] == [(1, c, size // r, size // r) for c, r in zip(chans, reds)]
+    else:
+        assert all(size / (2 * r) - 1 <= s <= size / r for s, r in zip(sizes, reds)), sizes
+        assert sizes == sorted(sizes, reverse=True)
+
+
 def test_features_only_out_indices():
     f = hubcls.create_model("ResNet50_vd", features_only=True, out_indices=(1, 2, 3))
     f.eval()

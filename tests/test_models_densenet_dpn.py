@@ -19,17 +19,6 @@ def test_parity_calibrated(tmp_path, name):
     check_parity(tmp_path, "model_zoo.densenet" if name.startswith("Dense") else "model_zoo.dpn", name, size=64)
 
 
-@pytest.mark.parametrize("name, chans", [("DenseNet121", [64, 256, 512, 1024, 1024]),
-                                         ("DPN68", [10, 144, 320, 704, 832])])
-def test_features_only(name, chans):
-    m = hubcls.create_model(name, features_only=True)
-    m.eval()
-    assert m.channels() == chans and m.reduction() == [2, 4, 8, 16, 32]
-    with paddle.no_grad():
-        feats = m(paddle.to_tensor(random_input(64, batch=1)))
-    assert [tuple(f.shape) for f in feats] == [(1, c, 64 // r, 64 // r) for c, r in zip(chans, m.reduction())]
-
-
 def test_dpn_stage_taps_are_the_joined_paths():
     """DPN keeps a residual and a dense path; a stage's feature map is their concatenation, the
     same tensor the next stage's first block reads."""

@@ -55,17 +55,6 @@ def test_split_attention_radix2():
         np.testing.assert_allclose(sc(x).numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, chans", [("ResNeSt50", [64, 256, 512, 1024, 2048]),
-                                         ("RegNetX_4GF", [32, 80, 240, 560, 1360])])
-def test_features_only(name, chans):
-    m = hubcls.create_model(name, features_only=True)
-    m.eval()
-    assert m.channels() == chans and m.reduction() == [2, 4, 8, 16, 32]
-    with paddle.no_grad():
-        feats = m(paddle.to_tensor(random_input(64, batch=1)))
-    assert [tuple(f.shape) for f in feats] == [(1, c, 64 // r, 64 // r) for c, r in zip(chans, m.reduction())]
-
-
 def test_only_weighted_architectures_registered():
     # only the architecture with official weights is registered
     assert hubcls.models.list_models("RegNetX_*") == ["RegNetX_4GF"]

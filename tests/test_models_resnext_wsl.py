@@ -41,12 +41,3 @@ def test_fix_resnext_eval_size():
     assert (cfg.input_size, cfg.resize_short) == (320, 320)
     assert cfg.url.endswith("/Fix_ResNeXt101_32x48d_wsl_pretrained.pdparams")
     assert hubcls.models.resolve("ResNeXt101_32x16d_wsl").input_size == 224
-
-
-def test_features_only():
-    m = hubcls.create_model("ResNeXt101_32x8d_wsl", features_only=True, out_indices=(1, 2, 3, 4))
-    m.eval()
-    assert m.channels() == [256, 512, 1024, 2048] and m.reduction() == [4, 8, 16, 32]
-    with paddle.no_grad():
-        feats = m(paddle.to_tensor(random_input(64, batch=1)))
-    assert [tuple(f.shape) for f in feats] == [(1, 256, 16, 16), (1, 512, 8, 8), (1, 1024, 4, 4), (1, 2048, 2, 2)]

@@ -32,20 +32,6 @@ def test_deeplab_layout():
     assert exit2._conv1._conv1._dilation == [2, 2] and not exit2.has_skip
 
 
-@pytest.mark.parametrize("name, chans, red", [
-    ("Xception41", [64, 128, 256, 728, 2048], [2, 4, 8, 16, 32]),
-    ("Xception71", [64, 256, 728, 728, 2048], [2, 4, 8, 16, 32]),
-    ("Xception41_deeplab", [64, 128, 256, 728, 2048], [2, 4, 8, 16, 32]),
-])
-def test_features_only(name, chans, red):
-    m = hubcls.create_model(name, features_only=True)
-    m.eval()
-    assert m.channels() == chans and m.reduction() == red
-    with paddle.no_grad():
-        feats = m(paddle.to_tensor(random_input(64, batch=1)))
-    assert [tuple(f.shape) for f in feats] == [(1, c, 64 // r, 64 // r) for c, r in zip(chans, red)]
-
-
 def test_eval_size_and_classifier():
     for n in ("Xception41", "Xception65_deeplab", "Xception71"):
         cfg = hubcls.models.resolve(n)
