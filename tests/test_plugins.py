@@ -216,12 +216,17 @@ def test_a_new_backbone_plugin_resolves_in_every_spelling(group):
     """The positive path, in a subprocess so the shared model registry stays clean."""
     g, root = group
     m = _mod()
+    # like a real backbone plugin, the module registers its weight sets on import
     make_dist(root, "tiny-plugin", {"hubcls.backbones": {"TinyNet_x1_0": f"{m}:TinyNet_x1_0"}},
-              {f"{m}.py": "def TinyNet_x1_0(num_classes=1000, **kw):\n    return ('tiny', num_classes)\n"})
+              {f"{m}.py": "from hubcls.models import PretrainedCfg, register_pretrained\n"
+                          "register_pretrained(PretrainedCfg(name='TinyNet_x1_0', arch='TinyNet_x1_0', num_classes=7),\n"
+                          "                    PretrainedCfg(name='TinyNet_x1_0_ssld', arch='TinyNet_x1_0'))\n"
+                          "def TinyNet_x1_0(num_classes=1000, **kw):\n    return ('tiny', num_classes)\n"})
     code = textwrap.dedent("""
         import json
         from hubcls.models import ARCHS, get_arch, list_models, resolve
         out = {"resolve": [resolve(n).arch for n in ("TinyNet_x1_0", "tinynet_x1_0", "tiny-net-x1-0")],
+               "classes": resolve("tinynet_x1_0").num_classes, "ssld": resolve("tinynet_x1_0_ssld").arch,
                "built": list(get_arch("tinynet_x1_0")(num_classes=3)),
                "listed": list_models("tiny*"), "origin": ARCHS.origin("TINYNET_X1_0")}
         print("RESULT" + json.dumps(out))
@@ -231,8 +236,8 @@ def test_a_new_backbone_plugin_resolves_in_every_spelling(group):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.split("RESULT", 1)[1])
-    assert out["resolve"] == ["TinyNet_x1_0"] * 3
-    assert out["built"] == ["tiny", 3] and out["listed"] == ["TinyNet_x1_0"]
+    assert out["resolve"] == ["TinyNet_x1_0"] * 3 and out["classes"] == 7 and out["ssld"] == "TinyNet_x1_0"
+    assert out["built"] == ["tiny", 3] and out["listed"] == ["TinyNet_x1_0", "TinyNet_x1_0_ssld"]
     assert out["origin"].startswith("distribution tiny-plugin 1.0")
 
 

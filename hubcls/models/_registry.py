@@ -49,7 +49,11 @@ class ModelRegistry(Registry):
 
     def find(self, name: str) -> Optional[str]:
         cfg = _lookup(name)
-        return None if cfg is None else cfg.name
+        if cfg is None or self.key(cfg.arch) not in self._items:
+            # a weight set whose architecture is not registered reaches nothing yet: it is the
+            # plugin's own (a backbone plugin registers its weights on import, before its builder)
+            return None
+        return cfg.name
 
     def origin(self, name: str) -> str:
         """Where an architecture was registered; for a weight-variant name, where its architecture was."""
