@@ -11,6 +11,7 @@ from .geometry import random_resized_crop_box, resize_short_center_crop_box, res
 from .resize import IMAGENET_MEAN, IMAGENET_STD, resize_crop_normalize, unpack_images
 from .erase import cutout, fill_rects, gridmask, hide_and_seek, random_erasing
 from .mix import cutmix, cutmix_box, mixup
+from .jpeg import jpeg_decode_resize, jpeg_decoder_available, jpeg_library
 from . import augment, policies
 from .cpu import cpu_isa, set_cpu_isa, supported_cpu_isas, using_cpu_isa
 from .policies import (draw_cutout_boxes, draw_gridmask_masks, draw_hide_and_seek, draw_random_erasing_params,
