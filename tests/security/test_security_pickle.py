@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import _crafted  # noqa: E402
 
-from hubcls.errors import UnsafeFileError, WeightsError  # noqa: E402
+from hubcls.errors import HubclsError, UnsafeFileError, WeightsError  # noqa: E402
 
 paddle = pytest.importorskip("paddle")
 
@@ -139,14 +139,15 @@ def test_engine_checkpoint_and_pretrained_model_routes(tmp_path):
     from hubcls.engine import checkpoint as ckpt
 
     path, marker = _evil_file(tmp_path, "checkpoint_poisoned_optimizer", name="evil.pdckpt")
-    with pytest.raises(UnsafeFileError):
+    refused = r"evil\.pdckpt.*refused to load.*builtins\.exec"
+    with pytest.raises(HubclsError, match=refused):  # --resume wraps it in a ConfigError
         ckpt.load_checkpoint(path)
-    with pytest.raises(UnsafeFileError):
+    with pytest.raises(UnsafeFileError, match=refused):
         ckpt.load_weights(path)  # Global.pretrained_model / distillation teacher checkpoints
     run = tmp_path / "run"
     run.mkdir()
     (run / ckpt.LAST).write_bytes(path.read_bytes())
-    with pytest.raises(UnsafeFileError):
+    with pytest.raises(HubclsError, match="refused to load"):
         ckpt.load_checkpoint(run)
     assert not marker.exists()
 
@@ -210,7 +211,7 @@ def _paddle_files(tmp_path):
     save("state_p2.pdparams", m.state_dict(), protocol=2)
     save("opt.pdopt", opt.state_dict())
     save("ckpt.pdckpt", {"model": m.state_dict(), "optimizer": opt.state_dict(), "lr": sched.state_dict(),
-                         "epoch": 3, "best": {"top1": 0.5}, "history": [{"epoch": 1, "loss": 1.5}],
+                         "epoch": 3, "global_step": 30, "best": {"top1": 0.5}, "history": [{"epoch": 1, "loss": 1.5}],
                          "rng": {"paddle": paddle.get_rng_state(), "numpy": np.random.get_state()},
                          "class_names": ["a", "b"]})
     save("halfs.pdparams", {"bf16": paddle.to_tensor(np.linspace(-2, 2, 7, dtype="float32")).astype("bfloat16"),
