@@ -158,7 +158,7 @@ def register_study_model():
     from hubcls.errors import RegistryError
     from hubcls.models import list_models, register_model
     from hubcls.models._features import Backbone
-    from hubcls.models._layers import ConvBNLayer, linear_classifier, nn
+    from hubcls.models._layers import ConvBNLayer, linear, nn
     from hubcls.models.resnet import BasicBlock
 
     if STUDY_MODEL in list_models(STUDY_MODEL):
@@ -180,7 +180,7 @@ def register_study_model():
             self.blocks = nn.Sequential(*blocks)
             self.num_features = c
             self.avg_pool = nn.AdaptiveAvgPool2D(1)
-            self.fc = linear_classifier(c, num_classes)
+            self.fc = linear(c, num_classes)
 
         def forward_features(self, x):
             return self.blocks(self.stem(x))
@@ -323,8 +323,9 @@ def markdown_table(summary: dict, n_seeds: int) -> str:
         if r is None:
             continue
         acc = f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}"
-        if v == "standard":
-            lines.append(f"| {v} | {acc} | — | — | — | — | ({pc[v]:.2f} top-1) |")
+        if v == "standard" or "t" not in r:  # the baseline itself, or no standard run to pair with
+            lines.append(f"| {v} | {acc} | — | — | — | — | " + (f"({pc[v]:.2f} top-1) |" if v == "standard"
+                                                              else f"{pc[v] - pc['standard']:+.2f} |"))
             continue
         t = r["t"]
         ts = "—" if t is None else f"{t:+.2f}"
