@@ -145,6 +145,29 @@ def test_refused_jpeg_with_another_size_is_drawn_again(items, monkeypatch):
     assert keep == [0, 1]
 
 
+def test_header_that_disagrees_with_libjpeg_falls_back(items, monkeypatch):
+    """Geometry drawn from a header libjpeg does not confirm never fails the batch: the sample is
+    decoded the general way and its crop drawn again from the real size."""
+    from dataclasses import replace
+
+    import hubcls.data.decode as D
+
+    real = D._plain_jpeg
+
+    def lying(data):  # width and height swapped
+        h = real(data)
+        return None if h is None else replace(h, height=h.width, width=h.height)
+
+    pipe = build_transforms(train_ops(size=64, scaled_decode=False))
+    batch = [items[0], items[6]]
+    b, _, _ = _run(pipe, batch, monkeypatch, decoder=False)
+    monkeypatch.setattr(D, "_plain_jpeg", lying)
+    assert read_image_or_jpeg(items[0]).shape[:2] == read_image(items[0]).shape[1::-1]
+    a, keep, errors = _run(pipe, batch, monkeypatch)
+    assert keep == [0, 1] and errors == []
+    np.testing.assert_array_equal(a, b)
+
+
 def test_loader_uses_it_and_workers_agree(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     lines = []

@@ -218,6 +218,13 @@ def test_argument_errors():
         J.jpeg_decode_resize([data], [[0, 0, 600, 375]], [[0, 0, 10, 10]], 8)
     with pytest.raises(ValueError, match="lies outside its 100x100"):
         J.jpeg_decode_resize([data], [[0, 0, 100, 100]], [[50, 0, 60, 10]], 8)
+    _, rep = J.jpeg_decode_resize([data, data], [[0, 0, 600, 375], [0, 0, 100, 100]], [[0, 0, 10, 10]] * 2, 8,
+                                  strict=False)
+    assert rep.failed == [0] and rep.status.tolist() == [J.STATUS_BAD_ARGUMENT, J.STATUS_OK]
+    # geometry drawn for another size is refused even where it happens to fit
+    _, rep = J.jpeg_decode_resize([data, data], [[0, 0, 100, 100]] * 2, [[0, 0, 10, 10]] * 2, 8,
+                                  sizes=[[500, 375], [375, 500]])
+    assert rep.failed == [0] and "not the expected 375x500" in rep.messages[0]
     with pytest.raises(ValueError, match="orientation"):
         J.jpeg_decode_resize([data], [[0, 0, 100, 100]], [[0, 0, 10, 10]], 8, orientations=[9])
     with pytest.raises(ValueError, match="max_scale_denom"):

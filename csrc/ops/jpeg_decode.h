@@ -27,6 +27,8 @@ struct JpegJob {
                                    // the clip's origin (as resize_crop_normalize sees a cropped image)
   bool flip = false;               // horizontal flip of the output
   int64_t out_index = 0;           // sample of `out` to write
+  // displayed size the clip/box were drawn for (0: unchecked); an image of another size is refused
+  int64_t expect_h = 0, expect_w = 0;
 };
 
 enum class JpegStatus : int8_t {

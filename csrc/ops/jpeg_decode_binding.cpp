@@ -17,13 +17,14 @@ namespace bind {
 namespace {
 
 // -> (status int8[n], scale_denom int8[n], decoded (n, 2) int64 [w, h], messages list[str])
-py::tuple jpeg_decode_resize(py::list datas, I64 orientations, I64 clips, F64 boxes, U8 flips, I64 out_index,
+py::tuple jpeg_decode_resize(py::list datas, I64 orientations, I64 sizes, I64 clips, F64 boxes, U8 flips, I64 out_index,
                              py::array out, int64_t out_h, int64_t out_w, std::array<float, 3> mean,
                              std::array<float, 3> std_, float scale, Interp interp, bool antialias, bool nchw,
                              OutDType dtype, bool swap_rb, int max_scale_denom, int num_threads) {
   const py::ssize_t n = static_cast<py::ssize_t>(datas.size());
   if (orientations.size() != n || flips.size() != n || out_index.size() != n)
     throw ArgumentError("orientations, flips and out_index need one entry per JPEG");
+  check_table(sizes, n, 2, "sizes");
   check_table(clips, n, 4, "clips");
   check_table(boxes, n, 4, "boxes");
   const RCNParams p = rcn_params(out_h, out_w, mean, std_, scale, interp, antialias, nchw, dtype, swap_rb);
@@ -43,6 +44,8 @@ py::tuple jpeg_decode_resize(py::list datas, I64 orientations, I64 clips, F64 bo
     std::copy(boxes.data() + 4 * i, boxes.data() + 4 * i + 4, j.box);
     j.flip = flips.data()[i] != 0;
     j.out_index = out_index.data()[i];
+    j.expect_h = sizes.data()[2 * i];
+    j.expect_w = sizes.data()[2 * i + 1];
   }
   std::vector<JpegResult> results;
   {
@@ -68,10 +71,10 @@ py::tuple jpeg_decode_resize(py::list datas, I64 orientations, I64 clips, F64 bo
 
 void bind_jpeg_decode(py::module_& m) {
 #ifdef HUBCLS_WITH_JPEG
-  m.def("jpeg_decode_resize", &jpeg_decode_resize, py::arg("datas"), py::arg("orientations"), py::arg("clips"),
-        py::arg("boxes"), py::arg("flips"), py::arg("out_index"), py::arg("out"), py::arg("out_h"), py::arg("out_w"),
-        py::arg("mean"), py::arg("std"), py::arg("scale"), py::arg("interp"), py::arg("antialias"), py::arg("nchw"),
-        py::arg("dtype"), py::arg("swap_rb"), py::arg("max_scale_denom"), py::arg("num_threads"),
+  m.def("jpeg_decode_resize", &jpeg_decode_resize, py::arg("datas"), py::arg("orientations"), py::arg("sizes"),
+        py::arg("clips"), py::arg("boxes"), py::arg("flips"), py::arg("out_index"), py::arg("out"), py::arg("out_h"),
+        py::arg("out_w"), py::arg("mean"), py::arg("std"), py::arg("scale"), py::arg("interp"), py::arg("antialias"),
+        py::arg("nchw"), py::arg("dtype"), py::arg("swap_rb"), py::arg("max_scale_denom"), py::arg("num_threads"),
         "Decode JPEGs (only the region each crop needs, DCT-scaled when allowed) straight into a normalised batch");
   m.attr("jpeg_library") = jpeg_library_version();
 #else

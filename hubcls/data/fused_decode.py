@@ -73,9 +73,10 @@ def run_fused_stage(imgs: Sequence, states: list, size_wh: Tuple[int, int], kw: 
         boxes = np.asarray([states[k].box_in_clip() for k in jpeg_k], np.float64).reshape(-1, 4)
         _, report = jpeg_decode_resize(
             [imgs[k].data for k in jpeg_k], clips, boxes, (h, w), orientations=[imgs[k].orientation for k in jpeg_k],
+            sizes=[(imgs[k].height, imgs[k].width) for k in jpeg_k],
             flip=[states[k].flip for k in jpeg_k], out_index=jpeg_k, out=out, channel_order=channel_order,
-            max_scale_denom=8 if scaled else 1, **kw)
-        for j in report.failed:  # libjpeg refused the data: the general decoder decides what it is worth
+            max_scale_denom=8 if scaled else 1, strict=False, **kw)
+        for j in report.failed:  # libjpeg refused the data (or its size): the general decoder decides
             k = jpeg_k[j]
             try:
                 arrays[k] = materialize(k)

@@ -50,7 +50,8 @@ def jpeg_decoder_available() -> bool:
 
 @dataclass
 class JpegDecodeReport:
-    """Per image: ``status`` (0 ok, 1 libjpeg refused the data: decode it with the general decoder),
+    """Per image: ``status`` (0 ok, 1 libjpeg refused the data: decode it with the general decoder,
+    2 the clip/box did not fit the image — reported only with ``strict=False``),
     the DCT ``scale_denom`` used (1, 2, 4, 8), the ``decoded`` region's (w, h) after scaling and
     libjpeg's ``messages``."""
     status: np.ndarray
@@ -60,8 +61,8 @@ class JpegDecodeReport:
 
     @property
     def failed(self) -> List[int]:
-        """Positions libjpeg refused (decode them with the general decoder)."""
-        return [int(i) for i in np.flatnonzero(self.status == STATUS_DECODE_FAILED)]
+        """Positions not decoded (decode them with the general decoder)."""
+        return [int(i) for i in np.flatnonzero(self.status != STATUS_OK)]
 
 
 def _rows(values, n, width, dtype, what):
@@ -73,13 +74,14 @@ def _rows(values, n, width, dtype, what):
 
 
 def jpeg_decode_resize(datas: Sequence[bytes], clips: ArrayLike, boxes: ArrayLike, size: Union[int, Tuple[int, int]], *,
-                       orientations: Optional[ArrayLike] = None, flip: Optional[ArrayLike] = None,
+                       orientations: Optional[ArrayLike] = None, sizes: Optional[ArrayLike] = None,
+                       flip: Optional[ArrayLike] = None,
                        out_index: Optional[ArrayLike] = None, out: Optional[np.ndarray] = None,
                        mean: Sequence[float] = (0.485, 0.456, 0.406), std: Sequence[float] = (0.229, 0.224, 0.225),
                        scale: float = 1 / 255, interpolation: str = "bilinear", antialias: bool = True,
                        layout: str = "NCHW", dtype: str = "float32", channel_order: str = "RGB",
-                       max_scale_denom: int = 8,
-                       num_threads: Optional[int] = None) -> Tuple[np.ndarray, "JpegDecodeReport"]:
+                       max_scale_denom: int = 8, num_threads: Optional[int] = None,
+                       strict: bool = True) -> Tuple[np.ndarray, "JpegDecodeReport"]:
     """Decode each JPEG of ``datas`` (bytes) and resample ``boxes[i]`` of it into sample
     ``out_index[i]`` of the batch (default: i). Returns ``(out, JpegDecodeReport)``.
 
@@ -88,11 +90,15 @@ def jpeg_decode_resize(datas: Sequence[bytes], clips: ArrayLike, boxes: ArrayLik
     cropped before resampling. boxes: (n, 4) (x, y, w, h) relative to the clip's origin. The output
     arguments mean what they mean for :func:`hubcls.ops.resize_crop_normalize`, except
     ``channel_order``: the order of the *output* channels (the decoder produces RGB).
-    ``max_scale_denom``: 1 disables DCT scaling; 2, 4 or 8 allow it up to that factor.
+    ``max_scale_denom``: 1 disables DCT scaling; 2, 4 or 8 allow it up to that factor. ``sizes``:
+    (n, 2) displayed (h, w) each clip/box was drawn for; an image of another size is refused (its
+    geometry is meaningless for it) instead of being cut where the numbers happen to fit.
 
     Images libjpeg refuses (corrupt or truncated data; a warning counts) leave their sample
     untouched and are reported in ``report.failed``: decode those with ``hubcls.data.read_image``,
-    which owns the error policy.
+    which owns the error policy. A clip or box that does not fit its image is a ``ValueError``;
+    with ``strict=False`` (callers whose geometry comes from the files themselves: a header that
+    disagrees with what libjpeg reads must not fail the batch) it is reported like refused data.
     """
     if not hasattr(_C, "jpeg_decode_resize"):
         raise RuntimeError("this hubcls core was built without libjpeg-turbo (see hubcls.ops.jpeg_library())")
@@ -104,6 +110,7 @@ def jpeg_decode_resize(datas: Sequence[bytes], clips: ArrayLike, boxes: ArrayLik
     if n and not np.isfinite(boxes).all():
         raise ValueError("boxes contain NaN or infinity")
     orientations = _rows(np.ones(n) if orientations is None else orientations, n, 1, np.int64, "orientations")
+    sizes = _rows(np.zeros((n, 2)) if sizes is None else sizes, n, 2, np.int64, "sizes")
     fl = np.zeros(n, np.uint8) if flip is None else np.broadcast_to(np.asarray(flip), (n,)).astype(np.uint8)
     idx = _rows(np.arange(n) if out_index is None else out_index, n, 1, np.int64, "out_index")
     if max_scale_denom not in (1, 2, 4, 8):
@@ -123,10 +130,10 @@ def jpeg_decode_resize(datas: Sequence[bytes], clips: ArrayLike, boxes: ArrayLik
     if n and (idx.min() < 0 or idx.max() >= out.shape[0]):
         raise ValueError(f"out_index must lie in [0, {out.shape[0]})")
     status, den, decoded, messages = _C.jpeg_decode_resize(
-        datas, orientations, clips, boxes, fl, idx, out, oh, ow, m, s, float(scale), INTERPOLATIONS[interpolation],
+        datas, orientations, sizes, clips, boxes, fl, idx, out, oh, ow, m, s, float(scale), INTERPOLATIONS[interpolation],
         bool(antialias), nchw, code, channel_order == "BGR", int(max_scale_denom), check_num_threads(num_threads))
     bad = np.flatnonzero(status == STATUS_BAD_ARGUMENT)
-    if bad.size:
+    if bad.size and strict:
         i = int(bad[0])
         raise ValueError(f"JPEG {i}: {messages[i]}")
     return out, JpegDecodeReport(status, den, decoded, list(messages))

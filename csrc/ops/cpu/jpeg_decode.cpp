@@ -125,6 +125,10 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
   const Orientation orient(job.orientation);
   const int64_t W = ci.image_width, H = ci.image_height;
   const int64_t Wd = orient.swap ? H : W, Hd = orient.swap ? W : H;  // displayed size
+  if ((job.expect_h || job.expect_w) && (job.expect_h != Hd || job.expect_w != Wd))
+    return fail(JpegStatus::DecodeFailed, "the image is " + std::to_string(Wd) + "x" + std::to_string(Hd) +
+                                              ", not the expected " + std::to_string(job.expect_w) + "x" +
+                                              std::to_string(job.expect_h));
 
   // the clip must lie in the image and the box in the clip (the 1e-3 px slack of resize_crop_normalize)
   const int64_t* cl = job.clip;
