@@ -72,3 +72,11 @@ class WeightsUnavailableError(DownloadError, WeightsError):
     HUBCLS_OFFLINE=1 kept the network out."""
 
     offline = False
+
+
+class BackendUnavailableError(HubclsError, RuntimeError):
+    """An inference backend cannot run here (the message says what to install)."""
+
+
+class ExportError(HubclsError, RuntimeError):
+    """A model could not be exported or converted (the message says which step failed)."""

@@ -14,8 +14,9 @@ paddle = pytest.importorskip("paddle")
 
 import hubcls  # noqa: E402
 from hubcls.deploy import Predictor, export_model  # noqa: E402
-from hubcls.deploy.export import ExportError, read_export, read_labels  # noqa: E402
-from hubcls.errors import ConfigError  # noqa: E402
+from hubcls.data.label_lists import read_labels  # noqa: E402
+from hubcls.deploy.export import read_export  # noqa: E402
+from hubcls.errors import ConfigError, ExportError  # noqa: E402
 
 HAS_ONNX = all(__import__("importlib").util.find_spec(m) for m in ("onnxruntime", "paddle2onnx", "onnx"))
 
@@ -27,13 +28,15 @@ def test_export_dir_contents_and_preprocess_is_the_eval_pipeline(tmp_path):
     cfg = m.pretrained_cfg.with_(input_size=64, resize_short=73)
     out = export_model(m, tmp_path / "e", cfg=cfg)
     names = sorted(os.listdir(out))
-    assert {"inference.json", "inference.pdiparams", "preprocess.json", "hubcls_export.json"} <= set(names)
+    # a model package (manifest + safetensors weights) with the program beside it
+    assert {"inference.json", "inference.pdiparams", "model.json", "model.safetensors"} <= set(names)
     spec = read_export(out)
     assert spec["ops"] == json.loads(json.dumps(eval_ops_config(cfg)))  # exactly hubcls.data's eval op list
     assert spec["input_size"] == (3, 64, 64)
     meta = spec["meta"]
-    assert meta["input"]["shape"] == [None, 3, 64, 64] and meta["model"] == "MobileNetV3_small_x0_35"
-    assert meta["versions"]["paddle"] and len(meta["weights"]) == 32
+    assert meta["input"]["shape"] == [None, 3, 64, 64] and spec["manifest"]["name"] == "MobileNetV3_small_x0_35"
+    assert meta["versions"]["paddle"] and len(meta["weights_id"]) == 32
+    assert spec["manifest"]["preprocess"] == spec["ops"] and spec["manifest"]["input_size"] == [3, 64, 64]
     if spec["labels"] is not None:  # the zoo's ImageNet label file, when shipped
         assert len(spec["labels"]) == 1000
 
@@ -70,15 +73,17 @@ def test_read_labels_formats(tmp_path):
 
 
 def test_errors_for_bad_directories(tmp_path):
-    with pytest.raises(ExportError, match="not a directory"):
+    with pytest.raises(ConfigError, match="no such file or directory"):
         Predictor(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ExportError, match="no inference program"):
+    with pytest.raises(ConfigError, match="holds no model"):
         Predictor(tmp_path / "empty")
+    with pytest.raises(ExportError, match="no inference program"):
+        read_export(tmp_path / "empty")
     m = hubcls.create_model("MobileNetV3_small_x0_35")
     out = export_model(m, tmp_path / "e", input_size=64)
-    (out / "preprocess.json").unlink()
-    with pytest.raises(ExportError, match="preprocess.json"):
+    (out / "model.json").unlink()
+    with pytest.raises(ConfigError, match="no model.json"):
         Predictor(out)
     with pytest.raises(ConfigError, match="model_int8.onnx"):
         Predictor(export_model(m, tmp_path / "g", input_size=64), backend="int8")
@@ -113,7 +118,7 @@ def test_hardtanh_bounds_survive_onnx(tmp_path):
 
 @pytest.mark.skipif(not HAS_ONNX, reason="needs onnx, onnxruntime, paddle2onnx")
 def test_export_from_training_config_uses_its_transforms_labels_and_weights(tmp_path):
-    """`hubcls export -c quickstart -O Global.pretrained_model=W -o DIR`: the config's Infer transforms,
+    """`hubcls export -c quickstart -o Global.pretrained_model=W --output DIR`: the config's Infer transforms,
     its class_id_map_file labels and the given weights."""
     from _deploy_helpers import dygraph_logits, photos
 
@@ -125,10 +130,10 @@ def test_export_from_training_config_uses_its_transforms_labels_and_weights(tmp_
     (run / "output/quickstart/demo_data").mkdir(parents=True)
     (run / "output/quickstart/demo_data/label_list.txt").write_text("".join(f"{i} c{i}\n" for i in range(6)))
     out = tmp_path / "exp"
-    r = subprocess.run([sys.executable, "-m", "hubcls", "export", "-c", "quickstart", "-O",
-                        f"Global.pretrained_model={w}", "-o", str(out), "--onnx"], cwd=str(run), capture_output=True,
-                       text=True, env=dict(os.environ, OMP_NUM_THREADS="1", HUBCLS_HOME=str(tmp_path / "home")),
-                       timeout=600)
+    r = subprocess.run([sys.executable, "-m", "hubcls", "export", "-c", "quickstart", "-o",
+                        f"Global.pretrained_model={w}", "--output", str(out), "--onnx"], cwd=str(run),
+                       capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, OMP_NUM_THREADS="1", HUBCLS_HOME=str(tmp_path / "home")))
     assert r.returncode == 0, r.stderr
     spec = read_export(out)
     assert spec["labels"] == [f"c{i}" for i in range(6)]

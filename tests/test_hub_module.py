@@ -273,9 +273,14 @@ def test_save_inference_model_matches_predict(module, tmp_path):
     out = module.save_inference_model(str(tmp_path / "export"))
     files = {p.name for p in Path(out).iterdir()}
     assert any(f.endswith(".pdiparams") for f in files)
-    assert "preprocess.json" in files
+    assert {"model.json", "model.safetensors", "labels.txt"} <= files  # an export is a model package
     labels = (Path(out) / "labels.txt").read_text().splitlines()
     assert labels == module.labels
+    # ... so it is a model for every entry point, the dygraph Module included
+    again = hub.Module(directory=out, backend="dygraph")
+    a, b = again.predict([photo(1)], top_k=1000)[0], module.predict([photo(1)], top_k=1000)[0]
+    assert set(a) == set(b) and len(a) == 1000
+    np.testing.assert_allclose([a[k] for k in b], list(b.values()), rtol=1e-4, atol=1e-6)
     # the exported program answers like the Module (same preprocessing, same weights)
     from hubcls.deploy import Predictor
 

@@ -1,33 +1,34 @@
-"""``hubcls eval -c CONFIG [-o Global.pretrained_model=PATH]``: top-1/top-5, per-class P/R/F1,
+"""``hubcls eval -c CONFIG [--weights MODEL] [-o KEY=VALUE]``: top-1/top-5, per-class P/R/F1,
 confusion matrix (CSV + PNG) on the config's Eval data."""
 from __future__ import annotations
 
 import json
 
+from ._common import add_parser
 from .train import add_config_args
 
 
 def _run(args) -> int:
     from ..engine.config import load_config
-    from ..engine.trainer import Trainer
     from ..engine.metrics import per_class_report
+    from ..engine.trainer import Trainer
+    from ..errors import ConfigError
 
     cfg = load_config(args.config, args.override, strict=args.strict)
     cfg["Global"]["report"] = False
-    if not cfg["Global"].get("pretrained_model") and not cfg["Arch"].get("pretrained"):
-        from pathlib import Path
-        from ..engine import checkpoint as ckpt
-        from ..engine.trainer import run_dir_of
+    model = None
+    try:
+        # the model the config stands for, in any form: --weights / Global.pretrained_model / the run
+        from ..engine.infer import config_source
 
-        run_dir = run_dir_of(cfg)
-        for cand in (ckpt.BEST_WEIGHTS, ckpt.LAST_WEIGHTS):
-            if (run_dir / cand).is_file():
-                cfg["Global"]["pretrained_model"] = str(run_dir / cand)
-                print(f"evaluating {run_dir / cand} (set -o Global.pretrained_model=... for other weights)")
-                break
-        else:
-            print("warning: no Global.pretrained_model and no trained run found: evaluating random weights")
-    trainer = Trainer(cfg, quiet=args.quiet)
+        source = config_source(cfg, args.weights)
+        model = source.create()
+        print(f"evaluating {source.weights_id} (--weights or -o Global.pretrained_model=... for other weights)")
+    except ConfigError as exc:
+        if args.weights or cfg["Global"].get("pretrained_model"):
+            raise
+        print(f"warning: {exc}: evaluating random weights")
+    trainer = Trainer(cfg, quiet=args.quiet, model=model)
     trainer.eval_loader = trainer._build_loader("Eval")
     trainer.preflight("Eval")
     from ..engine.losses import CombinedLoss
@@ -58,8 +59,13 @@ def _run(args) -> int:
 
 
 def register(sub):
-    p = sub.add_parser("eval", help="evaluate weights on the config's Eval data (top-k, per-class, confusion)")
+    p = add_parser(sub, "eval", help="evaluate weights on the config's Eval data (top-k, per-class, confusion)",
+                   examples=["hubcls eval -c quickstart                          # the run's best weights",
+                             "hubcls eval -c quickstart --weights output/quickstart/last   # any model form",
+                             "hubcls eval -c ResNet50_vd -o Global.pretrained_model=ResNet50_vd_pretrained.pdparams"])
     add_config_args(p)
+    p.add_argument("--weights", help="weights to evaluate: a file, a package, a run or export directory "
+                                     "(default: Global.pretrained_model, else the config's run)")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_run)

@@ -1,78 +1,83 @@
-"""``hubcls export (-c CONFIG | -m NAME [--weights FILE]) -o DIR``: a deployable model directory.
+"""``hubcls export (-m MODEL | -c CONFIG) [--output DIR]``: a deployable model directory.
 
-Writes the Paddle inference program (dynamic batch), preprocess.json (the eval transform ops),
-labels.txt and hubcls_export.json; ``--onnx`` adds model.onnx, ``--int8 IMAGES`` a calibrated INT8
-ONNX model, ``--format lite`` a Paddle-Lite .nb file (needs the paddlelite package).
+Writes a model package (model.json + model.safetensors) with the Paddle inference program (dynamic
+batch) and labels.txt beside it; ``--onnx`` adds model.onnx, ``--int8 IMAGES`` a calibrated INT8 ONNX
+model, ``--format lite`` a Paddle-Lite .nb file (needs the paddlelite package). With ``-c`` the output
+directory defaults to the config's ``Global.save_inference_dir`` (as PaddleClas's export_model.py).
 """
 from __future__ import annotations
 
+import argparse
 import json
 
+from ._common import add_model_args, add_override_arg, add_parser, warn
 
-def _model_from_config(args):
-    """(model, cfg-like, preprocess ops, labels) from a PaddleClas-shaped training config."""
-    from pathlib import Path
 
-    from ..engine import checkpoint as ckpt
-    from ..engine.config import load_config
-    from ..engine.trainer import build_model
+def _split_o(args):
+    """-o is a config override (KEY=VALUE) as everywhere else. The older ``-o DIR`` (output directory)
+    still works for one release, with a warning: a value without "=" cannot be an override."""
+    overrides, dirs = [], []
+    for v in args.override:
+        (overrides if "=" in v else dirs).append(v)
+    for v in args.old_override or []:
+        warn("export", "-O KEY=VALUE is deprecated; use -o KEY=VALUE (one meaning per flag across commands)")
+        overrides.append(v)
+    if dirs:
+        from ..errors import ConfigError
+
+        if len(dirs) > 1 or args.output:
+            raise ConfigError(f"-o takes KEY=VALUE config overrides; give the output directory as --output DIR "
+                              f"(got -o {' -o '.join(dirs)})")
+        warn("export", f"-o DIR is deprecated; use --output {dirs[0]} (-o is a config override, as in train/eval)")
+        args.output = dirs[0]
+    args.override = overrides
+
+
+def _source(args):
+    """(model, name, resolved output dir) for -m or -c."""
     from ..errors import ConfigError
 
-    cfg = load_config(args.config, args.override, strict=getattr(args, "strict", False))
-    g = cfg.setdefault("Global", {})
-    if args.weights:
-        g["pretrained_model"] = args.weights
-    elif not g.get("pretrained_model") and not (cfg.get("Arch") or {}).get("pretrained"):
-        run_dir = Path(g.get("output_dir", "./output/")) / str(cfg["Arch"]["name"])
-        for cand in (ckpt.BEST_WEIGHTS, ckpt.LAST_WEIGHTS):
-            if (run_dir / cand).is_file():
-                g["pretrained_model"] = str(run_dir / cand)
-                break
-        else:
-            raise ConfigError(f"no weights to export: set -o Global.pretrained_model=FILE, --weights FILE, "
-                              f"or train first (looked for {run_dir / ckpt.BEST_WEIGHTS})")
-    model = build_model(cfg, log=lambda *a, **k: None)
-    # PaddleClas's export/predict use Infer.transforms; fall back to the Eval loader's ops
-    infer_ops = (cfg.get("Infer") or {}).get("transforms")
-    eval_ops = ((cfg.get("DataLoader") or {}).get("Eval") or {}).get("dataset", {}).get("transform_ops")
-    ops = [op for op in (infer_ops or eval_ops or []) if not (isinstance(op, dict) and "DecodeImage" in op)]
-    if not ops:
-        ops = None  # fall back to the model's own eval preprocessing
-    labels = None
-    label_file = ((cfg.get("Infer") or {}).get("PostProcess") or {}).get("class_id_map_file")
-    if label_file and Path(label_file).is_file():
-        from ..deploy.export import read_labels
+    if args.model:
+        if args.override:
+            raise ConfigError("-o KEY=VALUE overrides a config: use it with -c CONFIG")
+        from ..models import resolve_model
 
-        labels = read_labels(label_file)
-    return model, ops, labels, cfg["Arch"]["name"]
+        weights = args.weights or (False if args.random else None)
+        source = resolve_model(args.model, weights=weights)
+        out = args.output
+    else:
+        from ..engine.config import load_config
+        from ..engine.infer import config_source
+
+        cfg = load_config(args.config, args.override, strict=args.strict)
+        source = config_source(cfg, args.weights)
+        out = args.output or (cfg.get("Global") or {}).get("save_inference_dir")
+    if not out:
+        raise ConfigError("where to? pass --output DIR")
+    model = source.create()
+    if args.label_list:
+        from ..models import inference_labels
+        from ..models._package import with_package_facts
+
+        labels = inference_labels(model.pretrained_cfg, model.num_classes, args.label_list)
+        model.pretrained_cfg = with_package_facts(model.pretrained_cfg, labels=labels)
+    return model, source, out
 
 
-def _input_size_from_ops(ops):
-    for op in ops or []:
-        for key in ("CropImage", "ResizeImage"):
-            params = op.get(key) if isinstance(op, dict) else None
-            if params and key == "CropImage":
-                size = params.get("size")
-                return (size, size) if isinstance(size, int) else tuple(size)[::-1]  # (w, h) -> (h, w)
-    return None
-
-
-def _calibration_batch(folder, n, ops, cfg):
+def _calibration_batch(folder, n, ops):
     """Up to ``n`` images from ``folder`` (recursively), through the export's own preprocessing."""
     from pathlib import Path
 
     import numpy as np
 
-    from ..data import read_image
-    from ..deploy.export import build_preprocess, preprocess_ops_for
+    from ..data import build_transforms, read_image
     from ..errors import ConfigError
 
     exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in exts)[:n]
     if not files:
         raise ConfigError(f"--int8 {folder}: no images found (looked for {', '.join(sorted(exts))})")
-    transform = build_preprocess(ops if ops is not None else preprocess_ops_for(cfg))
-    return np.stack([np.asarray(transform(read_image(str(f))), np.float32) for f in files])
+    return build_transforms(list(ops)).batch([read_image(str(f)) for f in files])
 
 
 def _run(args) -> int:
@@ -80,45 +85,36 @@ def _run(args) -> int:
 
     from ..errors import ConfigError
 
+    _split_o(args)
     if bool(args.config) == bool(args.model):
-        raise ConfigError("export needs exactly one of -c CONFIG or -m NAME")
+        raise ConfigError("export needs exactly one of -c CONFIG or -m MODEL")
     from ..deploy.export import export_model, input_size_of
+    from ..models._package import preprocess_of
 
-    if args.model:
-        from ..models import create_model
-
-        pretrained = args.weights if args.weights else (True if not args.random else False)
-        model = create_model(args.model, pretrained=pretrained)
-        ops, labels, name = None, None, model.pretrained_cfg.name
-    else:
-        model, ops, labels, name = _model_from_config(args)
-    cfg = getattr(model, "pretrained_cfg", None)
-    size = args.input_size or _input_size_from_ops(ops)
-    if cfg is None and size is None:
-        raise ConfigError("cannot tell the input size: pass --input-size")
+    model, source, out_dir = _source(args)
+    cfg = model.pretrained_cfg
+    size = args.input_size
     if args.format == "lite":
         from ..deploy.lite import export_lite
 
-        nb = export_lite(model, args.output, input_size=input_size_of(cfg, size))
+        nb = export_lite(model, out_dir, input_size=input_size_of(cfg, size))
         print(f"wrote {nb}")
         return 0
-    calib = None
-    if args.int8:
-        calib = _calibration_batch(args.int8, args.calib_num, ops, cfg)
-    out = export_model(model, args.output, cfg=cfg, input_size=size, preprocess_ops=ops, labels=labels, name=name,
-                       onnx=args.onnx or args.format == "onnx", int8_calib=calib)
-    meta = json.loads((Path(out) / "hubcls_export.json").read_text())
+    calib = _calibration_batch(args.int8, args.calib_num, preprocess_of(cfg)) if args.int8 else None
+    out = export_model(model, out_dir, input_size=size, onnx=args.onnx or args.format == "onnx", int8_calib=calib,
+                       provenance={"source": source.given, "source_weights": source.weights_id})
+    meta = json.loads((Path(out) / "model.json").read_text())
+    info = meta["inference"]
     files = sorted(p.name for p in Path(out).iterdir())
-    print(f"exported {meta['model']} ({'x'.join(str(s) for s in meta['input']['shape'][1:])} input, dynamic batch) "
-          f"to {out} in {meta['export_seconds']:.1f}s: {', '.join(files)}")
+    print(f"exported {meta['name']} ({'x'.join(str(s) for s in info['input']['shape'][1:])} input, dynamic batch, "
+          f"{meta['num_classes']} classes) to {out} in {info['export_seconds']:.1f}s: {', '.join(files)}")
     if args.check:
-        from ..deploy.predictor import Predictor
-
         import numpy as np
 
-        x = np.random.default_rng(0).standard_normal((2, *meta["input"]["shape"][1:])).astype(np.float32)
         from ..deploy.backends import DygraphBackend
+        from ..deploy.predictor import Predictor
 
+        x = np.random.default_rng(0).standard_normal((2, *info["input"]["shape"][1:])).astype(np.float32)
         ref = DygraphBackend(model)(x)
         for backend in ["inference"] + (["onnxruntime"] if (Path(out) / "model.onnx").is_file() else []) + (
                 ["int8"] if calib is not None else []):
@@ -128,17 +124,22 @@ def _run(args) -> int:
 
 
 def register(sub):
-    p = sub.add_parser("export", help="export a model for deployment (Paddle inference program, ONNX, INT8, Lite)")
+    p = add_parser(sub, "export", help="export a model for deployment (package + Paddle inference program, ONNX, INT8, Lite)",
+                   examples=[
+                       "hubcls export -m ResNet50_vd_ssld --output out/r50 --onnx",
+                       "hubcls export -m output/quickstart --output out/mine       # a trained run",
+                       "hubcls export -c quickstart                                # -> Global.save_inference_dir",
+                   ])
     src = p.add_argument_group("model (one of)")
-    src.add_argument("-c", "--config", help="training config (YAML path or shipped name); weights: Global.pretrained_model "
-                                            "or the run's best checkpoint")
-    src.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE",
-                     help="config override with -c, e.g. -O Global.pretrained_model=best.pdparams (-o is the output dir)")
-    src.add_argument("--strict", action="store_true", help="with -c: unknown config keys are errors")
-    src.add_argument("-m", "--model", help="zoo model name (any spelling: ResNet50_vd_ssld, resnet50_vd_imagenet_ssld)")
-    src.add_argument("--weights", help="weights file (.pdparams/.safetensors/save_pretrained dir); default: official weights")
-    src.add_argument("--random", action="store_true", help="with -m and no --weights: export untrained weights (tests/demos)")
-    p.add_argument("-o", "--output", dest="output", required=True, metavar="DIR", help="output directory")
+    add_model_args(src)
+    src.add_argument("-c", "--config", help="training config (YAML path or shipped name); weights: --weights, "
+                                            "Global.pretrained_model or the run's best model")
+    src.add_argument("--random", action="store_true", help="with -m NAME and no --weights: export untrained weights (tests/demos)")
+    add_override_arg(p, " (with -c)")
+    p.add_argument("--strict", action="store_true", help="with -c: unknown config keys are errors")
+    p.add_argument("-O", dest="old_override", action="append", metavar="KEY=VALUE", help=argparse.SUPPRESS)
+    p.add_argument("--output", "--out", dest="output", metavar="DIR",
+                   help="output directory (default with -c: the config's Global.save_inference_dir)")
     p.add_argument("--format", choices=["paddle", "onnx", "lite"], default="paddle",
                    help="paddle: inference program (+ --onnx); onnx: also model.onnx; lite: Paddle-Lite .nb")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (paddle2onnx)")
@@ -147,3 +148,4 @@ def register(sub):
     p.add_argument("--input-size", type=int, nargs="+", metavar="N", help="input H [W] (default: the model's eval crop)")
     p.add_argument("--check", action="store_true", help="after export, compare every exported backend with dygraph")
     p.set_defaults(func=_run)
+

@@ -1,4 +1,4 @@
-"""``hubcls serve -m NAME [-m NAME2] [--weights FILE] [--model-dir DIR]``: HTTP serving.
+"""``hubcls serve -m MODEL [-m MODEL2] [--weights FILE] [--model-dir DIR]``: HTTP serving.
 
 PaddleHub's protocol (POST /predict/<module>), a v1 API, health checks, Prometheus metrics and a
 web page at /. Binds 127.0.0.1 unless --host says otherwise. See docs/serving.md.
@@ -8,32 +8,42 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ._common import MODEL_HELP, add_parser
+
+
+def _per_model(values, names, flag):
+    from ..errors import ConfigError
+
+    values = list(values or [])
+    if values and len(values) != len(names):
+        raise ConfigError(f"{flag} was given {len(values)} times for {len(names)} -m models; give one {flag} per -m, "
+                          f"in the same order" + (" (or 'official' / 'random')" if flag == "--weights" else ""))
+    return values or [None] * len(names)
+
 
 def _load_modules(args) -> dict:
     from ..errors import ConfigError
     from ..hub.module import Module
+    from ..models._resolve import _looks_like_path
 
     names = list(args.model or [])
-    weights = list(args.weights or [])
-    if weights and len(weights) != len(names):
-        raise ConfigError(f"--weights was given {len(weights)} times for {len(names)} -m models; "
-                          "give one --weights per -m, in the same order (or use 'official' / 'random')")
+    weights = _per_model(args.weights, names, "--weights")
+    label_lists = _per_model(args.label_list, names, "--label-list")
+    entries = [(n, w, ll) for n, w, ll in zip(names, weights, label_lists)]
+    entries += [(d, None, None) for d in args.model_dir or []]
     modules = {}
-    for i, name in enumerate(names):
-        w = weights[i] if weights else None
+    for spec, w, ll in entries:
         w = None if w in (None, "official") else w
-        print(f"loading {name} (weights: {w or 'official'}) ...", file=sys.stderr, flush=True)
-        modules[name] = Module(name=name, weights=w, use_gpu=args.use_gpu, backend=args.backend)
-    for d in args.model_dir or []:
-        print(f"loading model directory {d} ...", file=sys.stderr, flush=True)
-        m = Module(directory=d, use_gpu=args.use_gpu, backend=args.backend)
-        # routed under the directory's name: a fine-tuned model must not shadow the zoo model
-        route = Path(d).resolve().name
+        is_dir = _looks_like_path(spec)
+        # a directory is routed under its own name: a fine-tuned model must not shadow the zoo model
+        route = Path(spec).resolve().name if is_dir else spec
+        print(f"loading {spec}" + ("" if is_dir else f" (weights: {w or 'official'})") + " ...", file=sys.stderr, flush=True)
+        m = Module(name=spec, weights=w, label_list=ll, use_gpu=args.use_gpu, backend=args.backend)
         if route in modules:
-            raise ConfigError(f"two models would be served as {route!r}; rename the directory {d}")
+            raise ConfigError(f"two models would be served as {route!r}" + ("; rename the directory" if is_dir else ""))
         modules[route] = m
     if not modules:
-        raise ConfigError("hubcls serve needs at least one -m NAME or --model-dir DIR")
+        raise ConfigError("hubcls serve needs at least one -m MODEL or --model-dir DIR")
     return modules
 
 
@@ -61,13 +71,17 @@ def _run(args) -> int:
 
 
 def register(sub):
-    p = sub.add_parser("serve", help="serve models over HTTP (PaddleHub protocol + v1 API + web page)")
-    p.add_argument("-m", "--model", action="append", metavar="NAME",
-                   help="model to serve (any spelling: ResNet50_vd_ssld, resnet50_vd_imagenet_ssld); repeatable")
+    p = add_parser(sub, "serve", help="serve models over HTTP (PaddleHub protocol + v1 API + web page)",
+                   examples=["hubcls serve -m resnet50_vd_imagenet_ssld                  # official weights",
+                             "hubcls serve --model-dir output/quickstart --port 8080      # your trained run",
+                             "hubcls serve -m MobileNetV3_small_x0_35 --weights best_model.pdparams --label-list labels.txt"])
+    p.add_argument("-m", "--model", action="append", metavar="MODEL", help=MODEL_HELP + "; repeatable")
     p.add_argument("--weights", action="append", metavar="FILE",
-                   help="weights file for the matching -m (repeat in -m order; 'official' or 'random' allowed)")
+                   help="weights for the matching -m (repeat in -m order; 'official' or 'random' allowed)")
+    p.add_argument("--label-list", action="append", metavar="FILE",
+                   help="class names for the matching -m (repeat in -m order)")
     p.add_argument("--model-dir", action="append", metavar="DIR",
-                   help="serve a model directory written by `hubcls train` / save_pretrained; repeatable")
+                   help="serve a model package / training run / export directory under its directory name; repeatable")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8866, help="port (default 8866, like PaddleHub)")
     p.add_argument("--max-batch-size", type=int, default=8, help="images per model call (default 8)")

@@ -3,6 +3,9 @@
 Public API::
 
     read_image(src, *, max_pixels=None, reduce_to=None)  -> uint8 HxWx3 RGB
+    to_rgb(image, channel_order="BGR")                     -> uint8 HxWx3 RGB from a path, bytes, file,
+                                                              PIL image or array (prediction inputs)
+    read_labels(path)                                      -> class names of a label file
     build_transforms(ops_config_list)                      -> Pipeline (callable on one RGB image)
     eval_transforms_for(pretrained_cfg)                    -> Pipeline (PaddleClas eval preprocessing)
     build_dataset(dataset_config)                          -> Dataset
@@ -21,6 +24,8 @@ from typing import Any, List
 from .decode import DEFAULT_MAX_PIXELS, image_size, read_image
 
 _LAZY = {
+    "to_rgb": "hubcls.data.inputs",
+    "read_labels": "hubcls.data.label_lists",
     "AUGMENTERS": "hubcls.data.transforms",
     "Pipeline": "hubcls.data.transforms",
     "build_transforms": "hubcls.data.transforms",

@@ -1,6 +1,5 @@
-"""The inference backend layer under hub.Module.predict, ``hubcls serve``, ``hubcls infer`` and Predictor.
-
-A backend turns a float32 NCHW batch (already preprocessed) into float32 logits. Backends:
+"""The inference backend layer: a backend turns a float32 NCHW batch (already preprocessed) into
+float32 logits. It is the "backend" step of the one prediction pipeline (pipeline.py).
 
 ==============  ======================================================================================
 ``dygraph``     the paddle.nn.Layer itself, eval mode, no_grad (the reference every other is tested against)
@@ -9,6 +8,12 @@ A backend turns a float32 NCHW batch (already preprocessed) into float32 logits.
 ``int8``        onnxruntime on a statically quantised (QDQ, per-channel) ONNX model, calibrated on images
 ==============  ======================================================================================
 
+The registry ``BACKENDS`` is the dispatch: a backend is one registered :class:`Backend` subclass
+that says whether it can run here (``availability``), where it ranks for ``"auto"``
+(``auto_rank``), how to start from a model (``from_model``, given a :class:`ModelArtifacts` that
+builds and caches programs on demand) and from an export directory (``from_export``). Nothing else
+names backends, so adding one is adding a class.
+
 ``backend="auto"`` (the default) picks from what is installed and the device; ``HUBCLS_BACKEND``
 overrides the default, an explicit argument overrides both. Exported programs are cached on disk under
 HUBCLS_HOME (see _cache.py) so the second start of a model does not export again.
@@ -16,24 +21,21 @@ HUBCLS_HOME (see _cache.py) so the second start of a model does not export again
 from __future__ import annotations
 
 import os
+import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ConfigError, HubclsError
+from ..errors import BackendUnavailableError, ConfigError  # noqa: F401 - BackendUnavailableError re-exported
 from ..registry import Registry
 from ._quiet import quiet
 
-BACKENDS = Registry("inference backend", group="hubcls.backends")
-BACKEND_NAMES = ("dygraph", "inference", "onnxruntime", "int8")
+BACKENDS = Registry("inference backend", group="hubcls.backends")  # plugins add backends too
 ENV_BACKEND = "HUBCLS_BACKEND"
 ENV_THREADS = "HUBCLS_NUM_THREADS"
-
-
-class BackendUnavailableError(HubclsError, RuntimeError):
-    """The requested backend cannot run here (the message says what to install)."""
 
 
 # --------------------------------------------------------------------------- machine facts
@@ -86,83 +88,176 @@ def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def backend_names() -> Tuple[str, ...]:
+    """Registered backends, in registration order (built-ins first, then plugins)."""
+    return tuple(name for name, _ in BACKENDS.items())
+
+
 def available_backends(device: Optional[str] = None) -> Dict[str, Tuple[bool, str]]:
     """name -> (usable here, reason) for every backend, without loading anything heavy."""
     device = resolve_device(device)
-    out = {"dygraph": (True, "paddle")}
-    try:
-        from .._paddle import import_paddle
-
-        import_paddle().inference  # noqa: B018 - present in every Paddle build, but be sure
-        out["inference"] = (True, "paddle.inference")
-    except Exception as exc:  # noqa: BLE001
-        out["inference"] = (False, f"paddle.inference unavailable: {exc}")
-    if not _has_module("onnxruntime"):
-        ort = (False, "onnxruntime is not installed (pip install 'hubcls[onnx]')")
-    elif not _has_module("paddle2onnx"):
-        ort = (False, "paddle2onnx is not installed (pip install 'hubcls[onnx]')")
-    elif device.startswith("gpu") and "CUDAExecutionProvider" not in _ort_providers():
-        ort = (False, "onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)")
-    else:
-        ort = (True, "onnxruntime " + _ort_version())
-    out["onnxruntime"] = ort
-    out["int8"] = ort if ort[0] and device == "cpu" else (False, ort[1] if not ort[0] else "int8 runs on CPU only (GPU: inference + TensorRT int8)")
-    return out
+    return {name: BACKENDS.get(name).availability(device) for name in backend_names()}
 
 
-def _ort_providers():
-    import onnxruntime
-
-    return onnxruntime.get_available_providers()
-
-
-def _ort_version() -> str:
-    import onnxruntime
-
-    return onnxruntime.__version__
+def _auto_order(device: str):
+    """Backends "auto" may choose on ``device``, best first (``auto_rank``; dygraph is the fallback)."""
+    kind = "gpu" if device.startswith("gpu") else "cpu"
+    ranked = [(BACKENDS.get(n).auto_rank.get(kind), n) for n in backend_names()]
+    return [n for r, n in sorted((r, n) for r, n in ranked if r is not None)]
 
 
 def auto_backend(device: Optional[str] = None) -> str:
     """The fastest fp32 backend available: Paddle Inference on GPU; on CPU onnxruntime, else Paddle
     Inference with oneDNN (measured on ResNet50_vd/MobileNetV3 here: see docs/deployment.md)."""
     device = resolve_device(device)
-    avail = available_backends(device)
-    order = ("inference", "onnxruntime") if device.startswith("gpu") else ("onnxruntime", "inference")
-    for name in order:
-        if avail[name][0]:
+    for name in _auto_order(device):
+        if BACKENDS.get(name).availability(device)[0]:
             return name
     return "dygraph"
+
+
+def _canonical_name(name: str) -> Optional[str]:
+    name = str(name).strip().lower()
+    for n in backend_names():
+        cls = BACKENDS.get(n)
+        if name == n or name in cls.aliases:
+            return n
+    return None
 
 
 def resolve_backend_name(backend: Optional[str] = None, device: Optional[str] = None) -> str:
     """A named backend > HUBCLS_BACKEND > auto. ``None`` and ``"auto"`` both defer to the env var,
     so one setting switches every default call site (hub.Module, serve, infer, Predictor)."""
     explicit = backend if backend and str(backend).strip().lower() != "auto" else None
-    name = explicit or os.environ.get(ENV_BACKEND) or "auto"
-    name = str(name).strip().lower()
-    aliases = {"paddle": "inference", "paddle_inference": "inference", "ort": "onnxruntime", "onnx": "onnxruntime",
-               "eager": "dygraph"}
-    name = aliases.get(name, name)
+    name = str(explicit or os.environ.get(ENV_BACKEND) or "auto").strip().lower()
     if name == "auto":
         return auto_backend(device)
-    if name not in BACKEND_NAMES:
-        raise ConfigError(f"backend must be one of auto, {', '.join(BACKEND_NAMES)}; got {backend or os.environ.get(ENV_BACKEND)!r}")
-    return name
+    canonical = _canonical_name(name)
+    if canonical is None:
+        raise ConfigError(f"backend must be one of auto, {', '.join(backend_names())}; "
+                          f"got {backend or os.environ.get(ENV_BACKEND)!r}")
+    return canonical
+
+
+def _chosen_automatically(backend) -> bool:
+    return not (backend and str(backend).strip().lower() != "auto") and not os.environ.get(ENV_BACKEND)
+
+
+# --------------------------------------------------------------------------- what a backend may need
+class ModelArtifacts:
+    """A model and the artefacts backends run, built on first use and cached on disk.
+
+    ``model`` is the eval-mode paddle.nn.Layer, or ``model_fn`` builds it only when an artefact is
+    missing from the cache (a warm start then never constructs the dygraph model). The cache key is
+    (``name``, ``weights_id`` - a hash of the weights, computed from the model when not given -,
+    artefact kind, input size, tool versions)."""
+
+    def __init__(self, model=None, model_fn: Optional[Callable[[], object]] = None, *, name: Optional[str] = None,
+                 weights_id: Optional[str] = None, input_size=None, calib_data: Optional[Callable[[], np.ndarray]] = None,
+                 calib_id: Optional[str] = None, cache_root=None):
+        if model is None and model_fn is None:
+            raise ConfigError("a backend needs model= or model_fn=")
+        from ._program import input_size_of
+
+        self._model, self._model_fn = model, model_fn
+        cfg = getattr(model, "pretrained_cfg", None) if model is not None else None
+        self.input_size = input_size_of(cfg, input_size) if (cfg is not None or input_size is not None) else None
+        self._name, self._weights_id = name, weights_id
+        self.calib_data, self.calib_id, self.cache_root = calib_data, calib_id, cache_root
+
+    def model(self):
+        if self._model is None:
+            self._model = self._model_fn()
+        self._model.eval()
+        return self._model
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            cfg = getattr(self.model(), "pretrained_cfg", None)
+            self._name = getattr(cfg, "name", None) or type(self.model()).__name__
+        return self._name
+
+    @property
+    def weights_id(self) -> str:
+        if self._weights_id is None:
+            from ._cache import weights_hash_of_model
+
+            self._weights_id = weights_hash_of_model(self.model())
+        return self._weights_id
+
+    def _size(self):
+        if self.input_size is None:
+            raise ConfigError("a program backend needs input_size= when the model is built lazily")
+        return self.input_size
+
+    def cached(self, kind: str, build: Callable[[Path], None], extra=None) -> Path:
+        from ._cache import cache_key, cached
+
+        return cached(cache_key(self.name, self.weights_id, kind, self._size(), extra=extra), build, self.cache_root)
+
+    def program_dir(self) -> Path:
+        from ._program import PROGRAM, save_inference_program
+
+        return self.cached("inference", lambda tmp: save_inference_program(self.model(), tmp / PROGRAM, self._size()))
+
+    def onnx_file(self) -> Path:
+        from ._program import ONNX_FILE, export_onnx
+
+        prog = self.program_dir()
+        return self.cached("onnx", lambda tmp: export_onnx(prog, out_file=str(tmp / ONNX_FILE))) / ONNX_FILE
+
+    def int8_onnx_file(self) -> Path:
+        if self.calib_data is None:
+            raise ConfigError("backend 'int8' needs calibration images (calib_data=)")
+        from ._program import ONNX_FILE
+        from .quant import quantize_onnx_int8
+
+        onnx_file, batch = self.onnx_file(), None
+        if self.calib_id is None:
+            import hashlib
+
+            batch = self.calib_data()
+            self.calib_id = hashlib.blake2b(np.ascontiguousarray(batch).tobytes(), digest_size=12).hexdigest()
+
+        def quantize(tmp: Path):
+            quantize_onnx_int8(onnx_file, tmp / ONNX_FILE, batch if batch is not None else self.calib_data())
+
+        return self.cached("int8-onnx", quantize, extra={"calib": self.calib_id}) / ONNX_FILE
 
 
 # --------------------------------------------------------------------------- backends
 class Backend:
-    """float32 NCHW batch -> float32 logits (N, num_classes)."""
+    """float32 NCHW batch -> float32 logits (N, num_classes). Subclasses register in BACKENDS."""
 
     name = "?"
+    aliases: Tuple[str, ...] = ()
     precision = "fp32"
+    auto_rank: Dict[str, int] = {}  # device kind ("cpu"/"gpu") -> rank for "auto" (lower first); absent: never
 
     def __init__(self, device: str = "cpu", threads: Optional[int] = None):
         self.device = device
         self.threads = threads or default_threads()
         self.warmup_runs = 0
         self.load_seconds = None
+        self.input_size = None
 
+    # ---- what the registry asks a backend class
+    @classmethod
+    def availability(cls, device: str) -> Tuple[bool, str]:
+        return True, ""
+
+    @classmethod
+    def from_model(cls, artifacts: ModelArtifacts, *, device: str, threads: Optional[int], precision: str,
+                   **options) -> "Backend":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def from_export(cls, directory: Path, *, device: str, threads: Optional[int], precision: str, input_size=None,
+                    **options) -> "Backend":
+        raise ConfigError(f"backend {cls.name!r} does not run an export directory's program")
+
+    # ---- running
     def run(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -170,7 +265,7 @@ class Backend:
         batch = np.asarray(batch)
         if batch.dtype != np.float32 or batch.ndim != 4:
             raise ValueError(f"a backend takes a float32 NCHW batch, got {batch.dtype} with shape {batch.shape}")
-        return self.run(np.ascontiguousarray(batch))
+        return np.asarray(self.run(np.ascontiguousarray(batch)), dtype=np.float32)
 
     def warmup(self, input_size, batch_sizes: Sequence[int] = (1,), runs: int = 1) -> None:
         """Run once per batch size so first-request latency does not pay for kernel selection."""
@@ -190,6 +285,7 @@ class Backend:
 @BACKENDS.register(name="dygraph")
 class DygraphBackend(Backend):
     name = "dygraph"
+    aliases = ("eager",)
 
     def __init__(self, model, device: str = "cpu", threads: Optional[int] = None):
         super().__init__(device, threads)
@@ -198,6 +294,16 @@ class DygraphBackend(Backend):
         self._paddle = import_paddle()
         self.model = model
         model.eval()
+
+    @classmethod
+    def availability(cls, device):
+        return True, "paddle"
+
+    @classmethod
+    def from_model(cls, artifacts, *, device, threads, precision, **options):
+        if precision != "fp32":
+            raise ConfigError(f"the dygraph backend runs fp32; got precision={precision!r}")
+        return cls(artifacts.model(), device=device, threads=threads)
 
     def run(self, batch):
         paddle = self._paddle
@@ -225,16 +331,18 @@ class PaddleInferenceBackend(Backend):
     calibration mode runs on the first batches it sees and writes a table next to the program)."""
 
     name = "inference"
+    aliases = ("paddle", "paddle_inference")
+    auto_rank = {"gpu": 0, "cpu": 1}
 
-    def __init__(self, model_dir, *, prefix: str = "inference", device: str = "cpu", threads: Optional[int] = None,
+    def __init__(self, model_dir, *, prefix: Optional[str] = None, device: str = "cpu", threads: Optional[int] = None,
                  mkldnn: bool = True, precision: str = "fp32", max_batch: int = 32, input_size=None):
         super().__init__(device, threads)
         from .._paddle import import_paddle
-        from .export import program_files
+        from ._program import PROGRAM, program_files
 
         paddle = import_paddle()
         inference = paddle.inference
-        model_file, params_file = program_files(model_dir, prefix)
+        model_file, params_file = program_files(model_dir, prefix or PROGRAM)
         t0 = time.time()
         config = inference.Config(str(model_file), str(params_file))
         self.precision = precision
@@ -268,10 +376,28 @@ class PaddleInferenceBackend(Backend):
         self.config = config
         self._input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self._output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
-        import threading
-
         self._lock = threading.Lock()
         self.load_seconds = time.time() - t0
+
+    @classmethod
+    def availability(cls, device):
+        try:
+            from .._paddle import import_paddle
+
+            import_paddle().inference  # noqa: B018 - present in every Paddle build, but be sure
+            return True, "paddle.inference"
+        except Exception as exc:  # noqa: BLE001
+            return False, f"paddle.inference unavailable: {exc}"
+
+    @classmethod
+    def from_model(cls, artifacts, *, device, threads, precision, **options):
+        return cls(artifacts.program_dir(), device=device, threads=threads, precision=precision,
+                   input_size=artifacts.input_size, mkldnn=options.get("mkldnn", True))
+
+    @classmethod
+    def from_export(cls, directory, *, device, threads, precision, input_size=None, **options):
+        return cls(directory, device=device, threads=threads, precision=precision, input_size=input_size,
+                   mkldnn=options.get("mkldnn", True))
 
     def run(self, batch):
         with self._lock:  # a predictor is not thread-safe (serve may call from several threads)
@@ -292,6 +418,8 @@ class OnnxRuntimeBackend(Backend):
     """onnxruntime session on an ONNX file: CPU provider, or CUDA when onnxruntime-gpu is installed."""
 
     name = "onnxruntime"
+    aliases = ("ort", "onnx")
+    auto_rank = {"cpu": 0, "gpu": 1}
 
     def __init__(self, onnx_file, *, device: str = "cpu", threads: Optional[int] = None, precision: str = "fp32"):
         super().__init__(device, threads)
@@ -320,8 +448,66 @@ class OnnxRuntimeBackend(Backend):
         self._input_name = self.session.get_inputs()[0].name
         self.load_seconds = time.time() - t0
 
+    @classmethod
+    def availability(cls, device):
+        if not _has_module("onnxruntime"):
+            return False, "onnxruntime is not installed (pip install 'hubcls[onnx]')"
+        if not _has_module("paddle2onnx"):
+            return False, "paddle2onnx is not installed (pip install 'hubcls[onnx]')"
+        import onnxruntime
+
+        if device.startswith("gpu") and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            return False, "onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)"
+        return True, "onnxruntime " + onnxruntime.__version__
+
+    @classmethod
+    def from_model(cls, artifacts, *, device, threads, precision, **options):
+        return cls(artifacts.onnx_file(), device=device, threads=threads, precision=precision)
+
+    @classmethod
+    def from_export(cls, directory, *, device, threads, precision, input_size=None, **options):
+        from ._program import ONNX_FILE, export_onnx
+
+        onnx_file = Path(directory) / ONNX_FILE
+        if not onnx_file.is_file():  # converted beside the program on first use
+            export_onnx(directory)
+        return cls(onnx_file, device=device, threads=threads, precision=precision)
+
     def run(self, batch):
         return self.session.run(None, {self._input_name: batch})[0]
+
+
+@BACKENDS.register(name="int8")
+class Int8Backend(OnnxRuntimeBackend):
+    """onnxruntime on the statically quantised copy of the ONNX model (calibrated on real images)."""
+
+    name = "int8"
+    aliases = ()
+    auto_rank = {}
+
+    def __init__(self, onnx_file, *, device: str = "cpu", threads: Optional[int] = None, precision: str = "int8"):
+        super().__init__(onnx_file, device=device, threads=threads, precision="int8")
+
+    @classmethod
+    def availability(cls, device):
+        ok, reason = OnnxRuntimeBackend.availability(device)
+        if ok and device != "cpu":
+            return False, "int8 runs on CPU only (GPU: inference + TensorRT int8)"
+        return ok, reason
+
+    @classmethod
+    def from_model(cls, artifacts, *, device, threads, precision, **options):
+        return cls(artifacts.int8_onnx_file(), device=device, threads=threads)
+
+    @classmethod
+    def from_export(cls, directory, *, device, threads, precision, input_size=None, **options):
+        from ._program import ONNX_INT8_FILE
+
+        q_file = Path(directory) / ONNX_INT8_FILE
+        if not q_file.is_file():
+            raise ConfigError(f"{directory} has no {ONNX_INT8_FILE}; export with calibration images: "
+                              "`hubcls export -m NAME --int8 CALIB_DIR --output DIR`")
+        return cls(q_file, device=device, threads=threads)
 
 
 def _verbose() -> bool:
@@ -330,7 +516,14 @@ def _verbose() -> bool:
     return verbose()
 
 
-# --------------------------------------------------------------------------- loading with the cache
+# --------------------------------------------------------------------------- loading
+def _usable(which: str, dev: str):
+    ok, reason = BACKENDS.get(which).availability(dev)
+    if not ok:
+        raise BackendUnavailableError(f"backend {which!r} is not available: {reason}")
+    return BACKENDS.get(which)
+
+
 def load_backend(
     backend: Optional[str] = "auto",
     *,
@@ -346,91 +539,72 @@ def load_backend(
     calib_id: Optional[str] = None,
     cache_root=None,
     warmup: Sequence[int] = (1,),
+    **options,
 ) -> Backend:
     """A ready backend for a model; exports (once, cached on disk) when the backend needs a program.
 
-    ``model`` is the eval-mode paddle.nn.Layer, or ``model_fn`` builds it only on a cache miss (a
-    warm start then never constructs the dygraph model). The cache key is (``name``, ``weights_id``
-    - a hash of the weights, computed from ``model`` when not given -, backend artefact, input size,
-    tool versions). ``int8`` needs ``calib_data()`` -> float32 NCHW calibration batch (preprocessed
-    images) and ``calib_id`` naming it in the key (a hash of the batch when not given)."""
+    ``model`` / ``model_fn`` / ``name`` / ``weights_id`` / ``input_size``: see :class:`ModelArtifacts`.
+    ``int8`` needs ``calib_data()`` -> float32 NCHW calibration batch (preprocessed images) and
+    ``calib_id`` naming it in the key (a hash of the batch when not given). When the backend was
+    chosen automatically, a model its converter cannot handle still runs, on the next-best backend."""
     dev = resolve_device(device)
     which = resolve_backend_name(backend, dev)
-    ok, reason = available_backends(dev)[which]
-    if not ok:
-        raise BackendUnavailableError(f"backend {which!r} is not available: {reason}")
-    if model is None and model_fn is None:
-        raise ConfigError("load_backend needs model= or model_fn=")
-    chosen_automatically = not (backend and str(backend).lower() != "auto") and not os.environ.get(ENV_BACKEND)
-    kwargs = dict(model=model, model_fn=model_fn, name=name, weights_id=weights_id, input_size=input_size, dev=dev,
-                  threads=threads, precision=precision, calib_data=calib_data, calib_id=calib_id,
-                  cache_root=cache_root, warmup=warmup)
+    _usable(which, dev)
+    art = ModelArtifacts(model, model_fn, name=name, weights_id=weights_id, input_size=input_size,
+                         calib_data=calib_data, calib_id=calib_id, cache_root=cache_root)
+    auto = _chosen_automatically(backend)
+    t0 = time.time()
     built: Dict[str, Backend] = {}
-    if chosen_automatically and dev == "cpu" and precision == "fp32":
-        avail = available_backends(dev)
-        if avail["onnxruntime"][0] and avail["inference"][0]:
+    kw = dict(device=dev, threads=threads, precision=precision, **options)
+    if auto and dev == "cpu" and precision == "fp32":
+        contenders = [n for n in _auto_order(dev) if BACKENDS.get(n).availability(dev)[0]][:2]
+        if len(contenders) == 2:
             try:
-                which = _measured_choice(kwargs, built)
+                which = _measured_choice(art, contenders, built, kw)
             except Exception as exc:  # noqa: BLE001 - measuring is an optimisation; keep the static order
-                import warnings
-
-                warnings.warn(f"could not compare backends for {kwargs.get('name') or 'the model'} ({exc}); "
-                              f"using {which!r}", stacklevel=2)
+                warnings.warn(f"could not compare backends for {name or 'the model'} ({exc}); using {which!r}",
+                              stacklevel=2)
     candidates = [which]
-    if chosen_automatically:  # a model the converter cannot handle still runs, on the next-best backend
-        candidates += [b for b in ("inference", "dygraph") if b != which]
+    if auto:
+        candidates += [n for n in _auto_order(dev) + ["dygraph"]
+                       if n not in candidates and BACKENDS.get(n).availability(dev)[0]]
     for i, cand in enumerate(candidates):
-        if cand in built:
-            b = built[cand]
-            if warmup and getattr(b, "input_size", None) is not None:
-                with quiet():
-                    b.warmup(b.input_size, batch_sizes=tuple(warmup))
-            return b
         try:
-            return _load_backend(cand, **kwargs)
+            b = built.get(cand) or BACKENDS.get(cand).from_model(art, **kw)
+            break
         except Exception as exc:  # noqa: BLE001 - export/conversion failures come in many types
             if i + 1 == len(candidates):
                 raise
-            import warnings
-
             warnings.warn(f"backend {cand!r} failed for {name or 'the model'} ({type(exc).__name__}: {exc}); "
                           f"using {candidates[i + 1]!r}", stacklevel=2)
-    raise AssertionError("unreachable")  # pragma: no cover
+    b.input_size = art.input_size
+    if warmup and b.input_size is not None:
+        with quiet():
+            b.warmup(b.input_size, batch_sizes=tuple(warmup))
+    b.load_seconds = time.time() - t0  # export on a cache miss (+ measuring for auto) + start-up
+    return b
 
 
 AUTO_PROBE_BATCH = 4
 
 
-def _measured_choice(kwargs: dict, built: dict) -> str:
+def _measured_choice(art: ModelArtifacts, contenders, built: dict, kw: dict) -> str:
     """On CPU neither onnxruntime nor Paddle Inference + oneDNN wins for every model (measured here:
-    onnxruntime ahead on ResNet50_vd, oneDNN ahead on MobileNetV3 with batches > 1), so "auto" times both
-    on this model, these threads and a batch of AUTO_PROBE_BATCH once, and remembers the winner in the
-    cache (keyed like the programs, plus threads). ``kwargs`` gets the resolved name / weights / size;
-    the backends built while measuring are left in ``built`` for reuse."""
+    onnxruntime ahead on ResNet50_vd, oneDNN ahead on MobileNetV3 with batches > 1), so "auto" times the
+    two best-ranked backends on this model, these threads and a batch of AUTO_PROBE_BATCH once, and
+    remembers the winner in the cache (keyed like the programs, plus threads). The backends built
+    while measuring are left in ``built`` for reuse."""
     import json
 
-    from ._cache import cache_key, cached, weights_hash_of_model
-    from .export import input_size_of
-
-    model, model_fn = kwargs["model"], kwargs["model_fn"]
-    if model is None and (kwargs["name"] is None or kwargs["weights_id"] is None):
-        model = kwargs["model"] = model_fn()
-    cfg = getattr(model, "pretrained_cfg", None) if model is not None else None
-    if cfg is None and kwargs["input_size"] is None:
-        raise ConfigError("load_backend needs input_size= when the model is built lazily")
-    size = kwargs["input_size"] = input_size_of(cfg, kwargs["input_size"])
-    if kwargs["name"] is None:
-        kwargs["name"] = getattr(cfg, "name", None) or type(model).__name__
-    if kwargs["weights_id"] is None:
-        model.eval()
-        kwargs["weights_id"] = weights_hash_of_model(model)
-    threads = kwargs["threads"] or default_threads()
+    first, second = contenders
+    size = art._size()
+    threads = kw["threads"] or default_threads()
 
     def measure(tmp: Path):
         seconds = {}
         x = np.zeros((AUTO_PROBE_BATCH, *size), np.float32)
-        for cand in ("onnxruntime", "inference"):
-            b = built[cand] = _load_backend(cand, **{**kwargs, "warmup": ()})
+        for cand in contenders:
+            b = built[cand] = BACKENDS.get(cand).from_model(art, **kw)
             time.sleep(0.3)  # let the other runtime's worker threads park (OpenMP spin-waits ~200 ms)
             with quiet():
                 b(x)
@@ -440,122 +614,30 @@ def _measured_choice(kwargs: dict, built: dict) -> str:
                     b(x)
             seconds[cand] = (time.perf_counter() - t) / 3
         # onnxruntime starts several times faster (session vs oneDNN predictor: ~0.5 s vs 3-5 s for
-        # ResNet50_vd here), so Paddle Inference has to be clearly faster to be chosen
-        choice = "inference" if seconds["inference"] < 0.9 * seconds["onnxruntime"] else "onnxruntime"
+        # ResNet50_vd here), so the second-ranked backend has to be clearly faster to be chosen
+        choice = second if seconds[second] < 0.9 * seconds[first] else first
         (tmp / "choice.json").write_text(json.dumps(
             {"choice": choice, "seconds_per_batch": seconds, "batch": AUTO_PROBE_BATCH,
-             "rule": "inference only when >10% faster than onnxruntime (start-up cost)"}))
+             "rule": f"{second} only when >10% faster than {first} (start-up cost)"}))
 
-    key = cache_key(kwargs["name"], kwargs["weights_id"], "auto-choice-onnx", size,
-                    extra={"device": kwargs["dev"], "threads": threads})
-    return json.loads((cached(key, measure, kwargs["cache_root"]) / "choice.json").read_text())["choice"]
-
-
-def _load_backend(which, *, model, model_fn, name, weights_id, input_size, dev, threads, precision, calib_data,
-                  calib_id, cache_root, warmup) -> Backend:
-    from ._cache import cache_key, cached, weights_hash_of_model
-    from .export import export_onnx, input_size_of, save_inference_program
-
-    t0 = time.time()
-
-    def get_model():
-        nonlocal model
-        if model is None:
-            model = model_fn()
-        model.eval()
-        return model
-
-    cfg = getattr(model, "pretrained_cfg", None) if model is not None else None
-    size = input_size_of(cfg, input_size) if (cfg is not None or input_size is not None) else None
-    if which == "dygraph":
-        b = DygraphBackend(get_model(), device=dev, threads=threads)
-    else:
-        if size is None:
-            raise ConfigError("load_backend needs input_size= when the model is built lazily")
-        if name is None:
-            cfg = getattr(get_model(), "pretrained_cfg", None)
-            name = getattr(cfg, "name", None) or type(model).__name__
-        if weights_id is None:
-            weights_id = weights_hash_of_model(get_model())
-
-        def program(tmp: Path):
-            save_inference_program(get_model(), tmp / "inference", size)
-
-        prog_dir = cached(cache_key(name, weights_id, "inference", size), program, cache_root)
-        if which == "inference":
-            b = PaddleInferenceBackend(prog_dir, device=dev, threads=threads, precision=precision, input_size=size)
-        else:
-            onnx_dir = cached(cache_key(name, weights_id, "onnx", size),
-                              lambda tmp: export_onnx(prog_dir, out_file=str(tmp / "model.onnx")), cache_root)
-            onnx_file = onnx_dir / "model.onnx"
-            if which == "int8":
-                from .quant import quantize_onnx_int8
-
-                if calib_data is None:
-                    raise ConfigError("backend 'int8' needs calibration images (calib_data=)")
-                batch = None
-                if calib_id is None:
-                    import hashlib
-
-                    batch = calib_data()
-                    calib_id = hashlib.blake2b(np.ascontiguousarray(batch).tobytes(), digest_size=12).hexdigest()
-
-                def quantize(tmp: Path):
-                    quantize_onnx_int8(onnx_file, tmp / "model.onnx", batch if batch is not None else calib_data())
-
-                q_dir = cached(cache_key(name, weights_id, "int8-onnx", size, extra={"calib": calib_id}), quantize, cache_root)
-                b = OnnxRuntimeBackend(q_dir / "model.onnx", device=dev, threads=threads, precision="int8")
-                b.name = "int8"
-            else:
-                b = OnnxRuntimeBackend(onnx_file, device=dev, threads=threads)
-    if warmup and size is not None:
-        with quiet():
-            b.warmup(size, batch_sizes=tuple(warmup))
-    b.load_seconds = time.time() - t0
-    b.input_size = size
-    return b
+    rec = art.cached(f"auto-choice-{'-'.join(contenders)}", measure, extra={"device": kw["device"], "threads": threads})
+    return json.loads((rec / "choice.json").read_text())["choice"]
 
 
-def backend_from_export(directory, backend: Optional[str] = "auto", *, device=None, threads=None, precision="fp32") -> Backend:
-    """A backend over an export directory (``hubcls export`` output): inference or onnxruntime.
-
-    onnxruntime converts the program to ONNX beside it on first use if the directory has no model.onnx."""
-    from .export import ONNX_FILE, export_onnx
-
+def backend_from_export(directory, backend: Optional[str] = "auto", *, device=None, threads=None, precision="fp32",
+                        input_size=None, warmup: Sequence[int] = (), **options) -> Backend:
+    """A backend over an export directory's program (``hubcls export`` output)."""
     dev = resolve_device(device)
     which = resolve_backend_name(backend, dev)
     if which == "dygraph":
-        raise ConfigError("an export directory holds a static program; use backend 'inference' or 'onnxruntime'")
-    ok, reason = available_backends(dev)[which]
-    if not ok:
-        raise BackendUnavailableError(f"backend {which!r} is not available: {reason}")
-    directory = Path(directory)
-    if which == "inference":
-        return PaddleInferenceBackend(directory, device=dev, threads=threads, precision=precision)
-    if which == "int8":
-        from .export import ONNX_INT8_FILE
-
-        q_file = directory / ONNX_INT8_FILE
-        if not q_file.is_file():
-            raise ConfigError(f"{directory} has no {ONNX_INT8_FILE}; export with calibration images: "
-                              "`hubcls export -m NAME --int8 CALIB_DIR -o DIR`")
-        b = OnnxRuntimeBackend(q_file, device=dev, threads=threads, precision="int8")
-        b.name = "int8"
-        return b
-    onnx_file = directory / ONNX_FILE
-    if not onnx_file.is_file():
-        export_onnx(directory)
-    return OnnxRuntimeBackend(onnx_file, device=dev, threads=threads, precision=precision)
-
-
-def create_runner(model, cfg=None, *, backend: Optional[str] = "auto", use_gpu: bool = False, device: Optional[str] = None,
-                  threads: Optional[int] = None, precision: str = "fp32", weights_id: Optional[str] = None,
-                  calib_data=None, input_size=None) -> Backend:
-    """The seam hub.Module / serve / infer use: an eval-mode model -> a ready ``Backend`` (a callable
-    float32 NCHW batch -> logits), exported and cached on disk as the backend needs."""
-    cfg = cfg if cfg is not None else getattr(model, "pretrained_cfg", None)
-    if device is None:
-        device = "gpu:0" if use_gpu else "cpu"
-    return load_backend(backend, model=model, name=getattr(cfg, "name", None), weights_id=weights_id,
-                        input_size=input_size or getattr(cfg, "input_size", None), device=device, threads=threads,
-                        precision=precision, calib_data=calib_data)
+        raise ConfigError("an export directory's program runs on backend 'inference' or 'onnxruntime'; "
+                          "'dygraph' needs the package's weights (model.safetensors)")
+    t0 = time.time()
+    b = _usable(which, dev).from_export(Path(directory), device=dev, threads=threads, precision=precision,
+                                        input_size=input_size, **options)
+    b.input_size = tuple(input_size) if input_size is not None else None
+    if warmup and b.input_size is not None:
+        with quiet():
+            b.warmup(b.input_size, batch_sizes=tuple(warmup))
+    b.load_seconds = time.time() - t0
+    return b

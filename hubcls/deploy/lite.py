@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .backends import BackendUnavailableError
+from ..errors import BackendUnavailableError
 
 LITE_UNAVAILABLE = (
     "Paddle-Lite export needs the `paddlelite` package (its opt tool), which has no wheel for Python "

@@ -1,156 +1,100 @@
-"""``Predictor``: classify images with an exported model, same inputs and answers as hub.Module.predict.
+"""``Predictor``: a deployed model ready to classify images; same inputs and answers as hub.Module.predict.
 
     from hubcls.deploy import Predictor
-    p = Predictor("out/resnet50_vd")            # a `hubcls export` directory
+    p = Predictor("out/resnet50_vd")            # a `hubcls export` directory (or any model form)
     p.predict(["cat.jpg"], top_k=5)             # [{"tabby, tabby cat": 0.61, ...}]
 
-Preprocessing is rebuilt from the directory's preprocess.json with ``hubcls.data.build_transforms``
-(the code training-time eval, hub.Module and serve use), run as one fused batch call into a reused
-buffer. The backend (Paddle Inference with oneDNN / GPU / TensorRT, or onnxruntime) comes from
-hubcls.deploy.backends.
+A thin face over the one prediction pipeline (pipeline.py): an export directory runs its program
+(Paddle Inference with oneDNN / GPU / TensorRT, or onnxruntime); any other model form the resolver
+accepts (zoo name, package, run directory, ...) is exported and cached by the backend layer.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 
-from ..errors import ConfigError, ImageDecodeError
-
-
-class BatchClassifier:
-    """Images -> preprocessed batch (reused buffer) -> backend logits -> top-k dicts.
-
-    Shared by Predictor and the runner hub.Module uses, so both batch and post-process the same way."""
-
-    def __init__(self, backend, transform, labels: Optional[Sequence[str]], input_size):
-        self.backend = backend
-        self.transform = transform
-        self.labels = list(labels) if labels else None
-        self.input_size = tuple(input_size)
-        self._buf = None
-        import threading
-
-        self._lock = threading.Lock()  # the reused buffer belongs to one call at a time
-        self._rngs = [np.random.default_rng(0)]  # eval ops draw nothing; run_batch wants one per item
-
-    def preprocess(self, rgb_images: Sequence[np.ndarray]) -> np.ndarray:
-        n = len(rgb_images)
-        if self._buf is None or self._buf.shape[0] < n:
-            self._buf = np.empty((n, *self.input_size), np.float32)
-        run_batch = getattr(self.transform, "run_batch", None)
-        if run_batch is not None:
-            batch, _ = run_batch(list(rgb_images), self._rngs * n, out=self._buf[:n])
-            if batch.shape[1:] != self.input_size:
-                raise ConfigError(f"preprocessing produced {batch.shape[1:]}, the program expects {self.input_size}")
-            return batch
-        for i, img in enumerate(rgb_images):
-            self._buf[i] = self.transform(img)
-        return self._buf[:n]
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.backend(batch)
-
-    def postprocess(self, logits: np.ndarray, top_k: int) -> List[dict]:
-        from ..hub.module import softmax, topk_dicts
-
-        labels = self.labels if self.labels and len(self.labels) == logits.shape[-1] else [
-            str(i) for i in range(logits.shape[-1])]
-        return topk_dicts(softmax(logits.astype(np.float64)), labels, top_k)
-
-    def predict_rgb(self, rgb_images: Sequence[np.ndarray], top_k: int = 1, batch_size: int = 8) -> List[dict]:
-        if int(top_k) < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        out: List[dict] = []
-        for start in range(0, len(rgb_images), int(batch_size)):
-            chunk = rgb_images[start:start + int(batch_size)]
-            with self._lock:
-                logits = self.logits(self.preprocess(chunk))
-            out.extend(self.postprocess(logits, top_k))
-        return out
-
-
-def to_rgb_list(images, channel_order: str = "BGR") -> List[np.ndarray]:
-    """Paths, bytes, file objects, PIL images or uint8 arrays (BGR unless channel_order="RGB"), like
-    hub.Module.predict; raises one ImageDecodeError naming every bad image."""
-    from ..hub import images as _images
-
-    if images is None:
-        return []
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        items = list(images)
-    elif isinstance(images, (list, tuple)):
-        items = list(images)
-    else:
-        items = [images]
-    out, bad = [], []
-    for i, img in enumerate(items):
-        try:
-            out.append(_images.to_rgb(img, channel_order))
-        except ImageDecodeError as exc:
-            bad.append(f"#{i} {exc.source}: {exc.reason}")
-    if bad:
-        raise ImageDecodeError(", ".join(b.split(":")[0] for b in bad), f"{len(bad)} of {len(items)} images could not be decoded ({'; '.join(bad)})")
-    return out
-
 
 class Predictor:
-    """An exported model (``hubcls export`` directory) ready to classify images.
+    """A model (an export directory, or any form ``hubcls.models.resolve_model`` accepts) ready to
+    classify images.
 
     Args:
-        directory: the export directory.
-        backend: "auto" (default; HUBCLS_BACKEND overrides), "inference", "onnxruntime" or "int8".
+        model: export directory, package, run directory, zoo name, ...
+        backend: "auto" (default; HUBCLS_BACKEND overrides), "inference", "onnxruntime", "int8", "dygraph".
         device: "cpu", "gpu", "gpu:N" or None/"auto".
         threads: CPU threads (default: HUBCLS_NUM_THREADS or the CPUs this process may use).
         precision: "fp32"; on GPU with Paddle Inference also "fp16" / "int8" / "trt_fp32" (TensorRT).
         use_mkldnn: oneDNN for Paddle Inference on CPU (default on).
         warmup: run this many zero batches (batch 1) at load so the first call is not slow.
+        weights, label_list: as for hub.Module (a name's weights; class names).
     """
 
-    def __init__(self, directory, backend: Optional[str] = "auto", *, device: Optional[str] = None,
-                 threads: Optional[int] = None, precision: str = "fp32", use_mkldnn: bool = True, warmup: int = 1):
-        import time
-
-        from .backends import PaddleInferenceBackend, backend_from_export, resolve_backend_name, resolve_device
-        from .export import build_preprocess, read_export
+    def __init__(self, model, backend: Optional[str] = "auto", *, device: Optional[str] = None,
+                 threads: Optional[int] = None, precision: str = "fp32", use_mkldnn: bool = True, warmup: int = 1,
+                 weights=None, label_list=None):
+        from .pipeline import build_pipeline
 
         t0 = time.time()
-        self.directory = Path(directory)
-        spec = read_export(self.directory)
-        self.meta = spec["meta"]
-        self.input_size = tuple(spec["input_size"])
-        self.preprocess_ops = spec["ops"]
-        dev = resolve_device(device)
-        if resolve_backend_name(backend, dev) == "inference" and not use_mkldnn:
-            self.backend = PaddleInferenceBackend(self.directory, device=dev, threads=threads, precision=precision,
-                                                  mkldnn=False, input_size=self.input_size)
-        else:
-            self.backend = backend_from_export(self.directory, backend, device=dev, threads=threads, precision=precision)
-        self._clf = BatchClassifier(self.backend, build_preprocess(self.preprocess_ops), spec["labels"], self.input_size)
-        if warmup:
-            from ._quiet import quiet
-
-            with quiet():
-                self.backend.warmup(self.input_size, (1,), runs=int(warmup))
+        self.pipeline = build_pipeline(model, weights=weights, backend=backend, device=device, threads=threads,
+                                       precision=precision, label_list=label_list, mkldnn=use_mkldnn,
+                                       warmup=(1,) if warmup else ())
+        src = self.pipeline.source
+        self.directory = src.directory if src.directory is not None else None
+        self.meta = self._manifest()
         self.load_seconds = time.time() - t0
 
+    def _manifest(self) -> dict:
+        if self.directory is None:
+            return {}
+        from ..models._package import MANIFEST
+
+        f = Path(self.directory) / MANIFEST
+        if not f.is_file():
+            return {}
+        import json
+
+        return json.loads(f.read_text(encoding="utf-8"))
+
     @property
-    def labels(self):
-        return self._clf.labels
+    def backend(self):
+        return self.pipeline.backend
+
+    @property
+    def labels(self) -> List[str]:
+        return self.pipeline.labels
+
+    @property
+    def input_size(self):
+        return self.pipeline.input_size
+
+    @property
+    def preprocess_ops(self):
+        return self.pipeline.preprocess_ops
 
     def preprocess(self, images, channel_order: str = "BGR") -> np.ndarray:
-        return self._clf.preprocess(to_rgb_list(images, channel_order)).copy()
+        """Inputs -> float32 NCHW batch (raises one ImageDecodeError naming every bad image)."""
+        from ..errors import ImageDecodeError
+        from .pipeline import PredictionError
+
+        batch, errors = self.pipeline.prepare(images, channel_order)
+        bad = [e for e in errors if isinstance(e, PredictionError)]
+        if bad:
+            raise ImageDecodeError(", ".join(e.source for e in bad), "; ".join(f"#{e.index}: {e.reason}" for e in bad))
+        return batch
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 NCHW (already preprocessed) -> logits."""
-        return self.backend(batch)
+        return self.pipeline.logits(batch)
 
-    def predict(self, images, top_k: int = 1, batch_size: int = 8, *, channel_order: str = "BGR") -> List[dict]:
+    def predict(self, images, top_k: int = 1, batch_size: int = 8, *, channel_order: str = "BGR",
+                on_error: str = "raise") -> list:
         """One ``{label: prob}`` dict per image, most probable first (as hub.Module.predict returns)."""
-        return self._clf.predict_rgb(to_rgb_list(images, channel_order), top_k=top_k, batch_size=batch_size)
+        return self.pipeline.predict(images, top_k=top_k, batch_size=batch_size, channel_order=channel_order,
+                                     on_error=on_error)
 
     def __repr__(self):
-        return f"Predictor({str(self.directory)!r}, {self.backend!r})"
+        where = self.directory if self.directory is not None else self.pipeline.name
+        return f"Predictor({str(where)!r}, {self.backend!r})"

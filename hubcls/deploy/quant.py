@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import BackendUnavailableError
+from ..errors import BackendUnavailableError
 
 
 def _onnx_quantization():

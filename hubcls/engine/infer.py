@@ -1,5 +1,6 @@
-"""Top-k prediction on image files with a trained run (config + checkpoint) or a zoo model, through
-the same preprocessing as evaluation (hubcls.data pipelines)."""
+"""Top-k prediction on image files (``hubcls infer`` / ``hubcls predict``) through the one prediction
+pipeline (hubcls.deploy.pipeline), and the model a training config stands for (``config_source``:
+what ``hubcls infer/export/eval -c CONFIG`` use)."""
 from __future__ import annotations
 
 import csv
@@ -7,10 +8,7 @@ import json
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-import numpy as np
-
-from .._paddle import import_paddle
-from ..errors import ConfigError, HubclsError
+from ..errors import ConfigError
 
 IMG_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
 
@@ -31,19 +29,46 @@ def expand_inputs(items: Sequence[str]) -> List[Path]:
     return out
 
 
-def _pipeline_from_config(cfg: dict):
-    from ..data import build_transforms
+def config_source(cfg: dict, weights=None):
+    """The model a training config stands for, as a resolved ``ModelSource``.
 
-    ops = (cfg.get("Infer") or {}).get("transforms")
-    where = "Infer.transforms"
-    if not ops:
-        ops = (((cfg.get("DataLoader") or {}).get("Eval") or {}).get("dataset") or {}).get("transform_ops")
-        where = "DataLoader.Eval.dataset.transform_ops"
-    if not ops:
-        return None
-    # files are decoded by read_image here; the pipeline starts after decoding
-    ops = [op for op in ops if not (isinstance(op, dict) and "DecodeImage" in op)]
-    return build_transforms(ops, where=where)
+    Weights: ``weights`` (any model form: file, package, run directory) > ``Global.pretrained_model``
+    > the config's run directory (``run_dir_of``: its best package/weights) > ``Arch.pretrained``.
+    The config's inference preprocessing (``Infer.transforms``, else the Eval loader's ops) and class
+    names (its label files) win over what the weights' directory recorded: the config is what the user
+    asked for now."""
+    from ..models import resolve_model
+    from ..models._package import with_package_facts
+    from ..models._resolve import run_eval_ops, run_labels
+    from .trainer import run_dir_of
+
+    arch = cfg["Arch"]["name"]
+    chosen = weights or (cfg.get("Global") or {}).get("pretrained_model")
+    run_dir = run_dir_of(cfg)
+    if chosen:
+        p = Path(str(chosen)).expanduser()
+        if not p.exists() and Path(f"{p}.pdparams").is_file():  # PaddleClas style: path without suffix
+            p = Path(f"{p}.pdparams")
+        source = resolve_model(arch, weights=str(p))
+    elif run_dir.is_dir() and _holds_model(run_dir):
+        source = resolve_model(str(run_dir))
+    elif (cfg.get("Arch") or {}).get("pretrained"):
+        source = resolve_model(arch, weights=cfg["Arch"]["pretrained"])
+    else:
+        raise ConfigError(f"no weights: train first (no trained run in {run_dir}) or pass --weights PATH "
+                          f"(or -o Global.pretrained_model=PATH)")
+    if source.kind == "zoo":  # the config's architecture arguments (the run's own when it recorded them)
+        arch_kwargs = {k: v for k, v in (cfg.get("Arch") or {}).items()
+                       if k not in ("name", "class_num", "pretrained", "freeze_stages", "lr_mult_list")}
+        source.arch_kwargs = {**arch_kwargs, **source.arch_kwargs}
+    labels = run_labels(cfg, run_dir)
+    if labels is None:
+        labels = class_names_from_config(cfg)  # warns when the config names a label file that is not there
+    n = source.cfg.num_classes
+    if labels is not None and source.kind in ("run", "package", "export") and len(labels) != n:
+        labels = None  # the config's list does not describe these weights
+    source.cfg = with_package_facts(source.cfg, labels=labels, preprocess=run_eval_ops(cfg))
+    return source
 
 
 def class_names_from_config(cfg: dict) -> Optional[List[str]]:
@@ -59,7 +84,7 @@ def class_names_from_config(cfg: dict) -> Optional[List[str]]:
         if not path:
             continue
         if Path(path).is_file():
-            from ..deploy.export import read_labels
+            from ..data.label_lists import read_labels
 
             return read_labels(path)
         warnings.warn(f"{where}: {path} does not exist; predictions are shown as class ids "
@@ -67,118 +92,67 @@ def class_names_from_config(cfg: dict) -> Optional[List[str]]:
     return None
 
 
+def _holds_model(d: Path) -> bool:
+    from ..models._resolve import _resolve_dir
+
+    try:
+        return _resolve_dir(d, str(d)) is not None
+    except ConfigError:
+        return False
+
+
 class Classifier:
-    """model + preprocessing + class names; ``predict(paths, top_k)`` -> list of result dicts."""
+    """A prediction pipeline over image files: ``predict(paths, top_k)`` -> one dict per file
+    (``file``, ``class_ids``, ``scores``, ``label_names``; or ``file`` + ``error``)."""
 
-    def __init__(self, model, pipeline, class_names=None, batch_size: int = 16):
-        self.paddle = import_paddle()
-        self.model = model
-        self.model.eval()
+    def __init__(self, pipeline, batch_size: int = 16):
         self.pipeline = pipeline
-        self.class_names = class_names
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
+
+    @property
+    def class_names(self) -> List[str]:
+        return self.pipeline.labels
 
     @classmethod
-    def from_config(cls, cfg: dict, weights=None):
-        from .trainer import build_model, run_dir_of, select_device
-        from . import checkpoint as ckpt
+    def from_config(cls, cfg: dict, weights=None, *, label_list=None, backend="auto"):
+        from ..deploy.pipeline import build_pipeline
+        from .trainer import select_device
 
-        select_device(cfg["Global"].get("device", "auto"))
-        if weights:
-            cfg["Global"]["pretrained_model"] = str(weights)
-        elif not cfg["Global"].get("pretrained_model") and not cfg["Arch"].get("pretrained"):
-            run_dir = run_dir_of(cfg)
-            for cand in (ckpt.BEST_WEIGHTS, ckpt.LAST_WEIGHTS):
-                if (run_dir / cand).is_file():
-                    cfg["Global"]["pretrained_model"] = str(run_dir / cand)
-                    break
-            else:
-                raise ConfigError(f"no weights: train first (no {run_dir / ckpt.BEST_WEIGHTS}) or pass "
-                                  f"-o Global.pretrained_model=PATH / --weights PATH")
-        model = build_model(cfg, log=lambda m: None)
-        pipe = _pipeline_from_config(cfg)
-        if pipe is None:
-            from ..data import eval_transforms_for
-
-            pipe = eval_transforms_for(model.pretrained_cfg)
-        names = class_names_from_config(cfg)
-        if names is None:
-            run_dir = run_dir_of(cfg)
-            st = run_dir / ckpt.LAST
-            if st.is_file():
-                names = ckpt.load_checkpoint(st).get("class_names")
-        return cls(model, pipe, names, int((cfg.get("Infer") or {}).get("batch_size", 16) or 16))
+        device = select_device((cfg.get("Global") or {}).get("device", "auto"))
+        source = config_source(cfg, weights)
+        pipe = build_pipeline(source=source, backend=backend, label_list=label_list,
+                              device="gpu:0" if str(device).startswith("gpu") else "cpu")
+        return cls(pipe, int((cfg.get("Infer") or {}).get("batch_size", 16) or 16))
 
     @classmethod
-    def from_name(cls, name: str, weights=None, num_classes=None):
-        from ..data import eval_transforms_for
-        from ..models import create_model
+    def from_model(cls, model, weights=None, *, label_list=None, backend="auto", batch_size: int = 16):
+        """Any model form the resolver accepts (zoo name, package, run or export directory, ...)."""
+        from ..deploy.pipeline import build_pipeline
 
-        pretrained = weights if weights else True
-        try:
-            model = create_model(name, pretrained=pretrained, **({"num_classes": num_classes} if num_classes else {}))
-        except HubclsError:
-            raise
-        names = None
-        try:
-            from ..deploy.export import labels_for
+        return cls(build_pipeline(model, weights=weights, backend=backend, label_list=label_list), batch_size)
 
-            names = labels_for(model.pretrained_cfg)
-        except ImportError:
-            pass
-        return cls(model, eval_transforms_for(model.pretrained_cfg), names)
-
-    def _prep(self, path):
-        from ..data import read_image
-
-        x = np.asarray(self.pipeline(read_image(str(path))), dtype=np.float32)
-        if x.ndim == 3 and x.shape[-1] in (1, 3) and x.shape[0] not in (1, 3):
-            x = x.transpose(2, 0, 1)
-        return x
-
-    def _logits(self, batch: np.ndarray) -> np.ndarray:
-        """Through hubcls.deploy's backend layer (auto: the fastest installed backend, program exported
-        once and cached; HUBCLS_BACKEND=dygraph|inference|onnxruntime overrides)."""
-        if getattr(self, "_runner", None) is None:
-            from ..deploy.backends import create_runner
-
-            self._runner = create_runner(self.model, getattr(self.model, "pretrained_cfg", None),
-                                         input_size=tuple(batch.shape[1:]))
-        return self._runner(batch)
+    from_name = from_model  # the older name
 
     def predict(self, paths: Sequence, top_k: int = 5, progress: bool = True) -> List[dict]:
         from tqdm import tqdm
 
-        paddle = self.paddle
+        pipe = self.pipeline
         results = []
-        paths = list(paths)
+        paths = [str(p) for p in paths]
         bar = tqdm(total=len(paths), desc="predict", unit="img", disable=not progress or len(paths) < 2, leave=False)
         for s in range(0, len(paths), self.batch_size):
             chunk = paths[s:s + self.batch_size]
-            ok, arrs = [], []
-            for p in chunk:
-                try:
-                    arrs.append(self._prep(p))
-                    ok.append(p)
-                except HubclsError as exc:  # a bad file is reported, the rest still run
-                    results.append({"file": str(p), "error": str(exc)})
-            if arrs:
-                logits = self._logits(np.stack(arrs).astype(np.float32, copy=False))
-                z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-                prob = z / z.sum(axis=-1, keepdims=True)
-                k = min(top_k, prob.shape[1])
-                for p, row in zip(ok, prob):
-                    idx = np.argsort(-row, kind="stable")[:k]
-                    results.append({
-                        "file": str(p),
-                        "class_ids": [int(i) for i in idx],
-                        "scores": [float(row[i]) for i in idx],
-                        "label_names": [self.class_names[i] if self.class_names and i < len(self.class_names) else str(int(i)) for i in idx],
-                    })
+            batch, errors = pipe.prepare(chunk, "RGB")
+            probs = iter(pipe.probabilities(pipe.logits(batch))) if batch is not None else iter(())
+            for path, err in zip(chunk, errors):
+                if err is not None:  # a bad file is reported, the rest still run
+                    results.append({"file": path, "error": err["error"]})
+                    continue
+                idx, scores = pipe.topk(next(probs), top_k)
+                results.append({"file": path, "class_ids": [int(i) for i in idx], "scores": scores,
+                                "label_names": [pipe.labels[i] for i in idx]})
             bar.update(len(chunk))
         bar.close()
-        order = {str(p): i for i, p in enumerate(paths)}
-        results.sort(key=lambda r: order.get(r["file"], 0))
         return results
 
 

@@ -165,7 +165,7 @@ def run_quickstart(dataset="demo", data_dir=None, output="./output/quickstart", 
     ops = [op for op in (cfg.get("Infer") or {}).get("transforms", []) if not (isinstance(op, dict) and "DecodeImage" in op)]
     size = cfg["Global"].get("image_shape", [3, 224, 224])
     exported = False
-    if export_dir.is_dir() and (export_dir / "hubcls_export.json").is_file():
+    if export_dir.is_dir() and any((export_dir / f).is_file() for f in ("model.json", "hubcls_export.json")):
         import shutil
 
         shutil.rmtree(export_dir)  # a previous run's export (other size/weights) must not be reused
@@ -199,9 +199,11 @@ def run_quickstart(dataset="demo", data_dir=None, output="./output/quickstart", 
         except Exception as exc:  # noqa: BLE001 - fall back to the in-process model, and say so
             _say(f"      (predict through the export failed: {exc}; using the trained model)")
     if preds is None:
-        from .infer import Classifier, _pipeline_from_config
+        from ..deploy.pipeline import build_pipeline
+        from .infer import Classifier, config_source
 
-        clf = Classifier(trainer.model, _pipeline_from_config(cfg), trainer.class_names)
+        clf = Classifier(build_pipeline(source=config_source(cfg, best_w), backend="dygraph",
+                                        label_list=trainer.class_names))
         preds = [list(zip(r["label_names"], r["scores"])) for r in clf.predict(files, top_k=top_k, progress=False)]
         how = "trained model"
     _say(f"[6/6] predict ({how}), top-{top_k}:")

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 
 try:  # serving needs the `serve` extra; import at module level so FastAPI resolves annotations
     from fastapi import FastAPI, Request
@@ -34,10 +33,10 @@ except ImportError as _exc:  # pragma: no cover - reported when create_app is ca
     FastAPI = Request = None
     _FASTAPI_ERROR = _exc
 
+from ..data.inputs import b64decode_image
+from ..deploy.pipeline import PredictionError
 from ..errors import ImageDecodeError
-from . import images as _images
 from .batcher import Batcher, QueueFull, ShuttingDown
-from .module import PredictionError, softmax
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -160,28 +159,10 @@ class Server:
 
     # -------------------------------------------------------------------- the prediction path
     def _prepare(self, served: _Served, raw: List, channel_order: str):
-        """Decode + preprocess (in a worker thread): -> (batch or None, per-image error list).
-
-        The good images are preprocessed together (one fused call); an image the transform rejects
-        becomes its own error (Module._preprocess_each)."""
-        module = served.module
-        errors: List[Optional[PredictionError]] = [None] * len(raw)
-        rgbs, idx = [], []
-        for i, item in enumerate(raw):
-            if isinstance(item, PredictionError):
-                errors[i] = PredictionError(i, item.source, item.reason)
-                continue
-            try:
-                rgbs.append(_images.to_rgb(item, channel_order))
-                idx.append(i)
-            except ImageDecodeError as exc:
-                errors[i] = PredictionError(i, exc.source, exc.reason)
-            except Exception as exc:  # noqa: BLE001 - one bad image must not sink the request
-                errors[i] = PredictionError(i, _images.describe(item, i), f"{type(exc).__name__}: {exc}")
-        batch = None
-        if rgbs:
-            batch, _ok = module._preprocess_each(rgbs, idx, errors)
-        return batch, errors
+        """Decode + preprocess (in a worker thread): -> (batch or None, per-image error list), through
+        the model's prediction pipeline (one fused call for the good images; an image the transform
+        rejects becomes its own error)."""
+        return served.module.pipeline.prepare(raw, channel_order)
 
     async def predict(self, served: _Served, raw: List, top_k: int, channel_order: str = "RGB"):
         """-> list of (probabilities row, or PredictionError) in input order."""
@@ -226,7 +207,7 @@ class Server:
                 raise PredictFailure(503, str(exc)) from exc
             except Exception as exc:  # noqa: BLE001 - a model failure is this request's 500
                 raise PredictFailure(500, f"prediction failed: {type(exc).__name__}: {exc}") from exc
-        probs = softmax(logits) if logits is not None else None
+        probs = served.module.pipeline.probabilities(logits) if logits is not None else None
         out, row = [], 0
         for err in errors:
             if err is not None:
@@ -243,12 +224,6 @@ class Server:
         self.stopping = True
         for served in self.models.values():
             served.batcher.stop(drain=drain, timeout=self.config.drain_timeout_s)
-
-
-def _topk(labels, row: np.ndarray, k: int):
-    k = max(1, min(k, row.shape[0]))
-    idx = np.argsort(-row, kind="stable")[:k]
-    return idx, [float(row[i]) for i in idx]
 
 
 def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None):
@@ -303,7 +278,7 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
             raw = []
             for i, b in enumerate(imgs):
                 try:
-                    raw.append(_images.b64decode_image(b, i))
+                    raw.append(b64decode_image(b, i))
                 except ImageDecodeError as exc:
                     raw.append(PredictionError(i, exc.source, exc.reason))
             # PaddleHub clients send cv2-encoded images; decoded bytes are RGB either way
@@ -320,7 +295,7 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
             if isinstance(r, PredictionError):
                 results.append(dict(r))
             else:
-                idx, probs = _topk(labels, r, top_k)
+                idx, probs = served.module.pipeline.topk(r, top_k)
                 results.append({labels[i]: p for i, p in zip(idx, probs)})
         n_bad = sum(isinstance(r, PredictionError) for r in rows)
         server.metrics.requests.labels(served.key, "paddlehub", "200").inc()
@@ -363,7 +338,7 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
             if isinstance(r, PredictionError):
                 preds.append({"error": r["error"]})
             else:
-                idx, probs = _topk(labels, r, k)
+                idx, probs = served.module.pipeline.topk(r, k)
                 preds.append({"top_k": [{"label": labels[i], "index": int(i), "prob": p} for i, p in zip(idx, probs)]})
         server.metrics.requests.labels(served.key, "v1", "200").inc()
         server.metrics.latency.labels(served.key, "v1").observe(time.perf_counter() - t0)
@@ -430,7 +405,7 @@ async def _read_v1_body(request):
                     raw.append(await item.read())
                 else:  # a text field: base64
                     try:
-                        raw.append(_images.b64decode_image(item, len(raw)))
+                        raw.append(b64decode_image(item, len(raw)))
                     except ImageDecodeError as exc:
                         raw.append(PredictionError(len(raw), exc.source, exc.reason))
         if not raw:
@@ -445,7 +420,7 @@ async def _read_v1_body(request):
     raw = []
     for i, b in enumerate(body["images"]):
         try:
-            raw.append(_images.b64decode_image(b, i))
+            raw.append(b64decode_image(b, i))
         except ImageDecodeError as exc:
             raw.append(PredictionError(i, exc.source, exc.reason))
     return raw, body.get("top_k")

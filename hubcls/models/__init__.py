@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from ._builder import create_model
 from ._package import ModelPackage, read_package, save_package
 from ._pretrained import PretrainedCfg, zoo_cfg, zoo_table
 from ._registry import (
@@ -27,7 +26,7 @@ from ._registry import (
     register_pretrained,
     resolve,
 )
-from ._resolve import ACCEPTED_FORMS, ModelSource, inference_labels, resolve_model
+from ._resolve import ACCEPTED_FORMS, ModelSource, create_model, inference_labels, resolve_model
 from ._safe_pickle import safe_load, safe_loads
 
 __all__ = [

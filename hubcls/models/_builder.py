@@ -1,11 +1,14 @@
-"""create_model: name -> architecture (+ weights), the one entry point every caller uses."""
+"""Building a model from a resolved pretrained cfg: architecture + weights (``build_from_cfg``).
+
+``create_model`` (_resolve.py) is the entry point every caller uses: it resolves any model form,
+then builds through here."""
 from __future__ import annotations
 
 import logging
 import os
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from ..errors import WeightsError
 from ._pretrained import PretrainedCfg
@@ -44,54 +47,6 @@ def _initialize_lazy(model):
         is_init = getattr(p, "_is_initialized", None)
         if is_init is not None and not is_init() and hasattr(p, "initialize"):
             p.initialize()
-
-
-def create_model(
-    name: str,
-    pretrained: Union[bool, str, os.PathLike] = False,
-    num_classes: Optional[int] = None,
-    features_only: bool = False,
-    out_indices: Optional[Sequence[int]] = None,
-    **kwargs: Any,
-) -> "paddle.nn.Layer":
-    """Build a registered model.
-
-    name: PaddleClas spelling (``ResNet50_vd_ssld``), snake case, or a PaddleHub module name
-        (``resnet50_vd_imagenet_ssld``); weight variants resolve to their architecture + weights.
-        Also any other form the model resolver accepts (a model package, a training run, an export
-        directory with weights, a PaddleHub module directory; see _resolve.py): directories bring
-        their own weights, class names and preprocessing.
-    pretrained: False (random init); True (the official weights, downloaded into the cache);
-        a local file (.pdparams in either PaddleClas key scheme, .safetensors, a static .tar or
-        directory of per-parameter files); a model package / run directory; or a URL.
-    num_classes: classifier size. Default: the weights' class count (a 6-class fine-tuned file
-        gives a 6-class model), 1000 for ImageNet-1k. A size other than the file's keeps every
-        pretrained weight except the classifier, which is freshly initialised (fine-tuning; one
-        info line says so).
-    features_only / out_indices: return a multi-scale feature extractor (see _features.py).
-    kwargs: passed to the architecture builder.
-    """
-    from ._resolve import resolve_model
-
-    is_path = isinstance(name, os.PathLike) or (isinstance(name, str) and _is_path(name))
-    if pretrained is False or pretrained is None:
-        weights = None if is_path else False  # a directory brings its own weights
-    elif isinstance(pretrained, (str, os.PathLike)) and not isinstance(pretrained, bool):
-        weights = os.fspath(pretrained)
-        if not _is_url(weights) and not Path(weights).expanduser().exists():
-            raise WeightsError(f"pretrained={weights!r}: no such file or directory")
-    elif pretrained is True:
-        weights = True
-    else:
-        raise TypeError(f"pretrained must be bool, a path or a URL, got {type(pretrained).__name__}")
-    source = resolve_model(name, weights=weights)
-    return source.create(num_classes=num_classes, features_only=features_only, out_indices=out_indices, **kwargs)
-
-
-def _is_path(name: str) -> bool:
-    from ._resolve import _looks_like_path
-
-    return _looks_like_path(name)
 
 
 def build_from_cfg(cfg: PretrainedCfg, weights: Union[bool, str, os.PathLike, None], *, num_classes: Optional[int] = None,
@@ -139,8 +94,11 @@ def build_from_cfg(cfg: PretrainedCfg, weights: Union[bool, str, os.PathLike, No
             n_cls = n_file
             model = _build(builder, n_cls, kwargs, lazy=True)
     if n_cls != cfg.num_classes:
-        # another head: the named model's class names no longer describe it
-        cfg = cfg.with_(num_classes=n_cls, label_list="")
+        from ._package import labels_of
+
+        # another head: names that do not fit it (the named model's ImageNet list) no longer describe it
+        keep = labels_of(cfg, n_cls) is not None
+        cfg = cfg.with_(num_classes=n_cls, **({} if keep else {"label_list": ""}))
     model.pretrained_cfg = cfg
     model.num_classes = n_cls
     model.arch_kwargs = dict(kwargs)

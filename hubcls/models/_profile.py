@@ -100,7 +100,7 @@ def profile(name_or_model: Union[str, "paddle.nn.Layer"], input_size: Optional[i
     input_size: square side or (H, W); default: the model's eval crop (pretrained_cfg.input_size).
     """
     if isinstance(name_or_model, str):
-        from ._builder import create_model
+        from ._resolve import create_model
 
         model = create_model(name_or_model)
     else:

@@ -13,7 +13,8 @@ export/eval/serve`` - takes all of them, through :func:`resolve_model`):
 * a weights file (``.pdparams`` / ``.safetensors`` / static ``.tar``): inside a package or run
   directory it brings that directory's facts; on its own it needs a name (``weights=`` beside it).
 
-The class count always comes from the weights (see ``_builder.build_from_cfg``); class names from
+``create_model`` is resolve + build. The class count always comes from the weights (see
+``_builder.build_from_cfg``); class names from
 the package/run, else ``label_list=``, else ``class_0..N-1`` with a warning (:func:`inference_labels`).
 """
 from __future__ import annotations
@@ -26,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-from ..errors import ConfigError, RegistryError
+from ..errors import ConfigError, RegistryError, WeightsError
 from . import _package as P
+from ._builder import build_from_cfg
 from ._pretrained import PretrainedCfg
 
 log = logging.getLogger("hubcls.models")
@@ -92,13 +94,51 @@ class ModelSource:
         if self.weights is None:
             raise ConfigError(f"{self.given} holds only an inference program, no weights to build a "
                               f"dygraph model from; use hubcls.deploy.Predictor (or backend='inference'/'onnxruntime')")
-        from ._builder import build_from_cfg
-
         return build_from_cfg(self.cfg, self.weights, num_classes=num_classes, features_only=features_only,
                               out_indices=out_indices, kwargs={**self.arch_kwargs, **kwargs})
 
 
-# --------------------------------------------------------------------------- entry
+# --------------------------------------------------------------------------- entry points
+def create_model(
+    name: str,
+    pretrained: Union[bool, str, os.PathLike] = False,
+    num_classes: Optional[int] = None,
+    features_only: bool = False,
+    out_indices: Optional[Sequence[int]] = None,
+    **kwargs,
+):
+    """Build a registered model.
+
+    name: PaddleClas spelling (``ResNet50_vd_ssld``), snake case, or a PaddleHub module name
+        (``resnet50_vd_imagenet_ssld``); weight variants resolve to their architecture + weights.
+        Also any other form the model resolver accepts (a model package, a training run, an export
+        directory with weights, a PaddleHub module directory; see _resolve.py): directories bring
+        their own weights, class names and preprocessing.
+    pretrained: False (random init); True (the official weights, downloaded into the cache);
+        a local file (.pdparams in either PaddleClas key scheme, .safetensors, a static .tar or
+        directory of per-parameter files); a model package / run directory; or a URL.
+    num_classes: classifier size. Default: the weights' class count (a 6-class fine-tuned file
+        gives a 6-class model), 1000 for ImageNet-1k. A size other than the file's keeps every
+        pretrained weight except the classifier, which is freshly initialised (fine-tuning; one
+        info line says so).
+    features_only / out_indices: return a multi-scale feature extractor (see _features.py).
+    kwargs: passed to the architecture builder.
+    """
+    is_path = isinstance(name, os.PathLike) or (isinstance(name, str) and _looks_like_path(name))
+    if pretrained is False or pretrained is None:
+        weights = None if is_path else False  # a directory brings its own weights
+    elif isinstance(pretrained, (str, os.PathLike)) and not isinstance(pretrained, bool):
+        weights = os.fspath(pretrained)
+        if not weights.startswith(("http://", "https://", "file://")) and not Path(weights).expanduser().exists():
+            raise WeightsError(f"pretrained={weights!r}: no such file or directory")
+    elif pretrained is True:
+        weights = True
+    else:
+        raise TypeError(f"pretrained must be bool, a path or a URL, got {type(pretrained).__name__}")
+    source = resolve_model(name, weights=weights)
+    return source.create(num_classes=num_classes, features_only=features_only, out_indices=out_indices, **kwargs)
+
+
 def resolve_model(model, weights=None) -> ModelSource:
     """``model`` in any accepted form (see module docstring) -> ModelSource.
 
@@ -175,6 +215,9 @@ def _resolve_dir(d: Path, given: str) -> Optional[ModelSource]:
         return _from_package(P.read_package(d), given)
     if (d / RUN_CONFIG).is_file() and any((d / w).is_file() for w in RUN_WEIGHTS):
         return _from_run_config(d, given)
+    if P.program_prefix(d) is not None:
+        raise ConfigError(f"{d} has an inference program but no {P.MANIFEST} (nor an older {P.LEGACY_PREPROCESS}); "
+                          f"it was not written by `hubcls export`, so its preprocessing and classes are unknown")
     hub_name = _module_dir_model_name(d)
     if hub_name is not None:
         src = _zoo(hub_name, kind="hub_module")
@@ -225,8 +268,6 @@ def _apply_weights(src: ModelSource, weights) -> ModelSource:
         return src
     p = Path(w).expanduser()
     if not p.exists():
-        from ..errors import WeightsError
-
         raise WeightsError(f"weights {w}: no such file or directory")
     home = p if p.is_dir() else _home_of_weights(p)
     other = _resolve_dir(home, str(home)) if home is not None else None

@@ -1,4 +1,5 @@
-"""Turn whatever a user hands to ``Module.predict`` into uint8 HxWx3 RGB arrays.
+"""Turn whatever a user hands to a prediction (``hub.Module.predict``, ``Predictor``, ``hubcls serve``)
+into uint8 HxWx3 RGB arrays: the decode step of the one prediction pipeline (hubcls.deploy.pipeline).
 
 Accepted inputs (one image each):
 
@@ -41,8 +42,8 @@ def describe(image: Any, index: int | None = None) -> str:
 
 
 def _read_image(src):
-    # the data engineer's decoder: EXIF orientation, 16-bit, palette, CMYK, bomb limit, ...
-    from ..data import read_image
+    # the robust decoder: EXIF orientation, 16-bit, palette, CMYK, bomb limit, ...
+    from .decode import read_image
 
     return read_image(src)
 
@@ -95,6 +96,18 @@ def to_rgb(image: Any, channel_order: str = "BGR", index: int | None = None) -> 
         source,
         "unsupported input type; pass a path, bytes, a file object, a PIL image or a uint8 NumPy array",
     )
+
+
+def as_list(images) -> list:
+    """The inputs of one call: a list/tuple, an NHWC uint8 batch, or a single image (a path, bytes,
+    an array, a PIL image is one input, not a sequence of inputs)."""
+    if images is None:
+        return []
+    if isinstance(images, (list, tuple)):
+        return list(images)
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return list(images)
+    return [images]
 
 
 def b64decode_image(text: str, index: int | None = None) -> bytes:

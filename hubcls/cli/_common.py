@@ -1,0 +1,49 @@
+"""Argument conventions shared by the sub-commands: one meaning per flag everywhere.
+
+* ``-c/--config``  a PaddleClas-style YAML config (path or shipped name)
+* ``-o KEY=VALUE`` a config override (repeatable), as in PaddleClas's tools
+* ``-m/--model``   a model in any form the resolver accepts (zoo name, package, run / export /
+                   PaddleHub module directory)
+* ``--weights``    weights for a named model (file, package or run directory, "official", "random")
+* ``--label-list`` class names (a label file) for a head without its own
+* ``--output``     where a command writes (``--out`` too)
+* ``--backend``    the inference backend (auto, dygraph, inference, onnxruntime, int8)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+MODEL_HELP = ("the model: a zoo name in any spelling (ResNet50_vd_ssld, resnet50_vd_imagenet_ssld), a model package, "
+              "a training run directory, an export directory or a PaddleHub module directory")
+
+
+def add_parser(sub, name: str, *, help: str, examples, description: str = None, aliases=()):  # noqa: A002
+    """A sub-command parser whose --help ends with examples (one per line)."""
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+    return sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+                          epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter, aliases=list(aliases))
+
+
+def add_override_arg(p, help_extra: str = ""):  # noqa: A002
+    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. -o Global.epochs=10 (values typed by YAML)" + help_extra)
+
+
+def add_model_args(p, *, required_help: str = "", weights: bool = True, label_list: bool = True):
+    p.add_argument("-m", "--model", help=MODEL_HELP + required_help)
+    if weights:
+        p.add_argument("--weights", help="weights for the model: a .pdparams/.safetensors file, a package or run "
+                                         "directory, 'official' or 'random' (default: the model's own)")
+    if label_list:
+        p.add_argument("--label-list", metavar="FILE",
+                       help="class names, one per line (PaddleClas '<id> <name>' lines too); default: the model's own")
+
+
+def add_backend_arg(p):
+    p.add_argument("--backend", default=None,
+                   help="inference backend: auto (default; HUBCLS_BACKEND overrides), dygraph, inference, onnxruntime, int8")
+
+
+def warn(command: str, message: str) -> None:
+    print(f"hubcls {command}: warning: {message}", file=sys.stderr)

@@ -1,0 +1,168 @@
+"""Writing programs: paddle.jit.save with a dynamic batch, and the paddle2onnx conversion.
+
+Shared by export.py (``hubcls export``) and backends.py (the on-disk cache of programs a backend
+runs), so neither imports the other.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+from ..errors import ExportError
+from ..models._package import PROGRAM
+from ._quiet import quiet
+
+ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model_int8.onnx"
+ONNX_OPSET = 13
+
+
+def input_size_of(cfg, input_size=None):
+    """(3, H, W): ``input_size`` (an int or (H, W) / (3, H, W)) when given, else the model's."""
+    if input_size is not None:
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        if len(size) == 1:
+            size = (size[0], size[0])
+        return (3, int(size[-2]), int(size[-1]))
+    from ..models._package import input_size_of as of_cfg
+
+    return of_cfg(cfg)
+
+
+def save_inference_program(model, path_prefix, input_size) -> None:
+    """paddle.jit.save with a dynamic batch dimension: writes <prefix>.json + <prefix>.pdiparams."""
+    from .._paddle import import_paddle
+
+    paddle = import_paddle()
+    was_training = model.training
+    model.eval()
+    spec = [paddle.static.InputSpec([None, *input_size], "float32", "x")]
+    try:
+        for attempt in range(2):
+            try:
+                with quiet():
+                    paddle.jit.save(model, str(path_prefix), input_spec=spec)
+                break
+            except ValueError as exc:
+                # dy2static writes the transformed forward to a temp module and imports it; under heavy
+                # concurrent load that import was seen (rarely) to come back without the function.
+                if attempt or "transformed from AST" not in str(exc):
+                    raise
+    except Exception as exc:  # noqa: BLE001 - to_static failures come in many types
+        raise ExportError(f"paddle.jit.save failed for {type(model).__name__}: {exc}") from exc
+    finally:
+        if was_training:
+            model.train()
+    if not any(Path(str(path_prefix) + ext).is_file() for ext in (".json", ".pdmodel")):
+        raise ExportError(f"paddle.jit.save wrote no program {path_prefix}.json")
+
+
+def program_files(directory, prefix: str = PROGRAM):
+    """(model file, params file) of an inference program; .json (PIR) preferred over .pdmodel."""
+    directory = Path(directory)
+    for ext in (".json", ".pdmodel"):
+        model_file = directory / f"{prefix}{ext}"
+        if model_file.is_file():
+            return model_file, directory / f"{prefix}.pdiparams"
+    raise ExportError(f"no inference program {prefix}.json / {prefix}.pdmodel in {directory}")
+
+
+def export_onnx(directory, prefix: str = PROGRAM, out_file: Optional[str] = None, opset: int = ONNX_OPSET) -> Path:
+    """Convert an exported program to ONNX with paddle2onnx (no run-time package installs)."""
+    try:
+        import paddle2onnx
+    except ImportError as exc:
+        raise ExportError("ONNX export needs paddle2onnx: pip install 'hubcls[onnx]'") from exc
+    model_file, params_file = program_files(directory, prefix)
+    out = Path(out_file) if out_file else Path(directory) / ONNX_FILE
+    if out.exists():
+        out.unlink()
+    # optimize_tool: "polygraphy" (the default) auto-installs onnx-graphsurgeon with pip when it is
+    # missing, and onnxoptimizer's pass list in paddle2onnx 2.1 names a pass that does not exist; the
+    # converter's own optimiser (enable_optimize) already folds what onnxruntime needs.
+    try:
+        with quiet():
+            paddle2onnx.export(
+                str(model_file), str(params_file), str(out), opset_version=opset,
+                enable_onnx_checker=True, enable_optimize=True, optimize_tool="none",
+            )
+    except Exception as exc:  # noqa: BLE001 - paddle2onnx logs the cause and then fails on a NameError
+        raise ExportError(f"paddle2onnx could not convert {model_file}: {exc} (run with --verbose to see its log)") from exc
+    if not out.is_file():
+        raise ExportError(f"paddle2onnx did not write {out} (run with --verbose to see its log)")
+    if model_file.suffix == ".json":
+        _fix_hardtanh_clips(model_file, out)
+    return out
+
+
+def _hardtanh_bounds(program_json) -> List[tuple]:
+    """(t_min, t_max) of every pd_op.hardtanh in a PIR program, in program order."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("#") == "1.hardtanh":
+                attrs = {a.get("N"): (a.get("AT") or {}).get("D") for a in node.get("A", [])}
+                found.append((float(attrs.get("t_min", -1.0)), float(attrs.get("t_max", 1.0))))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(json.loads(Path(program_json).read_text()))
+    return found
+
+
+def _fix_hardtanh_clips(program_json, onnx_file) -> int:
+    """paddle2onnx 2.1 converts pd_op.hardtanh to Clip(-1, 1) whatever its t_min/t_max (GhostNet's SE
+    gate is hardtanh(0, 1): its ONNX logits were off by ~50). Put the program's bounds back."""
+    bounds = _hardtanh_bounds(program_json)
+    if not bounds or all(b == (-1.0, 1.0) for b in bounds):
+        return 0
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_file))
+    g = model.graph
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    consts = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node
+              if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    consts.update({i.name: numpy_helper.to_array(i) for i in g.initializer})
+
+    def hardtanh_index(clip):
+        name, seen = clip.output[0], 0
+        while seen < 8:  # Identity chains are short
+            if name.startswith("p2o.pd_op.hardtanh."):
+                return int(name.split(".")[3])
+            nxt = [c for c in consumers.get(name, []) if c.op_type == "Identity"]
+            if len(nxt) != 1:
+                return None
+            name, seen = nxt[0].output[0], seen + 1
+        return None
+
+    clips = [n for n in g.node if n.op_type == "Clip" and len(n.input) == 3
+             and float(np.asarray(consts.get(n.input[1], np.nan))) == -1.0
+             and float(np.asarray(consts.get(n.input[2], np.nan))) == 1.0]
+    mapping = {}
+    for clip in clips:
+        k = hardtanh_index(clip)
+        if k is not None and k < len(bounds):
+            mapping[id(clip)] = (clip, bounds[k])
+    if len(mapping) < len(bounds):
+        if len(clips) != len(bounds):
+            raise ExportError(f"paddle2onnx mis-converts hardtanh and the {len(bounds)} hardtanh ops could not be "
+                              f"matched to the ONNX graph's Clip nodes ({len(clips)} candidates)")
+        mapping = {id(c): (c, b) for c, b in zip(clips, bounds)}  # both in program order
+    for j, (clip, (lo, hi)) in enumerate(mapping.values()):
+        for slot, value in ((1, lo), (2, hi)):
+            name = f"hubcls.hardtanh_fix.{j}.{slot}"
+            g.initializer.append(numpy_helper.from_array(np.array(value, np.float32), name))
+            clip.input[slot] = name
+    onnx.save(model, str(onnx_file))
+    return len(mapping)

@@ -1,0 +1,239 @@
+"""The one prediction pipeline: decode -> fused preprocess -> backend -> postprocess.
+
+``hub.Module``, ``hubcls.deploy.Predictor``, ``hubcls serve`` and ``hubcls infer``/``predict`` all
+predict through a :class:`PredictionPipeline`, so they cannot disagree:
+
+* decode: ``hubcls.data.to_rgb`` (paths, bytes, file objects, PIL images, uint8 arrays; BGR arrays
+  unless ``channel_order="RGB"``) - one call in the data layer;
+* preprocess: the model's eval op list built by ``hubcls.data.build_transforms`` and run over the
+  whole batch at once (one fused kernel call); an image the batch call rejects is retried alone so
+  it becomes its own error;
+* backend: ``hubcls.deploy.backends`` (float32 NCHW -> float32 logits);
+* postprocess: ``hubcls.deploy.postprocess`` (float32 softmax, top-k, unique class names).
+
+Build one with :func:`build_pipeline` from anything the model resolver accepts.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError, HubclsError, ImageDecodeError
+from . import postprocess as _post
+
+ON_ERROR = ("raise", "return")
+CHANNEL_ORDERS = ("BGR", "RGB")
+
+
+class PredictionError(dict):
+    """Per-image failure inside a ``predict(..., on_error="return")`` result list.
+
+    A dict (``{"error": message}``) so results stay JSON-serialisable; ``.index``, ``.source`` and
+    ``.reason`` give the details."""
+
+    def __init__(self, index: int, source: str, reason: str):
+        super().__init__(error=f"{source}: {reason}")
+        self.index, self.source, self.reason = index, source, reason
+
+    def __repr__(self):
+        return f"PredictionError(index={self.index}, source={self.source!r}, reason={self.reason!r})"
+
+
+class PredictionPipeline:
+    """decode -> preprocess -> backend -> postprocess for one model.
+
+    Args:
+        backend: callable float32 NCHW batch -> logits (a hubcls.deploy.backends.Backend).
+        preprocess: the eval op list (PaddleClas ``[{OpName: params}]``, decoding excluded).
+        labels: class names, one per output (made unique: "crane (517)").
+        input_size: (3, H, W) the backend expects.
+        model: the dygraph model when one was built (None for a program-only export).
+    """
+
+    def __init__(self, backend, preprocess: Sequence[dict], labels: Sequence[str], input_size,
+                 *, name: str = "model", model=None, source=None):
+        from ..data import build_transforms
+
+        self.backend = backend
+        self.preprocess_ops = [dict(op) if isinstance(op, dict) else op for op in preprocess]
+        self.transform = build_transforms(self.preprocess_ops)
+        self.labels = _post.unique_labels(labels)
+        self.input_size = tuple(int(s) for s in input_size)
+        self.name = name
+        self.model = model
+        self.source = source
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    # ------------------------------------------------------------------ the four steps
+    def decode(self, images, channel_order: str = "BGR") -> list:
+        """Inputs -> list of (uint8 RGB array | PredictionError)."""
+        from ..data.inputs import as_list, describe, to_rgb
+
+        _check_channel_order(channel_order)
+        out = []
+        for i, img in enumerate(as_list(images)):
+            if isinstance(img, PredictionError):  # already failed upstream (e.g. bad base64)
+                out.append(PredictionError(i, img.source, img.reason))
+                continue
+            try:
+                out.append(to_rgb(img, channel_order))
+            except ImageDecodeError as exc:
+                out.append(PredictionError(i, exc.source, exc.reason))
+            except Exception as exc:  # noqa: BLE001 - one bad input must not sink the others
+                out.append(PredictionError(i, describe(img, i), f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def preprocess(self, rgb_images: Sequence[np.ndarray]) -> np.ndarray:
+        """uint8 RGB HWC images -> float32 NCHW batch (one fused call over the whole batch)."""
+        batch = np.asarray(self.transform.batch(list(rgb_images)), dtype=np.float32)
+        if batch.shape[1:] != self.input_size:
+            raise ConfigError(f"preprocessing produced {batch.shape[1:]}, the model expects {self.input_size}")
+        return batch
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """float32 NCHW batch -> float32 logits (N, num_classes)."""
+        out = np.asarray(self.backend(np.ascontiguousarray(batch, dtype=np.float32)), dtype=np.float32)
+        if out.ndim != 2 or out.shape[1] != len(self.labels):
+            raise HubclsError(f"{self.name}: the backend answered {out.shape}, expected (N, {len(self.labels)})")
+        return out
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return _post.softmax(logits)
+
+    def topk(self, probs_row: np.ndarray, k: int) -> Tuple[np.ndarray, List[float]]:
+        return _post.topk(probs_row, k)
+
+    def postprocess(self, logits: np.ndarray, top_k: int = 1) -> List[dict]:
+        """logits -> one ``{label: prob}`` dict per row, most probable first."""
+        return _post.topk_dicts(self.probabilities(logits), self.labels, top_k)
+
+    # ------------------------------------------------------------------ composed
+    def prepare(self, images, channel_order: str = "BGR"):
+        """decode + preprocess -> (batch of the good images or None, per-input list of
+        PredictionError or None). The good images go through one batch call; if that fails they are
+        retried one by one, so an image the transform rejects becomes its own error."""
+        decoded = self.decode(images, channel_order)
+        errors: List[Optional[PredictionError]] = [d if isinstance(d, PredictionError) else None for d in decoded]
+        good = [i for i, d in enumerate(decoded) if not isinstance(d, PredictionError)]
+        if not good:
+            return None, errors
+        try:
+            return self.preprocess([decoded[i] for i in good]), errors
+        except Exception:  # noqa: BLE001 - find the culprit below
+            pass
+        arrays = []
+        from ..data.inputs import describe
+
+        for i in good:
+            try:
+                arrays.append(self.preprocess([decoded[i]])[0])
+            except Exception as exc:  # noqa: BLE001 - e.g. a 1x1 image the crop cannot handle
+                errors[i] = PredictionError(i, describe(decoded[i], i), f"preprocessing failed: {exc}")
+        return (np.stack(arrays) if arrays else None), errors
+
+    def predict(self, images, top_k: int = 1, batch_size: int = 8, *, channel_order: str = "BGR",
+                on_error: str = "raise") -> list:
+        """Classify ``images``; one ``{label: prob}`` dict per image, most probable first.
+
+        ``on_error="raise"`` (default) decodes everything first and raises one ImageDecodeError
+        naming every bad image before any compute; ``"return"`` puts a :class:`PredictionError` at a
+        bad image's position and answers the others."""
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if int(top_k) < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        _check_channel_order(channel_order)
+        from ..data.inputs import as_list
+
+        items = as_list(images)
+        results: list = [None] * len(items)
+        if on_error == "raise":
+            decoded = self.decode(items, channel_order)
+            bad = [d for d in decoded if isinstance(d, PredictionError)]
+            if bad:
+                detail = "; ".join(f"#{e.index} {e.source}: {e.reason}" for e in bad)
+                raise ImageDecodeError(", ".join(e.source for e in bad),
+                                       f"{len(bad)} of {len(decoded)} images could not be decoded ({detail}); "
+                                       f"pass on_error='return' to get per-image errors instead")
+            items = decoded
+            channel_order = "RGB"  # decoded arrays are RGB
+        for start in range(0, len(items), int(batch_size)):
+            chunk = items[start:start + int(batch_size)]
+            batch, errors = self.prepare(chunk, channel_order)
+            if on_error == "raise" and any(errors):
+                e = next(e for e in errors if e is not None)
+                raise ImageDecodeError(e.source, e.reason)
+            rows = iter(self.postprocess(self.logits(batch), top_k)) if batch is not None else iter(())
+            for j, err in enumerate(errors):
+                if err is not None:
+                    err.index = start + j
+                    results[start + j] = err
+                else:
+                    results[start + j] = next(rows)
+        return results
+
+
+def _check_channel_order(channel_order: str) -> None:
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
+
+
+# --------------------------------------------------------------------------- building one
+def build_pipeline(model=None, *, weights=None, source=None, backend="auto", device: Optional[str] = None,
+                   threads: Optional[int] = None, precision: str = "fp32", label_list=None, calib_data=None,
+                   warmup: Sequence[int] = (1,), dygraph_model=None, **options) -> PredictionPipeline:
+    """A ready pipeline for ``model`` in any form the resolver accepts (``weights`` as in
+    ``hubcls.models.resolve_model``), or for an already resolved ``source``.
+
+    An export directory's program runs as it is (backend "inference"/"onnxruntime"/"int8");
+    everything else builds the dygraph model (class count from the weights) and hands it to the
+    backend layer, which exports and caches what the backend needs. ``backend`` may also be a
+    callable (float32 NCHW batch -> logits). ``dygraph_model``: an already built model for
+    ``source`` (skips building it again)."""
+    from ..models import inference_labels, resolve_model
+    from .backends import DygraphBackend, backend_from_export, load_backend, resolve_backend_name, resolve_device
+
+    if source is None:
+        source = resolve_model(model, weights=weights)
+    dev = resolve_device(device)
+    built = dygraph_model
+    if callable(backend) and not isinstance(backend, str):
+        built = built if built is not None else source.create()
+        runner, size = backend, _size_of(built, source)
+    elif source.program is not None and (source.weights is None or (
+            source.kind == "export" and resolve_backend_name(backend, dev) != "dygraph")):
+        size = source.input_size
+        runner = backend_from_export(source.program.parent, backend, device=dev, threads=threads, precision=precision,
+                                     input_size=size, warmup=warmup, **options)
+    else:
+        built = built if built is not None else source.create()
+        size = _size_of(built, source)
+        name = _name_of(built, source)
+        if resolve_backend_name(backend, dev) == "dygraph":
+            runner = DygraphBackend(built, device=dev, threads=threads)
+            runner.input_size = size
+        else:
+            runner = load_backend(backend, model=built, name=name, input_size=size, device=dev, threads=threads,
+                                  precision=precision, calib_data=calib_data, warmup=warmup, **options)
+    cfg = built.pretrained_cfg if built is not None else source.cfg
+    n = int(getattr(built, "num_classes", None) or cfg.num_classes)
+    labels = inference_labels(cfg, n, label_list, what=cfg.name)
+    from ..models._package import preprocess_of
+
+    return PredictionPipeline(runner, preprocess_of(cfg), labels, size, name=cfg.name, model=built, source=source)
+
+
+def _size_of(model, source):
+    from ..models._package import input_size_of
+
+    return input_size_of(getattr(model, "pretrained_cfg", None) or source.cfg)
+
+
+def _name_of(model, source) -> str:
+    return getattr(getattr(model, "pretrained_cfg", None), "name", None) or source.name
