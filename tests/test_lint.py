@@ -40,8 +40,7 @@ CLEAN_PATHS = [
 # this wave (the model package / resolver, the restricted unpickler and weight files, the decoder and
 # loader). Each is removed from here when its module is done; nothing else may be added.
 PENDING = {
-    "hubcls.models._package", "hubcls.models._resolve", "hubcls.models._weights",
-    "hubcls.data.label_lists",
+    "hubcls.models._weights",
 }
 
 

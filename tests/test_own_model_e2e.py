@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _hub_helpers import MODEL, free_port, jpeg_bytes, photo, start_serve, wait_http, write_weights
 
 pytest.importorskip("paddle")

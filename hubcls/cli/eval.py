@@ -31,8 +31,8 @@ def _run(args) -> int:
     trainer = Trainer(cfg, quiet=args.quiet, model=model)
     trainer.eval_loader = trainer._build_loader("Eval")
     trainer.preflight("Eval")
+    from ..engine.config import _get, named_items
     from ..engine.losses import CombinedLoss
-    from ..engine.config import named_items, _get
 
     trainer.eval_loss_fn = CombinedLoss(named_items(_get(cfg, "Loss.Eval") or [{"CELoss": {}}], "Loss.Eval"))
     res, metrics = trainer.evaluate()

@@ -68,8 +68,6 @@ def _calibration_batch(folder, n, ops):
     """Up to ``n`` images from ``folder`` (recursively), through the export's own preprocessing."""
     from pathlib import Path
 
-    import numpy as np
-
     from ..data import build_transforms, read_image
     from ..errors import ConfigError
 

@@ -49,6 +49,8 @@ def _read_image(src):
 
 
 def from_array(arr: np.ndarray, channel_order: str = "BGR", source: str = "<ndarray>") -> np.ndarray:
+    """A uint8 HxW / HxWx1 / HxWx3 / HxWx4 array (BGR unless ``channel_order="RGB"``) -> contiguous
+    uint8 HxWx3 RGB; anything else is an ImageDecodeError naming ``source``."""
     if not isinstance(arr, np.ndarray):
         raise ImageDecodeError(source, f"expected a NumPy array, got {type(arr).__name__}")
     if arr.dtype != np.uint8:
@@ -98,7 +100,7 @@ def to_rgb(image: Any, channel_order: str = "BGR", index: int | None = None) -> 
     )
 
 
-def as_list(images) -> list:
+def as_list(images: Any) -> list:
     """The inputs of one call: a list/tuple, an NHWC uint8 batch, or a single image (a path, bytes,
     an array, a PIL image is one input, not a sequence of inputs)."""
     if images is None:
@@ -124,6 +126,7 @@ def b64decode_image(text: str, index: int | None = None) -> bytes:
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:
+    """uint8 HxWx3 RGB -> JPEG bytes (Pillow)."""
     from PIL import Image
 
     buf = io.BytesIO()

@@ -6,13 +6,14 @@ line's position is dropped, so "0 tench, Tinca tinca" and "tench, Tinca tinca" r
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "labels"
 
 
-def read_labels(path) -> List[str]:
+def read_labels(path: Union[str, os.PathLike]) -> List[str]:
     """One label per line (blank lines skipped); PaddleClas's "<index> <name>" lines lose the index."""
     labels: List[str] = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -24,7 +25,8 @@ def read_labels(path) -> List[str]:
     return labels
 
 
-def write_labels(path, labels: Sequence[str]) -> Path:
+def write_labels(path: Union[str, os.PathLike], labels: Sequence[str]) -> Path:
+    """One name per line (what :func:`read_labels` reads back, and PaddleClas's tools read too)."""
     path = Path(path)
     path.write_text("".join(f"{name}\n" for name in labels), encoding="utf-8")
     return path

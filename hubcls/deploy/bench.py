@@ -78,8 +78,8 @@ def run_bench(model_name: str, *, batches: Sequence[int] = (1, 8), backends: Seq
               device: Optional[str] = None, log=print) -> dict:
     from .. import models
     from ..data import eval_transforms_for
-    from .backends import available_backends, default_threads, load_backend, resolve_backend_name, resolve_device
     from ._cache import weights_hash_of_model
+    from .backends import available_backends, default_threads, load_backend, resolve_backend_name, resolve_device
 
     dev = resolve_device(device)
     threads = threads or default_threads()

@@ -28,8 +28,13 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 import numpy as np
 
 from ..deploy.pipeline import PredictionError  # noqa: F401 - part of this module's API
-from ..errors import ConfigError, DownloadError, HubclsError, ImageDecodeError
-from ..errors import WeightsUnavailableError  # noqa: F401 - re-exported (hubcls.hub.WeightsUnavailableError)
+from ..errors import (
+    ConfigError,
+    DownloadError,
+    HubclsError,
+    ImageDecodeError,
+    WeightsUnavailableError,  # noqa: F401 - re-exported (hubcls.hub.WeightsUnavailableError)
+)
 
 RANDOM_WEIGHTS = "random"
 

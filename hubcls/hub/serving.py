@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-
 try:  # serving needs the `serve` extra; import at module level so FastAPI resolves annotations
     from fastapi import FastAPI, Request
     from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -261,7 +260,7 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
         served = server.lookup(module_name)
         if served is None:
             server.metrics.requests.labels("<unknown>", "paddlehub", "404").inc()
-            return _hub(f"111", f"Module {module_name} is not available.", "")
+            return _hub("111", f"Module {module_name} is not available.", "")
         try:
             body = await request.json()
             if not isinstance(body, dict):
@@ -490,10 +489,10 @@ def _version() -> str:
 def serve(modules: Dict[str, object], host: str = "127.0.0.1", port: int = 8866,
           config: Optional[ServeConfig] = None, log_level: str = "info", workers_note: bool = True) -> None:
     """Run the server in this process until SIGINT/SIGTERM (graceful: drains the queues)."""
-    import uvicorn
-
     import signal
     import threading
+
+    import uvicorn
 
     app = create_app(modules, config)
     cfg = app.state.server.config

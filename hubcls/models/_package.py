@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -50,7 +50,7 @@ CFG_FIELDS = ("input_size", "resize_short", "mean", "std", "interpolation", "ext
 
 
 # --------------------------------------------------------------------------- facts of a cfg
-def preprocess_of(cfg) -> List[dict]:
+def preprocess_of(cfg: Any) -> List[dict]:
     """The eval op list of a model: the one its package/run recorded, else the zoo's eval convention."""
     ops = (getattr(cfg, "extra", None) or {}).get("preprocess")
     if ops:
@@ -77,7 +77,8 @@ def input_size_of_ops(ops: Sequence[dict]) -> Optional[Tuple[int, int, int]]:
     return found
 
 
-def input_size_of(cfg) -> Tuple[int, int, int]:
+def input_size_of(cfg: Any) -> Tuple[int, int, int]:
+    """(3, H, W) a model's eval preprocessing produces (its recorded ops, else its cfg's input size)."""
     size = input_size_of_ops((getattr(cfg, "extra", None) or {}).get("preprocess") or [])
     if size is not None:
         return size
@@ -86,7 +87,7 @@ def input_size_of(cfg) -> Tuple[int, int, int]:
     return (3, int(h), int(w))
 
 
-def labels_of(cfg, num_classes: Optional[int] = None) -> Optional[List[str]]:
+def labels_of(cfg: Any, num_classes: Optional[int] = None) -> Optional[List[str]]:
     """Class names a cfg carries (a list, a label file or a shipped list); None when unknown or when
     their count is not the model's (a fine-tuned head must never get the base model's names)."""
     from ..data.label_lists import labels_from
@@ -99,7 +100,8 @@ def labels_of(cfg, num_classes: Optional[int] = None) -> Optional[List[str]]:
     return labels
 
 
-def with_package_facts(cfg: PretrainedCfg, *, num_classes=None, labels=None, preprocess=None) -> PretrainedCfg:
+def with_package_facts(cfg: PretrainedCfg, *, num_classes: Optional[int] = None, labels: Optional[Sequence[str]] = None,
+                       preprocess: Optional[Sequence[dict]] = None) -> PretrainedCfg:
     """``cfg`` carrying a package's class count, names and eval ops (so every consumer - export,
     hub.Module, serving - reads them from ``model.pretrained_cfg``)."""
     changes = {}
@@ -136,30 +138,36 @@ class ModelPackage:
 
     @property
     def name(self) -> str:
+        """The model's name (a zoo name, or what the writer called it)."""
         return self.cfg.name
 
     @property
     def arch(self) -> str:
+        """The registered architecture."""
         return self.cfg.arch
 
     @property
     def num_classes(self) -> int:
+        """Class count of the head."""
         return int(self.cfg.num_classes)
 
     @property
     def labels(self) -> Optional[List[str]]:
+        """Class names in class-index order, or None when the package has none."""
         return labels_of(self.cfg)
 
     @property
     def preprocess(self) -> List[dict]:
+        """The eval op list."""
         return preprocess_of(self.cfg)
 
     @property
     def input_size(self) -> Tuple[int, int, int]:
+        """(3, H, W) the model takes."""
         return input_size_of(self.cfg)
 
 
-def program_prefix(directory) -> Optional[Path]:
+def program_prefix(directory: Union[str, os.PathLike]) -> Optional[Path]:
     """``<dir>/inference`` when the directory holds an exported program (.json or .pdmodel)."""
     d = Path(directory)
     for ext in (".json", ".pdmodel"):
@@ -168,7 +176,8 @@ def program_prefix(directory) -> Optional[Path]:
     return None
 
 
-def is_package(directory) -> bool:
+def is_package(directory: Union[str, os.PathLike]) -> bool:
+    """Whether ``directory`` holds a package (a manifest, or an older save_pretrained/export layout)."""
     d = Path(directory)
     return (d / MANIFEST).is_file() or (d / LEGACY_CONFIG).is_file() and _legacy_config_doc(d) is not None or (
         program_prefix(d) is not None and (d / LEGACY_PREPROCESS).is_file())
@@ -182,7 +191,7 @@ def _legacy_config_doc(d: Path) -> Optional[dict]:
     return doc if isinstance(doc, dict) and isinstance(doc.get("pretrained_cfg"), dict) else None
 
 
-def read_package(directory) -> ModelPackage:
+def read_package(directory: Union[str, os.PathLike]) -> ModelPackage:
     """Read a package (or an older save_pretrained / export directory). Raises ConfigError naming
     what is missing."""
     d = Path(directory)
@@ -249,7 +258,8 @@ def _read_legacy_export(d: Path) -> ModelPackage:
 
 
 # --------------------------------------------------------------------------- writing
-def sha256_of(path) -> str:
+def sha256_of(path: Union[str, os.PathLike]) -> str:
+    """Hex sha256 of a file, read in 4 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
@@ -264,6 +274,7 @@ def _replace_durably(tmp: Path, target: Path) -> None:
 
 
 def versions() -> dict:
+    """Versions a package records: hubcls and the Paddle distribution installed."""
     from importlib.metadata import PackageNotFoundError, version
 
     from .. import __version__
@@ -278,9 +289,9 @@ def versions() -> dict:
     return out
 
 
-def save_package(model, directory, *, labels: Optional[Sequence[str]] = None,
+def save_package(model: Any, directory: Union[str, os.PathLike], *, labels: Optional[Sequence[str]] = None,
                  preprocess: Optional[Sequence[dict]] = None, provenance: Optional[dict] = None,
-                 pdparams: bool = False, name: Optional[str] = None, state_dict=None,
+                 pdparams: bool = False, name: Optional[str] = None, state_dict: Optional[dict] = None,
                  extra_manifest: Optional[dict] = None) -> Path:
     """Write ``model`` as a package into ``directory`` (created if needed); returns the directory.
 
@@ -356,7 +367,7 @@ def save_package(model, directory, *, labels: Optional[Sequence[str]] = None,
     return d
 
 
-def update_manifest(directory, **entries) -> dict:
+def update_manifest(directory: Union[str, os.PathLike], **entries: Any) -> dict:
     """Add/replace top-level manifest entries (``hubcls export`` records its programs this way)."""
     d = Path(directory)
     doc = _old_manifest(d)
@@ -399,8 +410,8 @@ def _is_json(v) -> bool:
         return False
 
 
-def save_pretrained(model, directory, *, labels: Optional[Sequence[str]] = None, pdparams: bool = False,
-                    safe_serialization: Optional[bool] = None, **kwargs) -> Path:
+def save_pretrained(model: Any, directory: Union[str, os.PathLike], *, labels: Optional[Sequence[str]] = None,
+                    pdparams: bool = False, safe_serialization: Optional[bool] = None, **kwargs: Any) -> Path:
     """``model.save_pretrained(dir)``: write a model package (model.json + model.safetensors).
 
     ``pdparams=True`` adds model.pdparams (``safe_serialization=False``, the older spelling, does too)."""

@@ -25,12 +25,15 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError, RegistryError, WeightsError
 from . import _package as P
 from ._builder import build_from_cfg
 from ._pretrained import PretrainedCfg
+
+if TYPE_CHECKING:
+    import paddle
 
 log = logging.getLogger("hubcls.models")
 
@@ -64,6 +67,7 @@ class ModelSource:
 
     @property
     def name(self) -> str:
+        """The model's name."""
         return self.cfg.name
 
     @property
@@ -79,17 +83,21 @@ class ModelSource:
 
     @property
     def labels(self) -> Optional[List[str]]:
+        """Class names the source carries (None: unknown; see :func:`inference_labels`)."""
         return P.labels_of(self.cfg)
 
     @property
     def preprocess(self) -> List[dict]:
+        """The eval op list."""
         return P.preprocess_of(self.cfg)
 
     @property
-    def input_size(self):
+    def input_size(self) -> Tuple[int, int, int]:
+        """(3, H, W) the model takes."""
         return P.input_size_of(self.cfg)
 
-    def create(self, *, num_classes: Optional[int] = None, features_only: bool = False, out_indices=None, **kwargs):
+    def create(self, *, num_classes: Optional[int] = None, features_only: bool = False,
+               out_indices: Optional[Sequence[int]] = None, **kwargs: Any) -> "paddle.nn.Layer":
         """Build the eval-ready dygraph model (weights loaded; class count from the weights)."""
         if self.weights is None:
             raise ConfigError(f"{self.given} holds only an inference program, no weights to build a "
@@ -100,13 +108,13 @@ class ModelSource:
 
 # --------------------------------------------------------------------------- entry points
 def create_model(
-    name: str,
+    name: Union[str, os.PathLike],
     pretrained: Union[bool, str, os.PathLike] = False,
     num_classes: Optional[int] = None,
     features_only: bool = False,
     out_indices: Optional[Sequence[int]] = None,
-    **kwargs,
-):
+    **kwargs: Any,
+) -> "paddle.nn.Layer":
     """Build a registered model.
 
     name: PaddleClas spelling (``ResNet50_vd_ssld``), snake case, or a PaddleHub module name
@@ -139,7 +147,7 @@ def create_model(
     return source.create(num_classes=num_classes, features_only=features_only, out_indices=out_indices, **kwargs)
 
 
-def resolve_model(model, weights=None) -> ModelSource:
+def resolve_model(model: Union[str, os.PathLike, None], weights: Union[None, bool, str, os.PathLike] = None) -> ModelSource:
     """``model`` in any accepted form (see module docstring) -> ModelSource.
 
     ``weights``: None = the model's own (official weights for a zoo name, the directory's for a
@@ -368,7 +376,7 @@ def _candidate_paths(p: Path, run_dir: Optional[Path]):
 
 
 # --------------------------------------------------------------------------- labels for inference
-def inference_labels(cfg, num_classes: int, label_list: Union[None, str, os.PathLike, Sequence[str]] = None,
+def inference_labels(cfg: Any, num_classes: int, label_list: Union[None, str, os.PathLike, Sequence[str]] = None,
                      *, what: str = "the model") -> List[str]:
     """Names for a ``num_classes``-way head: ``label_list`` (list, file or shipped list name) when
     given, else the model's own (package/run/zoo), else ``class_0..N-1`` with a warning."""
