@@ -42,8 +42,10 @@ def core_lines(core: dict) -> list[tuple[str, str]]:
     else:
         cuda = "not compiled (CPU-only build)"
     threads = f"OpenMP, {core['max_threads']} threads" if core["openmp"] else "1 thread (built without OpenMP)"
+    jpeg = (f"{core['jpeg']} (crop-aware, DCT-scaled)" if core.get("jpeg")
+            else "not compiled (JPEGs decode whole through OpenCV/Pillow; install libjpeg-turbo's dev package)")
     return [("build", f"{core['compiler']}, {core['build_type']}, {core['cxx_flags']}"),
-            ("CPU kernels", cpu), ("CUDA", cuda), ("threads", threads)]
+            ("CPU kernels", cpu), ("CUDA", cuda), ("threads", threads), ("JPEG decode", jpeg)]
 
 
 def _run(args) -> int:

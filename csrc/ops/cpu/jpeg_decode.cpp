@@ -273,6 +273,10 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
   ty.lo = 0;
   void* dst = static_cast<char*>(out) + static_cast<size_t>(job.out_index) * sample_bytes;
   resize_normalize_with_coeffs_cpu(view, tx, ty, job.flip, dst, p);
+  // the per-thread buffers live as long as the thread: do not keep one huge photo's worth around
+  constexpr size_t kKeep = size_t{64} << 20;
+  if (raw.capacity() > kKeep) std::vector<uint8_t>().swap(raw);
+  if (oriented.capacity() > kKeep) std::vector<uint8_t>().swap(oriented);
 
   JpegResult r;
   r.scale_denom = den;
