@@ -201,3 +201,32 @@ def test_loader_uses_it_and_workers_agree(tmp_path, monkeypatch):
         np.testing.assert_array_equal(x0, x1)
         np.testing.assert_array_equal(i0, i2)
         np.testing.assert_array_equal(x0, x2)
+
+
+def test_prediction_pipeline_decodes_jpegs_fused(items, monkeypatch):
+    """hub.Module / Predictor / serve: encoded JPEGs reach the fused decode (same batch as decoding
+    them whole, with scaled_decode off); decode() still returns arrays; a JPEG whose compressed data
+    no decoder accepts is that image's error."""
+    from hubcls.deploy.pipeline import PredictionError, PredictionPipeline
+
+    ops = eval_ops()[1:]  # the prediction pipeline decodes itself: no DecodeImage
+    batches = []
+
+    def backend(x):
+        batches.append(x.copy())
+        return np.zeros((len(x), 2), np.float32)
+
+    pp = PredictionPipeline(backend, ops, ["a", "b"], (3, 224, 224))
+    broken = _no_scan(items[0])
+    inputs = [items[0], items[1], broken, items[4]]
+    assert [type(d).__name__ for d in pp.decode(inputs)] == ["ndarray", "ndarray", "PredictionError", "ndarray"]
+    assert type(pp.decode(inputs, defer_jpeg=True)[0]).__name__ == "JpegSource"
+    monkeypatch.setenv(ENV_SCALED_DECODE, "0")
+    fused = pp.predict(inputs, batch_size=4, on_error="return")
+    monkeypatch.setenv(J.ENV_DISABLE, "0")
+    eager = pp.predict(inputs, batch_size=4, on_error="return")
+    assert isinstance(fused[2], PredictionError) and isinstance(eager[2], PredictionError)
+    assert fused[2].reason == eager[2].reason
+    np.testing.assert_array_equal(batches[-2], batches[-1])
+    with pytest.raises(ImageDecodeError):
+        pp.predict(inputs)

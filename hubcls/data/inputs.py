@@ -77,6 +77,10 @@ def to_rgb(image: Any, channel_order: str = "BGR", index: int | None = None) -> 
     source = describe(image, index)
     if isinstance(image, np.ndarray):
         return from_array(image, channel_order, source)
+    from .decode import JpegSource
+
+    if isinstance(image, JpegSource):  # deferred by to_rgb_or_jpeg: decode it whole after all
+        return image.decode()
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is a dependency
@@ -98,6 +102,25 @@ def to_rgb(image: Any, channel_order: str = "BGR", index: int | None = None) -> 
         source,
         "unsupported input type; pass a path, bytes, a file object, a PIL image or a uint8 NumPy array",
     )
+
+
+def to_rgb_or_jpeg(image: Any, channel_order: str = "BGR", index: int | None = None) -> Any:
+    """:func:`to_rgb`, except that a plain JPEG given as a path, bytes or a file object comes back
+    undecoded as a :class:`hubcls.data.decode.JpegSource` (after the same checks), for a compiled
+    pipeline that decodes only the region its crop needs (hubcls.data.fused_decode)."""
+    from .decode import JpegSource
+
+    if isinstance(image, JpegSource):
+        return image
+    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)) or (
+            hasattr(image, "read") and not isinstance(image, np.ndarray)):
+        from .decode import read_image_or_jpeg
+
+        if isinstance(image, (str, os.PathLike)) and not os.path.exists(image):
+            raise ImageDecodeError(describe(image, index), "no such file")
+        src = bytes(image) if isinstance(image, (bytearray, memoryview)) else image
+        return read_image_or_jpeg(os.fspath(src) if isinstance(src, os.PathLike) else src)
+    return to_rgb(image, channel_order, index)
 
 
 def as_list(images: Any) -> list:

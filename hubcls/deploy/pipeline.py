@@ -69,18 +69,22 @@ class PredictionPipeline:
         return len(self.labels)
 
     # ------------------------------------------------------------------ the four steps
-    def decode(self, images, channel_order: str = "BGR") -> list:
-        """Inputs -> list of (uint8 RGB array | PredictionError)."""
-        from ..data.inputs import as_list, describe, to_rgb
+    def decode(self, images, channel_order: str = "BGR", *, defer_jpeg: bool = False) -> list:
+        """Inputs -> list of (uint8 RGB array | PredictionError). ``defer_jpeg``: plain JPEGs given as
+        paths / bytes / file objects stay undecoded (``JpegSource``, header checked) when the
+        preprocessing can decode just what its crop needs (see hubcls.data.fused_decode); errors
+        in their compressed data then surface in :meth:`preprocess`."""
+        from ..data.inputs import as_list, describe, to_rgb, to_rgb_or_jpeg
 
         _check_channel_order(channel_order)
+        convert = to_rgb_or_jpeg if defer_jpeg and self.transform.defers_jpeg else to_rgb
         out = []
         for i, img in enumerate(as_list(images)):
             if isinstance(img, PredictionError):  # already failed upstream (e.g. bad base64)
                 out.append(PredictionError(i, img.source, img.reason))
                 continue
             try:
-                out.append(to_rgb(img, channel_order))
+                out.append(convert(img, channel_order))
             except ImageDecodeError as exc:
                 out.append(PredictionError(i, exc.source, exc.reason))
             except Exception as exc:  # noqa: BLE001 - one bad input must not sink the others
@@ -88,7 +92,8 @@ class PredictionPipeline:
         return out
 
     def preprocess(self, rgb_images: Sequence[np.ndarray]) -> np.ndarray:
-        """uint8 RGB HWC images -> float32 NCHW batch (one fused call over the whole batch)."""
+        """uint8 RGB HWC images (or JpegSources from ``decode(defer_jpeg=True)``) -> float32 NCHW
+        batch (one fused call over the whole batch)."""
         batch = np.asarray(self.transform.batch(list(rgb_images)), dtype=np.float32)
         if batch.shape[1:] != self.input_size:
             raise ConfigError(f"preprocessing produced {batch.shape[1:]}, the model expects {self.input_size}")
@@ -116,7 +121,7 @@ class PredictionPipeline:
         """decode + preprocess -> (batch of the good images or None, per-input list of
         PredictionError or None). The good images go through one batch call; if that fails they are
         retried one by one, so an image the transform rejects becomes its own error."""
-        decoded = self.decode(images, channel_order)
+        decoded = self.decode(images, channel_order, defer_jpeg=True)
         errors: List[Optional[PredictionError]] = [d if isinstance(d, PredictionError) else None for d in decoded]
         good = [i for i, d in enumerate(decoded) if not isinstance(d, PredictionError)]
         if not good:
@@ -131,6 +136,8 @@ class PredictionPipeline:
         for i in good:
             try:
                 arrays.append(self.preprocess([decoded[i]])[0])
+            except ImageDecodeError as exc:  # a deferred JPEG whose compressed data is broken
+                errors[i] = PredictionError(i, exc.source, exc.reason)
             except Exception as exc:  # noqa: BLE001 - e.g. a 1x1 image the crop cannot handle
                 errors[i] = PredictionError(i, describe(decoded[i], i), f"preprocessing failed: {exc}")
         return (np.stack(arrays) if arrays else None), errors
@@ -154,7 +161,7 @@ class PredictionPipeline:
         items = as_list(images)
         results: list = [None] * len(items)
         if on_error == "raise":
-            decoded = self.decode(items, channel_order)
+            decoded = self.decode(items, channel_order, defer_jpeg=True)
             bad = [d for d in decoded if isinstance(d, PredictionError)]
             if bad:
                 detail = "; ".join(f"#{e.index} {e.source}: {e.reason}" for e in bad)

@@ -179,7 +179,18 @@ class Pipeline:
         return list(self._executor.map(one, items))
 
     # -- execution --------------------------------------------------------------------------
+    @property
+    def defers_jpeg(self) -> bool:
+        """True when JPEGs handed to this pipeline undecoded (paths, bytes, JpegSources) are decoded
+        only where its first, fused stage needs them."""
+        return self._defer_jpeg and jpeg_path_available()
+
     def _decode(self, item, defer=False):
+        if isinstance(item, JpegSource):  # deferred by the caller (hubcls.data.inputs.to_rgb_or_jpeg)
+            if defer:
+                return item
+            arr = item.decode()
+            return self.decode.apply(arr) if self.decode is not None else arr
         if defer and not isinstance(item, np.ndarray):
             got = read_image_or_jpeg(item, max_pixels=self.decode.max_pixels if self.decode else None)
             if isinstance(got, np.ndarray) and self.decode is not None:
