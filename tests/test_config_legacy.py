@@ -239,3 +239,10 @@ def test_2020_quick_start_recipe_runs_as_written(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads(r.stdout[r.stdout.index("{"):])
     assert metrics["num_samples"] == 8 and metrics["top1"] == pytest.approx(epoch[0]["eval_top1"], abs=1e-6)
+    # infer with the same old config: the run's best weights, the VALID preprocessing, top-5 of 102
+    img = "dataset/flowers102/jpg/image_00033.jpg"
+    r = _hubcls(["infer", "-c", "./configs/quick_start/ResNet50_vd.yaml", "-o", "use_gpu=False", img,
+                 "--json", "pred.json"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pred = json.loads((tmp_path / "pred.json").read_text())
+    assert len(pred) == 1 and len(pred[0]["class_ids"]) == 5 and all(0 <= c < 102 for c in pred[0]["class_ids"])

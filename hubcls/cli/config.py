@@ -114,7 +114,7 @@ def register(sub):
     c.add_argument("config", metavar="OLD.yaml", help="a release/2.0 config (ARCHITECTURE/TRAIN/VALID/...)")
     c.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                    help="override in the old key space (TRAIN.batch_size=64, epochs=10) or the new (Global.epochs=10)")
-    c.add_argument("--output", metavar="FILE", help="write the converted YAML here (default: stdout)")
+    c.add_argument("--output", "--out", dest="output", metavar="FILE", help="write the converted YAML here (default: stdout)")
     c.add_argument("--world-size", type=int, default=1,
                    help="processes the run will use: release/2.0's batch_size is global, hubcls's per process")
     c.add_argument("--strict", action="store_true", help="unknown keys are errors")
@@ -127,6 +127,6 @@ def register(sub):
         s.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
         s.add_argument("--strict", action="store_true", help="unknown keys are errors")
         if name == "show":
-            s.add_argument("--output", metavar="FILE", help="write the YAML here (default: stdout)")
+            s.add_argument("--output", "--out", dest="output", metavar="FILE", help="write the YAML here (default: stdout)")
         s.set_defaults(func=fn)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])

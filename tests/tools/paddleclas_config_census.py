@@ -72,7 +72,7 @@ def _overrides(raw: dict, data: Path, out: Path) -> list:
     return ov
 
 
-def run_one(kind: str, path: str, max_params: float) -> dict:
+def run_one(kind: str, path: str, max_params: float, level: str = "run") -> dict:
     """load -> build -> run one config; returns the furthest stage reached and the first error."""
     import warnings
 
@@ -97,6 +97,8 @@ def run_one(kind: str, path: str, max_params: float) -> dict:
             n_params = sum(int(p.size) for p in model.parameters())
             res["params_m"] = round(n_params / 1e6, 1)
             res["stage"] = "build"
+            if level == "build":
+                return res
             if n_params > max_params * 1e6:
                 res["skipped"] = f"{n_params / 1e6:.0f}M parameters > --max-params {max_params:.0f}M"
                 return res
@@ -129,11 +131,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="substring filter on config paths")
     ap.add_argument("--max-params", type=float, default=300.0, help="train only models up to this many M params")
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--level", choices=["build", "run"], default="run", help="stop after building the model, or train")
     ap.add_argument("--out", help="write the per-config results as JSON")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        print("RESULT " + json.dumps(run_one(args.set, args.one, args.max_params)))
+        print("RESULT " + json.dumps(run_one(args.set, args.one, args.max_params, args.level)))
         return 0
     configs = json.load(gzip.open(DATA, "rt", encoding="utf-8"))[args.set]
     paths = [p for p in sorted(configs["configs"]) if args.only in p]
@@ -141,7 +144,8 @@ def main(argv=None) -> int:
     results = []
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), HUBCLS_OFFLINE="1")
     for i, path in enumerate(paths, 1):
-        cmd = [sys.executable, __file__, "--set", args.set, "--one", path, "--max-params", str(args.max_params)]
+        cmd = [sys.executable, __file__, "--set", args.set, "--one", path, "--max-params", str(args.max_params),
+               "--level", args.level]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
             line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
