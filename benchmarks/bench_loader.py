@@ -18,7 +18,10 @@ through paddle.from_dlpack, zero-copy; the cost of paddle.to_tensor is printed o
   * ``hubcls``            hubcls.data.build_dataloader (crop-aware + DCT-scaled JPEG decode);
   * ``hubcls exact``      the same with ``scaled_decode: false`` (crop-aware only: full-decode pixels);
   * ``hubcls eager``      the same with HUBCLS_JPEG_DECODER=0 (decode whole images, then the kernel);
-  * ``PaddleClas``        pip paddleclas's own ops in a paddle.io.Dataset + paddle.io.DataLoader.
+  * ``PaddleClas``        pip paddleclas's own ops in a paddle.io.Dataset + paddle.io.DataLoader;
+  * ``hubcls eval``       the eval op list (ResizeImage resize_short 256 + CropImage 224), the
+                          preprocessing hub.Module.predict / serve / infer run (``eval eager``: whole
+                          images decoded first, as before).
 
     python benchmarks/bench_loader.py                       # 256 ImageNet-size + 16 4000x3000 JPEGs
     python benchmarks/bench_loader.py --images 512 --large 32 --rounds 5 --workers 2
@@ -46,11 +49,15 @@ MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
 
-def ops(scaled=True):
+def ops(scaled=True, eval_ops=False):
+    """The train op list (RandCrop 224 + flip) or, with eval_ops, the eval one every prediction path
+    runs (ResizeImage resize_short 256 + CropImage 224)."""
     decode = {"to_rgb": True, "channel_first": False}
     if not scaled:
         decode["scaled_decode"] = False
-    return [{"DecodeImage": decode}, {"RandCropImage": {"size": 224}}, {"RandFlipImage": {"flip_code": 1}},
+    geo = [{"ResizeImage": {"resize_short": 256}}, {"CropImage": {"size": 224}}] if eval_ops else \
+        [{"RandCropImage": {"size": 224}}, {"RandFlipImage": {"flip_code": 1}}]
+    return [{"DecodeImage": decode}, *geo,
             {"NormalizeImage": {"scale": 1.0 / 255.0, "mean": MEAN, "std": STD, "order": ""}}, {"ToCHWImage": None}]
 
 
@@ -181,7 +188,7 @@ class _Env:
                 os.environ[k] = v
 
 
-def hubcls_loader(root, lst, batch_size, workers, *, scaled=True, eager=False):
+def hubcls_loader(root, lst, batch_size, workers, *, scaled=True, eager=False, eval_ops=False):
     """-> (one pass over the data, close). Batches end as paddle Tensors through DLPack (zero-copy on
     the CPU; paddle.to_tensor would add a copy, measured on its own line)."""
     import paddle
@@ -190,7 +197,7 @@ def hubcls_loader(root, lst, batch_size, workers, *, scaled=True, eager=False):
 
     cfg = {"DataLoader": {"Train": {
         "dataset": {"name": "ImageNetDataset", "image_root": str(root), "cls_label_path": str(lst),
-                    "transform_ops": ops(scaled)},
+                    "transform_ops": ops(scaled, eval_ops)},
         "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": False, "shuffle": True},
         "loader": {"num_workers": workers, "use_shared_memory": True}}}}
     env = _Env(HUBCLS_JPEG_DECODER="0") if eager else _Env()
@@ -326,7 +333,10 @@ def main(argv=None):
         bs = args.batch_size
         made = {"hubcls": hubcls_loader(folder, lst, bs, 0),
                 "hubcls exact": hubcls_loader(folder, lst, bs, 0, scaled=False),
-                "hubcls eager": hubcls_loader(folder, lst, bs, 0, eager=True)}
+                "hubcls eager": hubcls_loader(folder, lst, bs, 0, eager=True),
+                # the eval preprocessing hub.Module.predict / serve / infer run (same pipeline code)
+                "hubcls eval": hubcls_loader(folder, lst, bs, 0, eval_ops=True),
+                "hubcls eval eager": hubcls_loader(folder, lst, bs, 0, eager=True, eval_ops=True)}
         if not args.no_paddleclas:
             made["PaddleClas"] = paddleclas_loader(folder, lst, bs, 0)
         try:
@@ -342,6 +352,7 @@ def main(argv=None):
         targets = [("hubcls", "cv2 decode", None if large else 1.0), ("hubcls", "cv2 decode+resize", 4.0 if large else None),
                    ("hubcls", "PaddleClas", None if large else 3.0), ("hubcls", "hubcls eager", None),
                    ("hubcls exact", "cv2 decode", None), ("hubcls eager", "cv2 decode", None),
+                   ("hubcls eval", "cv2 decode", None), ("hubcls eval", "hubcls eval eager", None),
                    ("PaddleClas", "cv2 decode", None)]
         report(title, n, [len(d) for d in datas], [8 * len(d) / (size[0] * size[1]) for d in datas], fl, loaders,
                targets)
