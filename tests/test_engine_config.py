@@ -203,3 +203,10 @@ def test_batch_ops_and_dataset_arguments_are_checked():
     with pytest.warns(ConfigWarning, match=r"DataLoader.Train.dataset.cls_labl_path: unknown key "
                                            r"\(did you mean DataLoader.Train.dataset.cls_label_path\?\)"):
         load_config(BASE, ["DataLoader.Train.dataset.name=ImageNetDataset", "DataLoader.Train.dataset.cls_labl_path=x"])
+
+
+def test_an_unsupported_sampler_is_reported():
+    with pytest.warns(ConfigWarning, match=r"DataLoader.Train.sampler.name: 'MultiScaleSampler' is not supported"):
+        load_config(BASE, ["DataLoader.Train.sampler.name=MultiScaleSampler"])
+    with pytest.raises(ConfigError, match="MultiScaleSampler"):
+        load_config(BASE, ["DataLoader.Train.sampler.name=MultiScaleSampler"], strict=True)

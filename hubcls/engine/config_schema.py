@@ -105,7 +105,7 @@ DATALOADER_MODE = {
         "delimiter": True,
     }),
     "sampler": {
-        "name": True,  # DistributedBatchSampler / BatchSampler; others are rejected by check_sampler
+        "name": True,  # DistributedBatchSampler / BatchSampler; any other is reported by _Checker.samplers
         "batch_size": True,
         "shuffle": True,
         "drop_last": True,
@@ -195,6 +195,7 @@ SCHEMA = {
     },
 }
 
+SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
 ARCH_KEYS = {"name", "class_num", "pretrained", "lr_mult_list", "freeze_stages"}
 ARCH_IGNORED = {
     "use_sync_bn": "cross-GPU BatchNorm; hubcls keeps per-process BatchNorm statistics",
@@ -350,6 +351,19 @@ class _Checker:
             return
         self.keys_of(arch, "Arch", None, ARCH_IGNORED, arch.get("name"))  # the rest: arch_args
 
+    def samplers(self, cfg):
+        """hubcls samples like PaddleClas's DistributedBatchSampler (seeded, sharded per rank); a
+        config asking for another sampler (MultiScaleSampler, PKSampler...) is told so."""
+        dl = cfg.get("DataLoader")
+        if not isinstance(dl, dict):
+            return
+        for mode, section in dl.items():
+            name = (section.get("sampler") or {}).get("name") if isinstance(section, dict) else None
+            if name is not None and name not in SAMPLERS:
+                path = f"DataLoader.{mode}.sampler.name"
+                self.issues.append(KeyIssue(path, "unknown", f"{path}: {name!r} is not supported, not used "
+                                                             f"(hubcls samples like {' / '.join(SAMPLERS)})"))
+
     def optimizer(self, cfg):
         opt = cfg.get("Optimizer")
         if not isinstance(opt, dict):
@@ -400,6 +414,7 @@ def check_keys(cfg: dict) -> List[KeyIssue]:
         c.value(value, SCHEMA[section], str(section))
     c.arch(cfg)
     c.optimizer(cfg)
+    c.samplers(cfg)
     return c.issues
 
 
