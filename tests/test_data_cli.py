@@ -21,7 +21,7 @@ def test_data_demo_and_preview(tmp_path, capsys):
                "sampler": {"batch_size": 2, "shuffle": False}, "loader": {"num_workers": 2}}}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "grid.png"
-    assert main(["data", "preview", "-c", str(tmp_path / "c.yaml"), "-m", "Eval", "-n", "4", "-o", str(out)]) == 0
+    assert main(["data", "preview", "-c", str(tmp_path / "c.yaml"), "--mode", "Eval", "-n", "4", "--output", str(out)]) == 0
     assert "4 Eval samples" in capsys.readouterr().out
     grid = np.asarray(Image.open(out).convert("RGB"))
     assert grid.shape == (2 * (160 + 20), 2 * 160, 3)  # 2x2 tiles of 160 px + caption strips

@@ -47,3 +47,24 @@ def add_backend_arg(p):
 
 def warn(command: str, message: str) -> None:
     print(f"hubcls {command}: warning: {message}", file=sys.stderr)
+
+
+def split_output_override(args, command: str) -> None:
+    """``-o`` is a config override (KEY=VALUE) in every command. The older meanings in ``export`` and
+    ``data preview`` - ``-o PATH`` for the output and ``-O KEY=VALUE`` for overrides - still work for
+    one release, with a warning: a value without "=" cannot be an override."""
+    from ..errors import ConfigError
+
+    overrides, paths = [], []
+    for v in args.override or []:
+        (overrides if "=" in v else paths).append(v)
+    for v in getattr(args, "old_override", None) or []:
+        warn(command, "-O KEY=VALUE is deprecated; use -o KEY=VALUE (one meaning per flag across commands)")
+        overrides.append(v)
+    if paths:
+        if len(paths) > 1 or args.output:
+            raise ConfigError(f"-o takes KEY=VALUE config overrides; give the output as --output PATH "
+                              f"(got -o {' -o '.join(paths)})")
+        warn(command, f"-o PATH is deprecated; use --output {paths[0]} (-o is a config override, as in train/eval)")
+        args.output = paths[0]
+    args.override = overrides

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import math
 
 
@@ -86,11 +87,18 @@ def make_grid(images, captions, cols=None, tile=None):
 
 
 def _preview(args) -> int:
-    import numpy as np
     from PIL import Image
 
     from ..data.loader import build_dataloader
+    from ._common import split_output_override
 
+    split_output_override(args, "data preview")
+    args.output = args.output or "preview.png"
+    if args.old_mode:
+        from ._common import warn
+
+        warn("data preview", f"-m {args.old_mode} is deprecated; use --mode {args.old_mode} (-m names a model elsewhere)")
+    args.mode = args.mode or args.old_mode or "Train"
     cfg = _load_config(args.config, args.override)
     dl_cfg = cfg.get("DataLoader", {}).get(args.mode)
     if isinstance(dl_cfg, dict):
@@ -131,17 +139,25 @@ def _flowers(args) -> int:
 
 
 def register(sub):
-    p = sub.add_parser("data", help="preview augmented samples, generate the demo set, fetch Flowers-102")
+    from ._common import add_override_arg, add_parser
+
+    p = add_parser(sub, "data", help="preview augmented samples, generate the demo set, fetch Flowers-102",
+                   examples=["hubcls data preview -c quickstart --output preview.png",
+                             "hubcls data demo ./demo_data --classes 4",
+                             "hubcls data flowers102 ./flowers --base-url https://mirror.example/flowers"])
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
-    pv = dsub.add_parser("preview", help="PNG grid of augmented samples with their labels")
+    pv = add_parser(dsub, "preview", help="PNG grid of augmented samples with their labels",
+                    examples=["hubcls data preview -c quickstart --output preview.png -n 32",
+                              "hubcls data preview -c quickstart --mode Eval -o DataLoader.Eval.dataset.val_per_class=2"])
     pv.add_argument("-c", "--config", required=True, help="YAML config (path or shipped name)")
-    pv.add_argument("-m", "--mode", default="Train", help="DataLoader section (Train, Eval, ...)")
+    pv.add_argument("--mode", default=None, help="DataLoader section (Train, Eval, ...; default Train)")
+    pv.add_argument("-m", dest="old_mode", default=None, help=argparse.SUPPRESS)  # -m is a model elsewhere
     pv.add_argument("-n", "--num", type=int, default=16, help="number of samples")
-    pv.add_argument("-o", "--output", default="preview.png", help="output PNG")
+    pv.add_argument("--output", "--out", dest="output", default=None, help="output PNG (default preview.png)")
     pv.add_argument("--epoch", type=int, default=0, help="epoch whose random draws to show")
     pv.add_argument("--seed", type=int, default=0)
-    pv.add_argument("-O", "--override", action="append", default=[], metavar="KEY=VALUE",
-                    help="config override, e.g. -O DataLoader.Train.dataset.image_root=./data")
+    add_override_arg(pv)
+    pv.add_argument("-O", dest="old_override", action="append", default=[], help=argparse.SUPPRESS)
     pv.set_defaults(func=_preview)
     dm = dsub.add_parser("demo", help="render the offline demo dataset")
     dm.add_argument("root")

@@ -10,27 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import add_model_args, add_override_arg, add_parser, warn
-
-
-def _split_o(args):
-    """-o is a config override (KEY=VALUE) as everywhere else. The older ``-o DIR`` (output directory)
-    still works for one release, with a warning: a value without "=" cannot be an override."""
-    overrides, dirs = [], []
-    for v in args.override:
-        (overrides if "=" in v else dirs).append(v)
-    for v in args.old_override or []:
-        warn("export", "-O KEY=VALUE is deprecated; use -o KEY=VALUE (one meaning per flag across commands)")
-        overrides.append(v)
-    if dirs:
-        from ..errors import ConfigError
-
-        if len(dirs) > 1 or args.output:
-            raise ConfigError(f"-o takes KEY=VALUE config overrides; give the output directory as --output DIR "
-                              f"(got -o {' -o '.join(dirs)})")
-        warn("export", f"-o DIR is deprecated; use --output {dirs[0]} (-o is a config override, as in train/eval)")
-        args.output = dirs[0]
-    args.override = overrides
+from ._common import add_model_args, add_override_arg, add_parser, split_output_override
 
 
 def _source(args):
@@ -83,7 +63,7 @@ def _run(args) -> int:
 
     from ..errors import ConfigError
 
-    _split_o(args)
+    split_output_override(args, "export")
     if bool(args.config) == bool(args.model):
         raise ConfigError("export needs exactly one of -c CONFIG or -m MODEL")
     from ..deploy.export import export_model, input_size_of

@@ -7,11 +7,11 @@ import platform
 
 
 def collect_info() -> dict:
+    import numpy
+
     from .. import __version__
     from .._paddle import paddle_device, paddle_version
     from ..ops import core_build_info
-
-    import numpy
 
     info = {
         "hubcls": __version__,
@@ -65,6 +65,9 @@ def _run(args) -> int:
 
 
 def register(sub):
-    p = sub.add_parser("info", help="versions, build flags, SIMD level, CUDA and Paddle device")
+    from ._common import add_parser
+
+    p = add_parser(sub, "info", help="versions, build flags, SIMD level, CUDA and Paddle device",
+                   examples=["hubcls info", "hubcls info --json > info.json"])
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=_run)

@@ -58,9 +58,12 @@ def _run(args) -> int:
 
 
 def register(subparsers):
-    p = subparsers.add_parser("models", help="list the model zoo (name, params, MACs, top-1, weights)",
-                              description="List registered models matching shell wildcards "
-                                          "(case-insensitive), e.g. `hubcls models 'resnet50*'`.")
+    from ._common import add_parser
+
+    p = add_parser(subparsers, "models", help="list the model zoo (name, params, MACs, top-1, weights)",
+                   description="List registered models matching shell wildcards (case-insensitive).",
+                   examples=["hubcls models 'resnet50*' --pretrained", "hubcls models MobileNetV3* --measure",
+                             "hubcls models --json > zoo.json"])
     p.add_argument("pattern", nargs="*", help="wildcard(s) such as 'ResNet*' (default: all)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--pretrained", action="store_true", help="only models with official weights")

@@ -32,7 +32,11 @@ def _run(args) -> int:
 
 
 def register(sub):
-    p = sub.add_parser("plugins", help="list installed plugins (backbones, augmenters) and where they come from")
+    from ._common import add_parser
+
+    p = add_parser(sub, "plugins", help="list installed plugins (backbones, augmenters) and where they come from",
+                   examples=["hubcls plugins", "hubcls plugins --no-load        # entry points only, nothing imported",
+                             "hubcls plugins --json"])
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.add_argument("--no-load", action="store_true", help="only list entry points, do not import them")
     p.set_defaults(func=_run)

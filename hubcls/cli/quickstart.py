@@ -18,7 +18,11 @@ def _run(args) -> int:
 
 
 def register(sub):
-    p = sub.add_parser("quickstart", help="offline end-to-end demo: data, fine-tune, eval, export, predict, report")
+    from ._common import add_parser
+
+    p = add_parser(sub, "quickstart", help="offline end-to-end demo: data, fine-tune, eval, export, predict, report",
+                   examples=["hubcls quickstart", "hubcls quickstart --epochs 3 --no-pretrained",
+                             "hubcls quickstart --dataset flowers102 --data-dir ./flowers"])
     p.add_argument("--dataset", default="demo", choices=["demo", "flowers102"],
                    help="demo: generated offline set (default); flowers102: PaddleClas's quick-start recipe")
     p.add_argument("--data-dir", default=None, help="dataset folder (flowers102: jpg/, imagelabels.mat, setid.mat)")

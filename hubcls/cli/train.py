@@ -43,8 +43,17 @@ def _run(args) -> int:
     return 0
 
 
-def register(sub, name="train", help="train a model from a PaddleClas-style YAML config"):
-    p = sub.add_parser(name, help=help)
+TRAIN_EXAMPLES = [
+    "hubcls train -c quickstart -o Global.epochs=2                # the quick start's recipe, shorter",
+    "hubcls train -c ResNet50_vd -o Arch.pretrained=True -o DataLoader.Train.dataset.image_root=./data",
+    "hubcls train -c my.yaml --resume                             # continue from output/<Arch>/last.pdckpt",
+]
+
+
+def register(sub, name="train", help="train a model from a PaddleClas-style YAML config", examples=None):
+    from ._common import add_parser
+
+    p = add_parser(sub, name, help=help, examples=examples or TRAIN_EXAMPLES)
     add_config_args(p)
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                    help="continue from the run's last checkpoint (or the given .pdckpt / run directory)")

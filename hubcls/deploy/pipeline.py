@@ -186,6 +186,21 @@ class PredictionPipeline:
         return results
 
 
+def from_base64(items) -> list:
+    """Base64 strings (PaddleHub clients send ``b64encode(cv2.imencode('.jpg', img)[1])``; data URLs
+    work too) -> encoded image bytes, or a PredictionError at a position that is not base64; the
+    pipeline's decode step takes both."""
+    from ..data.inputs import b64decode_image
+
+    out = []
+    for i, text in enumerate(items):
+        try:
+            out.append(b64decode_image(text, i))
+        except ImageDecodeError as exc:
+            out.append(PredictionError(i, exc.source, exc.reason))
+    return out
+
+
 def _check_channel_order(channel_order: str) -> None:
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")

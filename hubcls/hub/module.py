@@ -205,16 +205,10 @@ class Module:
 
     def serving_method(self, images, **kwargs):
         """PaddleHub Serving entry: base64-encoded images -> classification results."""
-        from ..data.inputs import b64decode_image
+        from ..deploy.pipeline import from_base64
 
-        decoded = []
-        for i, b in enumerate(images):
-            try:
-                decoded.append(b64decode_image(b, i))
-            except ImageDecodeError as exc:
-                decoded.append(PredictionError(i, exc.source, exc.reason))
         kwargs.setdefault("on_error", "return")
-        return self.classification(images=decoded, **kwargs)
+        return self.classification(images=from_base64(images), **kwargs)
 
     # ----------------------------------------------------------------------------- features etc.
     def features(self, images, batch_size: int = 8, *, channel_order: str = "BGR") -> np.ndarray:

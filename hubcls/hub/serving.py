@@ -33,7 +33,7 @@ except ImportError as _exc:  # pragma: no cover - reported when create_app is ca
     _FASTAPI_ERROR = _exc
 
 from ..data.inputs import b64decode_image
-from ..deploy.pipeline import PredictionError
+from ..deploy.pipeline import PredictionError, from_base64
 from ..errors import ImageDecodeError
 from .batcher import Batcher, QueueFull, ShuttingDown
 
@@ -53,9 +53,9 @@ class ServeConfig:
 
 
 def _key(name: str) -> str:
-    from ..models._registry import _canonical
+    from ..models import canonical_name
 
-    return _canonical(name)
+    return canonical_name(name)
 
 
 class _Metrics:
@@ -274,12 +274,7 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
             if not isinstance(imgs, list):
                 raise PredictFailure(400, "the request needs \"images\": a list of base64-encoded images")
             top_k = _int(body.get("top_k", 1), "top_k")
-            raw = []
-            for i, b in enumerate(imgs):
-                try:
-                    raw.append(b64decode_image(b, i))
-                except ImageDecodeError as exc:
-                    raw.append(PredictionError(i, exc.source, exc.reason))
+            raw = from_base64(imgs)
             # PaddleHub clients send cv2-encoded images; decoded bytes are RGB either way
             rows = await server.predict(served, raw, top_k, "RGB")
         except PredictFailure as exc:
@@ -416,13 +411,7 @@ async def _read_v1_body(request):
         raise PredictFailure(400, f"body is neither multipart/form-data nor JSON: {exc}") from exc
     if not isinstance(body, dict) or not isinstance(body.get("images"), list):
         raise PredictFailure(400, "JSON body needs \"images\": a list of base64-encoded images")
-    raw = []
-    for i, b in enumerate(body["images"]):
-        try:
-            raw.append(b64decode_image(b, i))
-        except ImageDecodeError as exc:
-            raw.append(PredictionError(i, exc.source, exc.reason))
-    return raw, body.get("top_k")
+    return from_base64(body["images"]), body.get("top_k")
 
 
 class _BodyLimit:

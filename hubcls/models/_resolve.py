@@ -291,9 +291,9 @@ def _apply_weights(src: ModelSource, weights) -> ModelSource:
 
 
 def _arch_key(name: str) -> str:
-    from ._registry import _canonical
+    from ._registry import canonical_name
 
-    return _canonical(name)
+    return canonical_name(name)
 
 
 # --------------------------------------------------------------------------- PaddleHub module dirs
