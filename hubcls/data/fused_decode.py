@@ -53,7 +53,7 @@ def run_fused_stage(imgs: Sequence, states: list, size_wh: Tuple[int, int], kw: 
     """
     from .. import ops as hops
     from ..ops.jpeg import jpeg_decode_resize
-    from .transforms import SampleError
+    from .transforms._base import SampleError  # not the package: it imports this module
 
     n = len(imgs)
     w, h = size_wh

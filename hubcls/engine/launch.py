@@ -38,7 +38,8 @@ def launch(argv: List[str], nproc_per_node: int, ips: Optional[str] = None, mast
            nnodes: Optional[str] = None, rank: Optional[int] = None, devices: Optional[str] = None,
            log_dir: str = "./output/launch_log") -> int:
     """Run ``hubcls <argv>`` in ``nproc_per_node`` workers per machine; returns the launcher's exit code."""
-    entry = Path(__file__).with_name("_launch_entry.py")
+    # the worker script runs the CLI, so it lives with it (engine must not import cli)
+    entry = Path(__file__).resolve().parent.parent / "cli" / "_launch_entry.py"
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(nproc_per_node),
            "--log_dir", str(log_dir)]
     if ips:

@@ -29,6 +29,7 @@ Contract (subclass :class:`Backbone`, or provide the same attributes yourself):
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Union
 
@@ -99,8 +100,6 @@ def reset_linear_classifier(model: nn.Layer, num_classes: int) -> None:
     old = _get_sublayer(model, model.classifier_name)
     in_features = old.weight.shape[0] if isinstance(old, nn.Linear) else model.num_features
     if num_classes and num_classes > 0:
-        from ._layers import linear
-
         new = linear(in_features, num_classes)
     else:
         new = nn.Identity()
@@ -164,3 +163,20 @@ class FeatureExtractor(nn.Layer):
         if missing:
             raise RuntimeError(f"feature modules {missing} did not run in forward_features")
         return [outs[p] for p in range(len(self.feature_info))]
+
+
+# the classifier constructor lives here, below _layers (which builds on Backbone), so that
+# reset_classifier needs nothing from above
+def linear(in_features: int, out_features: int, stdv: Optional[float] = None,
+           static_names: Optional[Sequence[str]] = None) -> Union[nn.Linear, nn.Identity]:
+    """Linear (classifier) with PaddleClas's init, uniform(-stdv, stdv), stdv = 1/sqrt(in) by default.
+    ``out_features=0`` gives an identity (a headless model returns pooled features).
+    ``static_names``: the Paddle 1.x (weight, bias) parameter names, recorded for the static loader."""
+    if not out_features:
+        return nn.Identity()
+    stdv = 1.0 / math.sqrt(in_features) if stdv is None else stdv
+    fc = nn.Linear(in_features, out_features,
+                   weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-stdv, stdv)))
+    if static_names is not None:
+        fc._static_names = {"weight": static_names[0], "bias": static_names[1]}
+    return fc

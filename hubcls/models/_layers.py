@@ -13,10 +13,10 @@ a separate static-name table.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from .._paddle import import_paddle
-from ._features import Backbone
+from ._features import Backbone, linear  # noqa: F401 - linear: the families import it from here
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -214,21 +214,6 @@ class BNActConv(nn.Layer):
         if self.act is not None:
             x = self.act(x)
         return self._conv(x)
-
-
-def linear(in_features: int, out_features: int, stdv: Optional[float] = None,
-           static_names: Optional[Sequence[str]] = None) -> Union[nn.Linear, nn.Identity]:
-    """Linear (classifier) with PaddleClas's init, uniform(-stdv, stdv), stdv = 1/sqrt(in) by default.
-    ``out_features=0`` gives an identity (a headless model returns pooled features).
-    ``static_names``: the Paddle 1.x (weight, bias) parameter names, recorded for the static loader."""
-    if not out_features:
-        return nn.Identity()
-    stdv = 1.0 / math.sqrt(in_features) if stdv is None else stdv
-    fc = nn.Linear(in_features, out_features,
-                   weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-stdv, stdv)))
-    if static_names is not None:
-        fc._static_names = {"weight": static_names[0], "bias": static_names[1]}
-    return fc
 
 
 class PooledBackbone(Backbone):
