@@ -33,6 +33,14 @@ REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-4
 
 
+@pytest.fixture(autouse=True)
+def exact_decode(monkeypatch):
+    """These tests are about model forms, so the pixels are pinned: JPEGs decode exactly (the fused
+    crop-aware decode without DCT scaling gives the pixels of full decode + resize), so the reference
+    below can decode with read_image."""
+    monkeypatch.setenv("HUBCLS_SCALED_DECODE", "0")
+
+
 @pytest.fixture(scope="module")
 def six():
     """A 6-class MobileNetV3_small_x0_35 whose answers depend on the image (a scaled head)."""
