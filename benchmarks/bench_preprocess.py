@@ -1,14 +1,24 @@
-"""Preprocessing throughput: hubcls's fused kernel vs the pipelines it replaces, side by side.
+"""Preprocessing throughput: hubcls's fused kernel vs the pipelines it replaces, beside the memory floor.
 
-    python benchmarks/bench_preprocess.py [--repeats 5] [--quick]
+    OMP_NUM_THREADS=2 python benchmarks/bench_preprocess.py [--repeats 5] [--quick] [--isa all]
 
 Eval transform: resize short side to 256, centre crop 224, normalize (ImageNet), CHW float32.
 Train transform: RandomResizedCrop(224) + horizontal flip + normalize, CHW float32.
-Pipelines: (i) PaddleClas-style cv2 + NumPy, (ii) Pillow + NumPy, (iii) albumentations (if
-installed), (iv) hubcls.ops.resize_crop_normalize (one call per batch). Inputs are real photos
-(sklearn / skimage sample images) resized to 350-500 px. Single image and batch of 64, on 1 and 2
-threads (peers run their per-image loop on a thread pool of that size; cv2 itself single-threaded).
-Prints images/s and hubcls's speed-up over each peer. Timing is best-of-N wall clock.
+Pipelines, side by side in one process on the same inputs: (i) PaddleClas-style cv2 + NumPy, (ii)
+Pillow + NumPy, (iii) albumentations (if installed), (iv) hubcls.ops.resize_crop_normalize (one
+call per batch, output written into a preallocated `out=` batch, and allocating a new one).
+Inputs are real photos (sklearn / skimage sample images) resized to 350-500 px. Single image and
+batch of 64, on 1 and 2 threads (peers run their per-image loop on a thread pool of that size).
+
+The floor is measured in the same run: the copy bandwidth of this machine (np.copyto of a 64 MB
+buffer, bytes read + written per second of CPU time) divided by the bytes one image moves at
+least once (its uint8 input + its float32 output) -- what a kernel that only read its input and
+wrote its output would reach on one core.
+
+Figures are images per second of process CPU time (all threads; robust on a shared machine) and of
+wall time; `hubcls x` columns are hubcls's speed-up over the peer (CPU time), `floor` the fraction
+of the per-core copy floor reached. The load average is printed at the start and the end: wall
+figures are meaningless on a loaded machine, CPU-time figures degrade much less.
 """
 from __future__ import annotations
 
@@ -123,22 +133,48 @@ def best_rate(fn, n_images, repeats, min_time=0.2):
     return n_images / best, n_images / max(best_cpu, 1e-9)
 
 
+def copy_bandwidth(repeats, min_time) -> float:
+    """Bytes read + written per second of CPU time by a large memcpy (np.copyto of 64 MB)."""
+    src = np.ones(64 << 20, np.uint8)
+    dst = np.empty_like(src)
+    _, rate = best_rate(lambda: np.copyto(dst, src), 1, repeats, min_time)
+    return 2 * src.nbytes * rate
+
+
+def load_average() -> str:
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:  # pragma: no cover
+        return "load average unknown"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="1 repeat, short runs (smoke test)")
+    ap.add_argument("--isa", default=None,
+                    help="CPU kernels to compare: 'all' (every level this CPU runs) or one of "
+                         f"{', '.join(ops.cpu.ISAS)}; default: the one picked at run time")
+    ap.add_argument("--batches", default="1,64", help="comma-separated batch sizes")
     args = ap.parse_args(argv)
     repeats, min_time = (1, 0.02) if args.quick else (args.repeats, 0.3)
+    isas = ops.supported_cpu_isas() if args.isa == "all" else [args.isa or ops.cpu_isa()]
     cv2.setNumThreads(1)
+    print(f"start: {load_average()}; CPU kernels {ops.cpu_isa()} (this CPU runs {', '.join(ops.supported_cpu_isas())})")
+    bw = copy_bandwidth(repeats, min_time)
+    print(f"copy bandwidth (np.copyto 64 MB, read + write per CPU second): {bw / 1e9:.1f} GB/s")
     pics = photos()
     rng = np.random.default_rng(0)
     albu = albu_pipelines()
     rows = []
     for transform in ("eval", "train"):
-        for batch in (1, 64):
+        for batch in (int(b) for b in args.batches.split(",")):
             imgs = [pics[i % len(pics)] for i in range(batch)]
             params = [(ops.random_resized_crop_box(im.shape[0], im.shape[1], rng), bool(rng.integers(2)))
                       for im in imgs]
+            # the floor: each image's uint8 input read once and its float32 output written once
+            moved = sum(im.nbytes for im in imgs) + batch * 3 * 224 * 224 * 4
+            floor = batch * bw / moved
             peers = {"cv2+numpy (PaddleClas)": cv2_eval if transform == "eval" else cv2_train,
                      "Pillow+numpy": pil_eval if transform == "eval" else pil_train}
             if albu:
@@ -149,23 +185,32 @@ def main(argv=None):
                 pool = ThreadPoolExecutor(threads) if threads > 1 else None
                 rates = {name: best_rate(lambda f=f: peer_batch(f, imgs, params, pool), batch, repeats, min_time)
                          for name, f in peers.items()}
-                rates["hubcls"] = best_rate(lambda: hub(imgs, params, threads, None), batch, repeats, min_time)
-                rates["hubcls (out=)"] = best_rate(lambda: hub(imgs, params, threads, out), batch, repeats, min_time)
+                for isa in isas:
+                    tag = "" if len(isas) == 1 else f" [{isa}]"
+                    with ops.using_cpu_isa(isa):
+                        rates["hubcls (out=)" + tag] = best_rate(lambda: hub(imgs, params, threads, out), batch, repeats,
+                                                                 min_time)
+                        rates["hubcls" + tag] = best_rate(lambda: hub(imgs, params, threads, None), batch, repeats,
+                                                          min_time)
                 if pool:
                     pool.shutdown()
+                ref = rates["hubcls (out=)" + ("" if len(isas) == 1 else f" [{isas[-1]}]")]
                 for name, (r, rc) in rates.items():
-                    rows.append((transform, batch, threads, name, r, rates["hubcls"][0] / r, rc, rates["hubcls"][1] / rc))
-    print(f"{'transform':9s} {'batch':>5s} {'thr':>3s}  {'pipeline':24s} {'wall img/s':>10s} {'hubcls x':>9s}"
-          f" {'cpu img/s':>10s} {'hubcls x':>9s}")
-    for t, b, th, name, r, ratio, rc, ratio_c in rows:
-        print(f"{t:9s} {b:5d} {th:3d}  {name:24s} {r:10.1f} {ratio:9.2f} {rc:10.1f} {ratio_c:9.2f}")
-    # thread scaling of hubcls on the batch: wall clock, and the parallel efficiency from CPU time
-    # (CPU time of 1 thread / CPU time of 2 threads; 1.0 = no overhead -> 2x wall on 2 idle cores)
+                    rows.append((transform, batch, threads, name, r, rc, ref[1] / rc, rc / floor, floor))
+    print(f"\n{'transform':9s} {'batch':>5s} {'thr':>3s}  {'pipeline':30s} {'wall img/s':>10s} {'cpu img/s':>10s}"
+          f" {'hubcls x':>9s} {'floor img/s':>11s} {'of floor':>8s}")
+    for t, b, th, name, r, rc, ratio, frac, floor in rows:
+        print(f"{t:9s} {b:5d} {th:3d}  {name:30s} {r:10.1f} {rc:10.1f} {ratio:9.2f} {floor:11.0f} {frac:8.2f}")
+    # thread scaling of hubcls on the largest batch: wall clock, and the parallel efficiency from CPU
+    # time (CPU time of 1 thread / CPU time of 2 threads; 1.0 = no overhead -> 2x wall on 2 idle cores)
+    big = max(int(b) for b in args.batches.split(","))
+    name = "hubcls (out=)" + ("" if len(isas) == 1 else f" [{isas[-1]}]")
     for t in ("eval", "train"):
-        r1 = next(row for row in rows if row[:4] == (t, 64, 1, "hubcls"))
-        r2 = next(row for row in rows if row[:4] == (t, 64, 2, "hubcls"))
-        print(f"hubcls {t} batch 64: 2 threads / 1 thread = {r2[4] / r1[4]:.2f}x wall;"
-              f" parallel efficiency {r2[6] / r1[6]:.2f} (expected wall speed-up on 2 idle cores {2 * r2[6] / r1[6]:.2f}x)")
+        r1 = next(row for row in rows if row[:4] == (t, big, 1, name))
+        r2 = next(row for row in rows if row[:4] == (t, big, 2, name))
+        print(f"hubcls {t} batch {big}: 2 threads / 1 thread = {r2[4] / r1[4]:.2f}x wall;"
+              f" parallel efficiency {r2[5] / r1[5]:.2f} (expected wall speed-up on 2 idle cores {2 * r2[5] / r1[5]:.2f}x)")
+    print(f"end: {load_average()}")
     return rows
 
 

@@ -9,7 +9,8 @@ namespace hubcls {
 // Exposed to Python as hubcls._C.Isa. Levels are ordered: each includes the ones below it.
 //   scalar  portable C++ (the baseline of the build: SSE2 on x86-64)
 //   avx2    AVX2 + FMA + F16C (Haswell, Zen 1 and later)
-//   avx512  AVX-512 F/BW/DQ/VL (Skylake-SP, Ice Lake, Sapphire Rapids, Zen 4 and later)
+//   avx512  AVX-512 F/BW/DQ/VL/VBMI (Ice Lake, Sapphire Rapids, Zen 4 and later; Skylake-SP and
+//           Cascade Lake, without VBMI, run the avx2 kernels)
 enum class Isa : int { Scalar = 0, AVX2 = 1, AVX512 = 2 };
 
 const char* isa_name(Isa isa);

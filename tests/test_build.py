@@ -1,6 +1,7 @@
 """The package builds, imports, reports its build, and is portable (no -march=native by default)."""
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -60,15 +61,18 @@ def test_default_configure_has_no_march_native(tmp_path):
     commands = json.loads((build / "compile_commands.json").read_text())
     assert len(commands) >= 10
     for c in commands:
-        line = c.get("command") or " ".join(c["arguments"])
+        args = c.get("arguments") or shlex.split(c["command"])
+        flags = [a for a in args if a.startswith(("-m", "-flto"))]  # not the -D strings that quote them
         name = Path(c["file"]).name
-        assert "-march=native" not in line, name
-        if "-mavx" in line:
-            assert name.endswith(("_avx2.cpp", "_avx512.cpp")), f"{name} is compiled with SIMD flags: {line}"
+        assert "-march=native" not in flags, name
+        assert not any(f.startswith("-flto") for f in flags), f"{name}: LTO would mix the per-ISA files"
+        simd = [f for f in flags if f.startswith(("-mavx", "-mfma", "-mf16c"))]
         if name.endswith("_avx512.cpp"):
-            assert "-mavx512f" in line
+            assert "-mavx512f" in simd and "-mavx512vbmi" in simd
         elif name.endswith("_avx2.cpp"):
-            assert "-mavx2" in line and "-mavx512f" not in line
+            assert "-mavx2" in simd and "-mavx512f" not in simd
+        else:
+            assert not simd, f"{name} is compiled with SIMD flags {simd}: it must run on every CPU"
 
 
 def test_cli_version_and_info():
@@ -117,3 +121,31 @@ def test_cpu_isa_selection_and_env_cap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, HUBCLS_CPU_ISA="scalar"))
     assert out.stdout.strip() == "scalar"
+
+
+def _object_files():
+    objs = sorted(ROOT.glob("build/*/CMakeFiles/_C.dir/csrc/**/*.o"))
+    # only the build of the extension this suite imports (its directory holds the loaded _C)
+    return [o for o in objs if o.stat().st_mtime >= Path(_C.__file__).stat().st_mtime - 3600]
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="needs objdump (binutils)")
+def test_only_the_per_isa_objects_contain_simd_instructions():
+    """Read the object files of the installed build (pip install -e . builds in build/<tag>/): code
+    outside *_avx2 / *_avx512 must contain no AVX instruction at all (VEX/EVEX encoded), or a CPU
+    without AVX would crash in it; the per-ISA objects must contain them."""
+    objs = _object_files()
+    if not objs:
+        pytest.skip("no object files of the installed build under build/ (built elsewhere)")
+    if ".gnu.lto_" in subprocess.run(["objdump", "-h", str(objs[0])], capture_output=True, text=True).stdout:
+        pytest.skip("objects hold LTO bytecode (a build before link-time optimisation was turned off): rebuild")
+    wide = {}
+    for o in objs:
+        text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(o)], capture_output=True, text=True).stdout
+        wide[o.name] = sum(1 for line in text.splitlines()
+                           if "%ymm" in line or "%zmm" in line or (" v" in line and "%xmm" in line))
+    for name, n in wide.items():
+        if name.endswith(("_avx2.cpp.o", "_avx512.cpp.o")):
+            assert n > 0, name
+        else:
+            assert n == 0, f"{name} contains {n} AVX instructions"

@@ -313,3 +313,78 @@ def test_packed_buffer_of_variable_size_images():
     np.testing.assert_array_equal(ops.resize_crop_normalize(views, None, 12), ops.resize_crop_normalize(imgs, None, 12))
     with pytest.raises(ValueError, match="does not fit"):
         ops.unpack_images(buf, [buf.size - 10], [(4, 4, 3)])
+
+
+# ----------------------------------------------------------------------------- per-ISA kernels
+
+def _isa_cases(rng):
+    """Images and boxes that drive every horizontal-pass mode of the SIMD kernels: upscale (one
+    loaded vector), mild and strong downscale (two / four vectors), very strong (gather); widths
+    that are not a multiple of the vector length; 1, 3 and 4 channels."""
+    cases = []
+    for (h, w, c, bw, ow) in [(40, 37, 3, 10.5, 31), (60, 90, 3, 44.2, 30), (70, 130, 4, 101.7, 30),
+                              (50, 320, 1, 300.3, 19), (33, 77, 3, 76.0, 77), (25, 64, 4, 17.0, 40)]:
+        img = rng.integers(0, 256, (h, w, c) if c > 1 else (h, w), dtype=np.uint8)
+        bh = rng.uniform(2, h)
+        cases.append((img, (rng.uniform(0, w - bw), rng.uniform(0, h - bh), bw, bh), (int(rng.integers(5, 40)), ow)))
+    return cases
+
+
+@pytest.mark.parametrize("interp", INTERPS)
+@pytest.mark.parametrize("antialias", [False, True])
+def test_every_cpu_isa_matches_reference(interp, antialias):
+    """Each instruction-set level this CPU runs (scalar, avx2, avx512) against the float64 reference."""
+    rng = np.random.default_rng(7)
+    for k, (img, box, size) in enumerate(_isa_cases(rng)):
+        kw = dict(flip=[k % 2 == 0], interpolation=interp, antialias=antialias, channel_order="BGR" if k % 3 else "RGB")
+        ref = R.resize_crop_normalize([img], [box], size, **kw)
+        raw_ref = np.clip(np.floor(R.resize_crop_normalize([img], [box], size, mean=0, std=1, scale=1, **kw) + 0.5), 0, 255)
+        for isa in ops.supported_cpu_isas():
+            with ops.using_cpu_isa(isa):
+                assert ops.cpu_isa() == isa
+                for layout in ("NCHW", "NHWC"):
+                    nhwc = (lambda a: a) if layout == "NCHW" else (lambda a: a.transpose(0, 2, 3, 1))
+                    got = ops.resize_crop_normalize([img], [box], size, layout=layout, **kw)
+                    np.testing.assert_allclose(got, nhwc(ref), atol=3e-5, rtol=0, err_msg=f"{isa} case {k} {layout}")
+                    half = ops.resize_crop_normalize([img], [box], size, layout=layout, dtype="float16", **kw)
+                    np.testing.assert_allclose(half.astype(np.float32), nhwc(ref), atol=3e-5, rtol=2 ** -10)
+                    raw = ops.resize_crop_normalize([img], [box], size, layout=layout, dtype="uint8", **kw)
+                    assert np.abs(raw.astype(np.float64) - nhwc(raw_ref)).max() <= 1
+
+
+def _misaligned_out(shape, dtype, offset):
+    """An out= array whose data starts `offset` bytes past a 64-byte boundary."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("isa", ops.supported_cpu_isas())
+def test_streamed_large_batches_match_small_calls(isa):
+    """Outputs of 8 MB and more are written with non-temporal stores, stitched across rows so
+    every cache line is written whole whatever the alignment of `out`: such a batch must equal the
+    same images processed one by one (ordinary stores), for every layout, dtype and alignment, and
+    when one big image is split over threads by rows."""
+    rng = np.random.default_rng(3)
+    pics = [p for p in photos()]
+    imgs = [pics[i % len(pics)] for i in range(10)]
+    boxes = [_rand_box(rng, *im.shape[:2]) for im in imgs]
+    flips = [bool(i % 2) for i in range(10)]
+    with ops.using_cpu_isa(isa):
+        for layout, dtype, size, offset in [("NCHW", "float32", 300, 4), ("NHWC", "float32", 300, 12),
+                                            ("NCHW", "float16", 420, 2), ("NHWC", "uint8", 700, 1),
+                                            ("NCHW", "float32", 300, 0)]:
+            kw = dict(flip=flips, layout=layout, dtype=dtype, channel_order="BGR")
+            shape = (10, 3, size, size) if layout == "NCHW" else (10, size, size, 3)
+            out = _misaligned_out(shape, dtype, offset)
+            assert out.nbytes >= 8 << 20
+            ops.resize_crop_normalize(imgs, boxes, size, out=out, **kw)
+            one = [ops.resize_crop_normalize([im], [b], size, flip=[f], layout=layout, dtype=dtype, channel_order="BGR")[0]
+                   for im, b, f in zip(imgs, boxes, flips)]
+            np.testing.assert_array_equal(out, np.stack(one), err_msg=f"{layout} {dtype} offset {offset}")
+        # one image split over 2 threads by row blocks, each block streamed on its own
+        big = pics[0]
+        split = ops.resize_crop_normalize([big], None, (1100, 1100), num_threads=2, out=_misaligned_out((1, 3, 1100, 1100), "float32", 8))
+        whole = ops.resize_crop_normalize([big], None, (1100, 1100), num_threads=1)
+        np.testing.assert_array_equal(split, whole)

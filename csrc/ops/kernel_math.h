@@ -49,6 +49,27 @@ HUBCLS_HD double ddiv_rn(double a, double b) { return a / b; }
 
 HUBCLS_HD int64_t clamp_index(int64_t i, int64_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 
+// floor / ceil of finite values below 2^62 in magnitude. On the host they avoid a libm call (the
+// baseline x86-64 ISA has no rounding instruction, and these run per output of every image).
+#if defined(__CUDA_ARCH__)
+HUBCLS_HD double floor_d(double x) { return floor(x); }
+HUBCLS_HD float floor_f(float x) { return floorf(x); }
+HUBCLS_HD double ceil_d(double x) { return ceil(x); }
+#else
+HUBCLS_HD double floor_d(double x) {
+  const double t = static_cast<double>(static_cast<int64_t>(x));
+  return t > x ? t - 1.0 : t;
+}
+HUBCLS_HD float floor_f(float x) {
+  const float t = static_cast<float>(static_cast<int64_t>(x));
+  return t > x ? t - 1.f : t;
+}
+HUBCLS_HD double ceil_d(double x) {
+  const double t = static_cast<double>(static_cast<int64_t>(x));
+  return t < x ? t + 1.0 : t;
+}
+#endif
+
 // ---------------------------------------------------------------- resampling taps (one axis)
 
 HUBCLS_HD double cubic(double x, double a) {
@@ -98,8 +119,8 @@ struct AxisMap {
   // Upper bound of the taps one output can emit.
   HUBCLS_HD int max_taps() const {
     if (interp == Interp::Nearest) return 1;
-    if (!antialias) return interp == Interp::Area ? static_cast<int>(ceil(scale)) + 2 : 4;
-    return static_cast<int>(ceil(2.0 * pil_support(interp) * fmax(scale, 1.0))) + 2;
+    if (!antialias) return interp == Interp::Area ? static_cast<int>(ceil_d(scale)) + 2 : 4;
+    return static_cast<int>(ceil_d(2.0 * pil_support(interp) * fmax(scale, 1.0))) + 2;
   }
 
   // Calls emit(source index, weight) for each tap of output d; indices may lie outside
@@ -110,19 +131,19 @@ struct AxisMap {
   HUBCLS_HD_TEMPLATE void taps(int64_t d, double pil_nearest_x, Emit&& emit) const {
     if (interp == Interp::Nearest) {
       const double src = antialias ? pil_nearest_x : box0 + d * scale;
-      emit(static_cast<int64_t>(floor(src)), 1.0);
+      emit(static_cast<int64_t>(floor_d(src)), 1.0);
     } else if (!antialias && interp == Interp::Area && area_upscale) {
       // cv2: sx = floor(dx*scale); fx = (dx+1) - (sx+1)/scale, wrapped into [0, 1)
-      const int64_t sx = static_cast<int64_t>(floor(box0 + d * scale));
+      const int64_t sx = static_cast<int64_t>(floor_d(box0 + d * scale));
       const double inv = static_cast<double>(out_size) / box_len;
       float fx = static_cast<float>((d + 1) - (static_cast<double>(sx) + 1 - box0) * inv);
-      fx = fx <= 0 ? 0.f : fx - floorf(fx);
+      fx = fx <= 0 ? 0.f : fx - floor_f(fx);
       emit(sx, 1.0 - fx);
       emit(sx + 1, static_cast<double>(fx));
     } else if (!antialias && interp == Interp::Area) {
       // overlap of [a, b) with each source pixel, divided by the length (cv2 INTER_AREA)
       const double a = box0 + d * scale, b = a + scale;
-      const int64_t i0 = static_cast<int64_t>(floor(a)), i1 = static_cast<int64_t>(ceil(b));
+      const int64_t i0 = static_cast<int64_t>(floor_d(a)), i1 = static_cast<int64_t>(ceil_d(b));
       for (int64_t i = i0; i < i1; ++i) {
         const double ov = fmin(b, i + 1.0) - fmax(a, static_cast<double>(i));
         if (ov > 1e-12) emit(i, ov / scale);
@@ -130,7 +151,7 @@ struct AxisMap {
     } else if (!antialias) {
       // cv2 computes the fractional position in single precision; so do we, so that ties agree
       const float fx = static_cast<float>(box0 + (d + 0.5) * scale - 0.5);
-      const int64_t sx = static_cast<int64_t>(floorf(fx));
+      const int64_t sx = static_cast<int64_t>(floor_f(fx));
       const double t = static_cast<double>(fx) - static_cast<double>(sx);
       if (interp == Interp::Bilinear) {
         emit(sx, 1.0 - t);
@@ -151,7 +172,7 @@ struct AxisMap {
       double total = 0.0;
       for (int64_t i = xmin; i < xmax; ++i) total += pil_filter(interp, (static_cast<double>(i) - center + 0.5) / fs);
       if (xmax <= xmin || total == 0.0) {  // degenerate window at the border: nearest pixel
-        emit(static_cast<int64_t>(floor(center)), 1.0);
+        emit(static_cast<int64_t>(floor_d(center)), 1.0);
         return;
       }
       for (int64_t i = xmin; i < xmax; ++i) emit(i, pil_filter(interp, (static_cast<double>(i) - center + 0.5) / fs) / total);
@@ -287,7 +308,7 @@ HUBCLS_HD double cubic_rn(double p0, double p1, double p2, double p3, double t) 
 HUBCLS_HD uint8_t affine_filtered(const AugImage& im, double xin, double yin, int interp, int64_t ch) {
   xin = dsub_rn(xin, 0.5);
   yin = dsub_rn(yin, 0.5);
-  const int64_t xf = static_cast<int64_t>(floor(xin)), yf = static_cast<int64_t>(floor(yin));
+  const int64_t xf = static_cast<int64_t>(floor_d(xin)), yf = static_cast<int64_t>(floor_d(yin));
   const double dx = dsub_rn(xin, static_cast<double>(xf)), dy = dsub_rn(yin, static_cast<double>(yf));
   auto px = [&](int64_t yy, int64_t xx) { return static_cast<double>(im.data[yy * im.row_stride + xx * im.c + ch]); };
   if (interp == 1) {

@@ -2,6 +2,7 @@
 // one axis from math::AxisMap, folded into the image and padded to one common tap count.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "common.h"
@@ -17,35 +18,32 @@ ResampleCoeffs compute_resample_coeffs(int64_t in_size, double box0, double box_
     throw ArgumentError("resample: box length must be positive and finite");
   if (!is_valid(interp)) throw ArgumentError("resample: unknown interpolation");
   const math::AxisMap axis(in_size, box0, box_len, out_size, interp, antialias, area_upscale);
-  // Raw taps per output (index, weight) in a flat buffer of kmax slots, then folded into the image
-  // (replicate border) and padded to one common tap count. No per-output allocations: this runs
-  // for every image of every batch.
+  // Raw taps per output (index, weight) in one flat buffer of kmax slots per output, then folded
+  // into the image (replicate border) and padded to one common tap count. Four allocations per
+  // call, none zero-filled: this runs for both axes of every image of every batch.
   const int kmax = axis.max_taps() + 4;
-  std::vector<int64_t> ridx(static_cast<size_t>(out_size * kmax));
-  std::vector<double> rw(static_cast<size_t>(out_size * kmax));
-  std::vector<int> cnt(static_cast<size_t>(out_size), 0);
+  std::unique_ptr<int32_t[]> ridx(new int32_t[static_cast<size_t>(out_size * kmax)]);
+  std::unique_ptr<float[]> rw(new float[static_cast<size_t>(out_size * kmax)]);
+  std::unique_ptr<int32_t[]> span(new int32_t[static_cast<size_t>(2 * out_size)]);  // cnt, first per output
   double pil_x = axis.pil_nearest_first();
   const double pil_step = axis.pil_nearest_step();
+  int taps = 1;
   for (int64_t d = 0; d < out_size; ++d, pil_x += pil_step) {
-    int& k = cnt[static_cast<size_t>(d)];
-    axis.taps(d, pil_x, [&](int64_t i, double w) {
+    int k = 0;
+    int32_t f = static_cast<int32_t>(in_size), l = -1;
+    int32_t* idx = ridx.get() + d * kmax;
+    float* w = rw.get() + d * kmax;
+    axis.taps(d, pil_x, [&](int64_t i, double wt) {
       if (k >= kmax) return;  // cannot happen with max_taps(); guards memory anyway
-      ridx[static_cast<size_t>(d * kmax + k)] = math::clamp_index(i, in_size);
-      rw[static_cast<size_t>(d * kmax + k)] = w;
+      const int32_t ci = static_cast<int32_t>(math::clamp_index(i, in_size));
+      idx[k] = ci;
+      w[k] = static_cast<float>(wt);
+      f = ci < f ? ci : f;
+      l = ci > l ? ci : l;
       ++k;
     });
-  }
-  // each output covers [first, last] of the image
-  std::vector<int64_t> first(static_cast<size_t>(out_size));
-  int taps = 1;
-  for (int64_t d = 0; d < out_size; ++d) {
-    int64_t f = in_size, l = -1;
-    for (int k = 0; k < cnt[static_cast<size_t>(d)]; ++k) {
-      const int64_t i = ridx[static_cast<size_t>(d * kmax + k)];
-      f = std::min(f, i);
-      l = std::max(l, i);
-    }
-    first[static_cast<size_t>(d)] = f;
+    span[2 * d] = k;
+    span[2 * d + 1] = f;
     taps = std::max<int>(taps, static_cast<int>(l - f + 1));
   }
   ResampleCoeffs c;
@@ -54,11 +52,9 @@ ResampleCoeffs compute_resample_coeffs(int64_t in_size, double box0, double box_
   c.weight.assign(static_cast<size_t>(out_size * taps), 0.f);
   int64_t lo = in_size, hi = 0;
   for (int64_t d = 0; d < out_size; ++d) {
-    const int64_t s = std::max<int64_t>(std::min<int64_t>(first[static_cast<size_t>(d)], in_size - taps), 0);
-    for (int k = 0; k < cnt[static_cast<size_t>(d)]; ++k) {
-      const size_t j = static_cast<size_t>(d * kmax + k);
-      c.weight[static_cast<size_t>(d * taps + (ridx[j] - s))] += static_cast<float>(rw[j]);
-    }
+    const int64_t s = std::max<int64_t>(std::min<int64_t>(span[2 * d + 1], in_size - taps), 0);
+    float* w = c.weight.data() + d * taps;
+    for (int k = 0; k < span[2 * d]; ++k) w[ridx[d * kmax + k] - s] += rw[d * kmax + k];
     c.start[static_cast<size_t>(d)] = static_cast<int32_t>(s);
     lo = std::min(lo, s);
     hi = std::max(hi, s + taps);
