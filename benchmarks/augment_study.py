@@ -398,11 +398,20 @@ def plot_grid(args, files: "ImageFiles", train_idx, path, n_images=6):
         cfg = make_config(args, v, preview, preview, files.label_list, str(files.root), str(files.root / "out"), 0)
         cfg["DataLoader"]["Train"]["sampler"].update(batch_size=len(chosen), shuffle=False)
         loader = build_dataloader(cfg, "Train", seed=0)
-        loader.set_epoch(args.epochs)  # the last epoch: GridMask at full probability
-        batch = next(iter(loader))
-        soft = np.asarray(batch["label"]).ndim == 2  # Mixup/Cutmix: the mixed targets go under the tiles
+        name = v
+        for epoch in range(args.epochs, 0, -1):  # the last epoch: GridMask at full probability
+            loader.set_epoch(epoch)
+            batch = next(iter(loader))
+            targets = np.asarray(batch["label"])
+            # Mixup/Cutmix with alpha 0.2 mostly draw a weight near 0 or 1; go back to the latest
+            # epoch whose batch is visibly mixed (the row says which)
+            if targets.ndim == 1 or targets.max(axis=1).min() < 0.8:
+                if epoch != args.epochs:
+                    name = f"{v}\n(epoch {epoch})"
+                break
+        soft = targets.ndim == 2  # Mixup/Cutmix: the mixed targets go under the tiles
         caps = [_caption(lab, SHORT_NAMES) for lab in batch["label"]] if soft else None
-        rows.append((v, _denormalize(batch["image"], loader.pipeline), caps))
+        rows.append((name, _denormalize(batch["image"], loader.pipeline), caps))
     fig, axes = plt.subplots(len(rows), len(chosen), figsize=(1.1 * len(chosen) + 1.2, 1.1 * len(rows)), dpi=100)
     for r, (v, tiles, caps) in enumerate(rows):
         for c in range(len(chosen)):
