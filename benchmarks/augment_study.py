@@ -290,8 +290,9 @@ def train_and_test(cfg) -> dict:
 # ----------------------------------------------------------------------------------------------
 # statistics
 # ----------------------------------------------------------------------------------------------
-def summarize(runs: dict, seeds) -> dict:
-    """runs[variant][seed] = top1 -> per-variant mean/std and the paired comparison with standard."""
+def summarize(runs: dict, seeds, train_loss: dict = None) -> dict:
+    """runs[variant][seed] = top1 -> per-variant mean/std and the paired comparison with standard
+    (``train_loss[variant][seed]``, optional: the last epoch's training loss, averaged too)."""
     try:
         from scipy import stats as sps
     except ImportError:  # pragma: no cover - scipy comes with scikit-learn
@@ -305,6 +306,8 @@ def summarize(runs: dict, seeds) -> dict:
             continue
         row = {"mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                "runs": {str(s): by_seed[s] for s in done}}
+        if train_loss and v in train_loss:
+            row["train_loss"] = statistics.mean(train_loss[v][s] for s in done)
         paired = [s for s in done if s in base]
         if v != "standard" and paired:
             d = [by_seed[s] - base[s] for s in paired]
@@ -323,23 +326,24 @@ def summarize(runs: dict, seeds) -> dict:
 def markdown_table(summary: dict, n_seeds: int) -> str:
     pc = PADDLECLAS_IMAGENET
     lines = [f"| pipeline | top-1 %, mean ± std ({n_seeds} seeds) | gain vs standard | paired diff ± std "
-             f"| t (p) | wins | PaddleClas ImageNet gain |",
-             "|---|---|---|---|---|---|---|"]
+             f"| t (p) | wins | train loss | PaddleClas ImageNet gain |",
+             "|---|---|---|---|---|---|---|---|"]
     for v in VARIANTS:
         r = summary.get(v)
         if r is None:
             continue
         acc = f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}"
+        loss = f"{r['train_loss']:.3f}" if "train_loss" in r else "—"
         if v == "standard" or "t" not in r:  # the baseline itself, or no standard run to pair with
-            lines.append(f"| {v} | {acc} | — | — | — | — | " + (f"({pc[v]:.2f} top-1) |" if v == "standard"
-                                                              else f"{pc[v] - pc['standard']:+.2f} |"))
+            lines.append(f"| {v} | {acc} | — | — | — | — | {loss} | "
+                         + (f"({pc[v]:.2f} top-1) |" if v == "standard" else f"{pc[v] - pc['standard']:+.2f} |"))
             continue
         t = r["t"]
         ts = "—" if t is None else f"{t:+.2f}"
         if r.get("p") is not None:
             ts += f" ({r['p']:.2f})"
         lines.append(f"| {v} | {acc} | {100 * r['gain']:+.2f} | {100 * r['diff_mean']:+.2f} ± "
-                     f"{100 * r['diff_std']:.2f} | {ts} | {r['wins']}/{r['n_pairs']} | {pc[v] - pc['standard']:+.2f} |")
+                     f"{100 * r['diff_std']:.2f} | {ts} | {r['wins']}/{r['n_pairs']} | {loss} | {pc[v] - pc['standard']:+.2f} |")
     return "\n".join(lines)
 
 
@@ -524,11 +528,12 @@ def main(argv=None):
                 if args.json:
                     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
                     Path(args.json).write_text(json.dumps(results, indent=1))
-        by_variant = {}
+        by_variant, losses = {}, {}
         for key, r in results["runs"].items():
             v, s = key.rsplit("/", 1)
             by_variant.setdefault(v, {})[int(s)] = r["top1"]
-        summary = summarize({v: by_variant[v] for v in VARIANTS if v in by_variant}, args.seeds)
+            losses.setdefault(v, {})[int(s)] = r["train_loss"]
+        summary = summarize({v: by_variant[v] for v in VARIANTS if v in by_variant}, args.seeds, losses)
         results["summary"] = summary
         results["wall_s"] = time.time() - t_start
         results["cpu_s"] = sum(r["cpu_s"] for r in results["runs"].values())
@@ -538,8 +543,13 @@ def main(argv=None):
         table = markdown_table(summary, len(args.seeds))
         print()
         print(table)
-        print(f"\nwall time {results['wall_s'] / 60:.1f} min, CPU time of the runs {results['cpu_s'] / 60:.1f} min, "
-              f"load average at the end {', '.join(f'{x:.2f}' for x in results['load_avg_end'])}")
+        if args.from_json:
+            print(f"\n{len(results['runs'])} runs: CPU time {results['cpu_s'] / 60:.1f} min, wall time summed over "
+                  f"the runs {results['wall_s'] / 60:.1f} min (runs of parallel processes overlap)")
+        else:
+            print(f"\nwall time {results['wall_s'] / 60:.1f} min, CPU time of the runs {results['cpu_s'] / 60:.1f} min, "
+                  f"load average at the start {', '.join(f'{x:.2f}' for x in results['load_avg_start'])}, "
+                  f"at the end {', '.join(f'{x:.2f}' for x in results['load_avg_end'])}")
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
         if args.figures:
