@@ -57,6 +57,14 @@ def _run(args) -> int:
         batching=not args.no_batching,
         max_request_bytes=int(args.max_request_mb * (1 << 20)),
         max_images_per_request=args.max_images,
+        max_image_pixels=int(args.max_image_pixels),
+        max_request_pixels=int(args.max_request_pixels),
+        max_connections=args.max_connections,
+        head_timeout_s=args.head_timeout,
+        body_timeout_s=args.body_timeout,
+        keep_alive_s=args.keep_alive,
+        decode_workers=args.decode_workers,
+        allowed_hosts=args.allowed_host or None,
     )
     modules = _load_modules(args)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -66,7 +74,7 @@ def _run(args) -> int:
     print(f"hubcls serve: http://{args.host}:{args.port}/  (PaddleHub routes: {routes}; "
           f"v1: /v1/models/<name>:predict; /docs, /metrics, /health/ready)", file=sys.stderr, flush=True)
     serve(modules, host=args.host, port=args.port, config=config,
-          log_level="info" if args.verbose else "warning")
+          log_level="info" if args.verbose else "warning", tune_malloc=True)
     return 0
 
 
@@ -90,6 +98,23 @@ def register(sub):
     p.add_argument("--no-batching", action="store_true", help="run every request on its own")
     p.add_argument("--max-request-mb", type=float, default=20.0, help="largest request body in MiB (413 above)")
     p.add_argument("--max-images", type=int, default=64, help="most images in one request")
+    g = p.add_argument_group("limits (docs/security.md)")
+    g.add_argument("--max-image-pixels", type=float, default=40e6,
+                   help="largest image in pixels, read from its header before decoding (default 40e6)")
+    g.add_argument("--max-request-pixels", type=float, default=100e6,
+                   help="pixels of all images of one request together; more -> 413 (default 100e6)")
+    g.add_argument("--max-connections", type=int, default=64,
+                   help="open connections + requests in progress; more -> 503 (default 64)")
+    g.add_argument("--head-timeout", type=float, default=10.0,
+                   help="seconds a client has to send a request's line and headers (default 10)")
+    g.add_argument("--body-timeout", type=float, default=30.0,
+                   help="seconds a client has to send a request's body; else 408 (default 30)")
+    g.add_argument("--keep-alive", type=int, default=5, help="seconds an idle keep-alive connection stays open")
+    g.add_argument("--decode-workers", type=int, default=0,
+                   help="threads decoding requests (JSON, base64, images); 0: min(4, cores)")
+    g.add_argument("--allowed-host", action="append", metavar="HOST",
+                   help="accept only requests whose Host header is HOST (repeatable; '*.example.com' works); "
+                        "default: any")
     p.add_argument("--use-gpu", action="store_true", help="run the models on the GPU")
     p.add_argument("--backend", default=None,
                    help="inference backend (dygraph, inference, onnxruntime, ...; default: auto / HUBCLS_BACKEND)")

@@ -438,8 +438,10 @@ def _load_refusing_truncation(img, fp: _EOFWatch) -> None:
         raise OSError("image file is truncated (the decoder ran out of data)")
 
 
-def image_size(src: Source) -> Tuple[int, int]:
-    """(width, height) from the header only, after EXIF orientation (a 90-degree tag swaps them)."""
+def image_size(src: Source, *, orientation: bool = True) -> Tuple[int, int]:
+    """(width, height) from the header only, after EXIF orientation (a 90-degree tag swaps them).
+    ``orientation=False`` skips the EXIF lookup: Pillow finds a PNG's EXIF only by decoding the
+    whole image, which a size check before decoding must not do."""
     from PIL import Image, UnidentifiedImageError
 
     name = _describe(src)
@@ -447,11 +449,14 @@ def image_size(src: Source) -> Tuple[int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            try:
+                img = Image.open(io.BytesIO(data))
+            except Image.DecompressionBombError:  # a size question: answer it, whatever the size
+                img = _open_without_pillow_limit(_EOFWatch(data))
             w, h = img.size
-            orientation = img.getexif().get(0x0112, 1)
+            turn = img.getexif().get(0x0112, 1) if orientation else 1
     except UnidentifiedImageError:
         raise ImageDecodeError(name, "not an image file (unrecognised format)") from None
     except Exception as exc:  # noqa: BLE001
         raise ImageDecodeError(name, str(exc)) from None
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    return (h, w) if turn in (5, 6, 7, 8) else (w, h)

@@ -41,11 +41,11 @@ def describe(image: Any, index: int | None = None) -> str:
     return name if index is None else f"image #{index} {name}"
 
 
-def _read_image(src):
+def _read_image(src, max_pixels: int | None = None):
     # the robust decoder: EXIF orientation, 16-bit, palette, CMYK, bomb limit, ...
     from .decode import read_image
 
-    return read_image(src)
+    return read_image(src, max_pixels=max_pixels)
 
 
 def from_array(arr: np.ndarray, channel_order: str = "BGR", source: str = "<ndarray>") -> np.ndarray:
@@ -70,8 +70,10 @@ def from_array(arr: np.ndarray, channel_order: str = "BGR", source: str = "<ndar
     return np.ascontiguousarray(arr)
 
 
-def to_rgb(image: Any, channel_order: str = "BGR", index: int | None = None) -> np.ndarray:
-    """One input -> uint8 HxWx3 RGB, or ImageDecodeError."""
+def to_rgb(image: Any, channel_order: str = "BGR", index: int | None = None,
+           max_pixels: int | None = None) -> np.ndarray:
+    """One input -> uint8 HxWx3 RGB, or ImageDecodeError. ``max_pixels``: refuse encoded images
+    with more pixels, from their header (default: hubcls.data.decode's limit)."""
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
     source = describe(image, index)
@@ -93,18 +95,19 @@ def to_rgb(image: Any, channel_order: str = "BGR", index: int | None = None) -> 
     if isinstance(image, (str, os.PathLike)):
         if not os.path.exists(image):
             raise ImageDecodeError(source, "no such file")
-        return _read_image(os.fspath(image))
+        return _read_image(os.fspath(image), max_pixels)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return _read_image(bytes(image))
+        return _read_image(bytes(image), max_pixels)
     if hasattr(image, "read"):
-        return _read_image(image)
+        return _read_image(image, max_pixels)
     raise ImageDecodeError(
         source,
         "unsupported input type; pass a path, bytes, a file object, a PIL image or a uint8 NumPy array",
     )
 
 
-def to_rgb_or_jpeg(image: Any, channel_order: str = "BGR", index: int | None = None) -> Any:
+def to_rgb_or_jpeg(image: Any, channel_order: str = "BGR", index: int | None = None,
+                   max_pixels: int | None = None) -> Any:
     """:func:`to_rgb`, except that a plain JPEG given as a path, bytes or a file object comes back
     undecoded as a :class:`hubcls.data.decode.JpegSource` (after the same checks), for a compiled
     pipeline that decodes only the region its crop needs (hubcls.data.fused_decode)."""
@@ -119,8 +122,8 @@ def to_rgb_or_jpeg(image: Any, channel_order: str = "BGR", index: int | None = N
         if isinstance(image, (str, os.PathLike)) and not os.path.exists(image):
             raise ImageDecodeError(describe(image, index), "no such file")
         src = bytes(image) if isinstance(image, (bytearray, memoryview)) else image
-        return read_image_or_jpeg(os.fspath(src) if isinstance(src, os.PathLike) else src)
-    return to_rgb(image, channel_order, index)
+        return read_image_or_jpeg(os.fspath(src) if isinstance(src, os.PathLike) else src, max_pixels=max_pixels)
+    return to_rgb(image, channel_order, index, max_pixels)
 
 
 def as_list(images: Any) -> list:

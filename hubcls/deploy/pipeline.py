@@ -117,30 +117,66 @@ class PredictionPipeline:
         return _post.topk_dicts(self.probabilities(logits), self.labels, top_k)
 
     # ------------------------------------------------------------------ composed
-    def prepare(self, images, channel_order: str = "BGR"):
-        """decode + preprocess -> (batch of the good images or None, per-input list of
-        PredictionError or None). The good images go through one batch call; if that fails they are
-        retried one by one, so an image the transform rejects becomes its own error."""
-        decoded = self.decode(images, channel_order, defer_jpeg=True)
-        errors: List[Optional[PredictionError]] = [d if isinstance(d, PredictionError) else None for d in decoded]
-        good = [i for i, d in enumerate(decoded) if not isinstance(d, PredictionError)]
-        if not good:
+    def prepare(self, images, channel_order: str = "BGR", *, max_pixels: Optional[int] = None):
+        """decode + preprocess -> (float32 batch of the good images or None, per-input list of
+        PredictionError or None).
+
+        Memory stays bounded by one decoded image: an input that needs a full decode (a PNG, a
+        non-plain JPEG, ...) is decoded and preprocessed into its own row before the next one is
+        decoded; plain JPEGs (kept compressed for the fused crop-aware decode) and arrays already in
+        memory go through one batch call, retried one by one if it fails so an image the transform
+        rejects becomes its own error. ``max_pixels``: per-image limit checked from the header."""
+        from ..data.decode import JpegSource
+        from ..data.inputs import as_list, describe, to_rgb, to_rgb_or_jpeg
+
+        _check_channel_order(channel_order)
+        items = as_list(images)
+        errors: List[Optional[PredictionError]] = [None] * len(items)
+        rows = {}     # index -> preprocessed row (full decodes, done one at a time)
+        batched = []  # (index, JpegSource or in-memory image) for the one batch call
+        convert = to_rgb_or_jpeg if self.transform.defers_jpeg else to_rgb
+        for i, img in enumerate(items):
+            if isinstance(img, PredictionError):  # already failed upstream (e.g. bad base64)
+                errors[i] = PredictionError(i, img.source, img.reason)
+                continue
+            try:
+                item = convert(img, channel_order, None, max_pixels)
+            except ImageDecodeError as exc:
+                errors[i] = PredictionError(i, exc.source, exc.reason)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad input must not sink the others
+                errors[i] = PredictionError(i, describe(img, i), f"{type(exc).__name__}: {exc}")
+                continue
+            if isinstance(item, JpegSource) or _in_memory(img):
+                batched.append((i, item))
+            else:
+                self._prepare_one(i, item, rows, errors)
+                del item  # the full-size decode is gone before the next image is read
+        if batched:
+            try:
+                out = self.preprocess([item for _, item in batched])
+                for (i, _), row in zip(batched, out):
+                    rows[i] = row
+            except Exception:  # noqa: BLE001 - find the culprit one by one
+                for i, item in batched:
+                    self._prepare_one(i, item, rows, errors)
+        if not rows:
             return None, errors
-        try:
-            return self.preprocess([decoded[i] for i in good]), errors
-        except Exception:  # noqa: BLE001 - find the culprit below
-            pass
-        arrays = []
+        order = sorted(rows)
+        batch = np.empty((len(order),) + self.input_size, dtype=np.float32)
+        for j, i in enumerate(order):
+            batch[j] = rows.pop(i)
+        return batch, errors
+
+    def _prepare_one(self, i: int, item, rows: dict, errors: list) -> None:
         from ..data.inputs import describe
 
-        for i in good:
-            try:
-                arrays.append(self.preprocess([decoded[i]])[0])
-            except ImageDecodeError as exc:  # a deferred JPEG whose compressed data is broken
-                errors[i] = PredictionError(i, exc.source, exc.reason)
-            except Exception as exc:  # noqa: BLE001 - e.g. a 1x1 image the crop cannot handle
-                errors[i] = PredictionError(i, describe(decoded[i], i), f"preprocessing failed: {exc}")
-        return (np.stack(arrays) if arrays else None), errors
+        try:
+            rows[i] = self.preprocess([item])[0]
+        except ImageDecodeError as exc:  # a deferred JPEG whose compressed data is broken
+            errors[i] = PredictionError(i, exc.source, exc.reason)
+        except Exception as exc:  # noqa: BLE001 - e.g. a 1x1 image the crop cannot handle
+            errors[i] = PredictionError(i, describe(item, i), f"preprocessing failed: {exc}")
 
     def predict(self, images, top_k: int = 1, batch_size: int = 8, *, channel_order: str = "BGR",
                 on_error: str = "raise") -> list:
@@ -199,6 +235,17 @@ def from_base64(items) -> list:
         except ImageDecodeError as exc:
             out.append(PredictionError(i, exc.source, exc.reason))
     return out
+
+
+def _in_memory(img) -> bool:
+    """An input the caller already holds decoded (array or PIL image): batching it costs no decode."""
+    if isinstance(img, np.ndarray):
+        return True
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(img, Image.Image)
 
 
 def _check_channel_order(channel_order: str) -> None:

@@ -15,15 +15,26 @@ Endpoints (see docs/serving.md):
   ``GET /metrics`` (Prometheus), ``GET /docs`` + ``/openapi.json`` (FastAPI), ``GET /`` (web page).
 
 Requests go through a per-model :class:`~hubcls.hub.batcher.Batcher` (dynamic batching, bounded
-queue -> 503 with Retry-After when full). Bodies larger than ``max_request_bytes`` get 413.
+queue -> 503 with Retry-After when full).
+
+Bounds (every one has a ServeConfig field and a ``hubcls serve`` flag; docs/security.md): the body
+(413 on every route, by Content-Length or while it streams; 408 when it does not arrive within
+``body_timeout_s``), the request head (``head_timeout_s``: a connection that does not finish its
+request head in time is closed - slowloris), connections (``max_connections``, 503 above), images
+per request (checked before any base64 is decoded), decoded pixels per image and per request
+(from the image headers, before any pixel is decoded), and memory: JSON parsing, base64 and image
+decoding run in a small worker pool off the event loop (``decode_workers``), one full-size image
+at a time per worker. Every malformed input is a 4xx; responses name no server-side path.
 """
 import asyncio
 import json
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 try:  # serving needs the `serve` extra; import at module level so FastAPI resolves annotations
     from fastapi import FastAPI, Request
@@ -50,6 +61,17 @@ class ServeConfig:
     max_images_per_request: int = 64
     max_top_k: int = 100
     drain_timeout_s: float = 30.0     # graceful shutdown: finish queued work for at most this long
+    max_image_pixels: int = 40_000_000     # one image (from its header; bigger -> per-image error)
+    max_request_pixels: int = 100_000_000  # all images of one request (from headers; more -> 413)
+    max_connections: int = 64         # open connections + requests in progress; more -> 503
+    head_timeout_s: float = 10.0      # a request head (line + headers) must arrive within this
+    body_timeout_s: float = 30.0      # the whole body must arrive within this; else 408
+    keep_alive_s: int = 5             # idle keep-alive connections are closed after this
+    decode_workers: int = 0           # threads for JSON/base64/decode/preprocess (0: min(4, cores))
+    allowed_hosts: Optional[Sequence[str]] = None  # Host header allow-list (None: any)
+
+    def workers(self) -> int:
+        return int(self.decode_workers) or max(1, min(4, os.cpu_count() or 1))
 
 
 def _key(name: str) -> str:
@@ -118,8 +140,16 @@ class _Served:
             "num_classes": self.module.num_classes,
             "input_size": cfg.input_size,
             "resize_short": cfg.resize_short,
-            "weights": self.module.weights_source,
+            "weights": _public_source(self.module.weights_source),
         }
+
+
+def _public_source(source) -> str:
+    """What a client may know about where weights came from: never a server-side path."""
+    text = str(source) if source is not None else "unknown"
+    if text in ("official", "random"):
+        return text
+    return Path(text.rstrip("/\\")).name or "local"
 
 
 class PredictFailure(Exception):
@@ -149,8 +179,60 @@ class Server:
             for alias in (name, module.pretrained_cfg.name, key):
                 self.aliases.setdefault(alias.lower(), key)
                 self.aliases.setdefault(_key(alias), key)
+        self.pool = ThreadPoolExecutor(max_workers=self.config.workers(), thread_name_prefix="hubcls-decode")
         self.ready = True
         self.stopping = False
+
+    async def run(self, fn, *args):
+        """``fn(*args)`` in the decode pool: CPU work (JSON, base64, decoding) stays off the event
+        loop, and at most ``decode_workers`` requests hold decoded images at once."""
+        if self.stopping:
+            self.metrics.rejected.labels("shutting_down").inc()
+            raise PredictFailure(503, "server is shutting down")
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def check_request(self, n_images: int, top_k: int) -> None:
+        """Image count and top_k, before any image is base64-decoded or decoded."""
+        cfg = self.config
+        if n_images == 0:
+            raise PredictFailure(400, "no images in the request", "101")
+        if n_images > cfg.max_images_per_request:
+            self.metrics.rejected.labels("too_many_images").inc()
+            raise PredictFailure(413, f"{n_images} images in one request; the limit is {cfg.max_images_per_request} "
+                                      f"(--max-images)")
+        if not 1 <= top_k <= cfg.max_top_k:
+            raise PredictFailure(400, f"top_k must be between 1 and {cfg.max_top_k}, got {top_k}")
+
+    def decode_base64(self, texts: list) -> list:
+        """base64 strings -> image bytes (or per-image errors), then the pixel checks (in the pool)."""
+        return self.check_pixels(from_base64(texts))
+
+    def check_pixels(self, raw: list) -> list:
+        """Each image's pixel count from its header, before anything is decoded: an image over
+        ``max_image_pixels`` becomes a per-image error, a request whose images add up to more than
+        ``max_request_pixels`` is refused whole (413)."""
+        from ..data.decode import image_size
+
+        cfg = self.config
+        out, total = [], 0
+        for i, item in enumerate(raw):
+            if isinstance(item, (bytes, bytearray, memoryview)):
+                try:
+                    w, h = image_size(bytes(item), orientation=False)  # pixels only: never a decode
+                except ImageDecodeError as exc:
+                    out.append(PredictionError(i, f"image #{i}", exc.reason))
+                    continue
+                total += w * h
+                if w * h > cfg.max_image_pixels:
+                    out.append(PredictionError(i, f"image #{i}", f"{w}x{h} is {w * h} pixels; this server decodes at "
+                                                                  f"most {cfg.max_image_pixels} per image"))
+                    continue
+            out.append(item)
+        if total > cfg.max_request_pixels:
+            self.metrics.rejected.labels("too_many_pixels").inc()
+            raise PredictFailure(413, f"the request's images have {total} pixels in all; this server decodes at most "
+                                      f"{cfg.max_request_pixels} per request (--max-request-pixels)")
+        return out
 
     def lookup(self, name: str) -> Optional[_Served]:
         key = self.aliases.get(name.lower()) or self.aliases.get(_key(name))
@@ -158,10 +240,10 @@ class Server:
 
     # -------------------------------------------------------------------- the prediction path
     def _prepare(self, served: _Served, raw: List, channel_order: str):
-        """Decode + preprocess (in a worker thread): -> (batch or None, per-image error list), through
-        the model's prediction pipeline (one fused call for the good images; an image the transform
-        rejects becomes its own error)."""
-        return served.module.pipeline.prepare(raw, channel_order)
+        """Decode + preprocess (in the decode pool): -> (batch or None, per-image error list), through
+        the model's prediction pipeline (full-size decodes one at a time into the batch; an image the
+        transform rejects becomes its own error)."""
+        return served.module.pipeline.prepare(raw, channel_order, max_pixels=self.config.max_image_pixels)
 
     async def predict(self, served: _Served, raw: List, top_k: int, channel_order: str = "RGB"):
         """-> list of (probabilities row, or PredictionError) in input order."""
@@ -172,21 +254,13 @@ class Server:
             self.metrics.in_flight.dec()
 
     async def _predict(self, served: _Served, raw: List, top_k: int, channel_order: str):
-        cfg = self.config
         if self.stopping:
             self.metrics.rejected.labels("shutting_down").inc()
             raise PredictFailure(503, "server is shutting down")
-        if not raw:
-            raise PredictFailure(400, "no images in the request", "101")
-        if len(raw) > cfg.max_images_per_request:
-            self.metrics.rejected.labels("too_many_images").inc()
-            raise PredictFailure(413, f"{len(raw)} images in one request; the limit is {cfg.max_images_per_request}")
-        if not 1 <= top_k <= cfg.max_top_k:
-            raise PredictFailure(400, f"top_k must be between 1 and {cfg.max_top_k}, got {top_k}")
-        loop = asyncio.get_running_loop()
+        self.check_request(len(raw), top_k)
         served.enter()
         try:
-            batch, errors = await loop.run_in_executor(None, self._prepare, served, raw, channel_order)
+            batch, errors = await self.run(self._prepare, served, raw, channel_order)
             future = None
             if batch is not None:
                 try:
@@ -205,7 +279,7 @@ class Server:
             except ShuttingDown as exc:
                 raise PredictFailure(503, str(exc)) from exc
             except Exception as exc:  # noqa: BLE001 - a model failure is this request's 500
-                raise PredictFailure(500, f"prediction failed: {type(exc).__name__}: {exc}") from exc
+                raise PredictFailure(500, f"prediction failed ({type(exc).__name__})") from exc
         probs = served.module.pipeline.probabilities(logits) if logits is not None else None
         out, row = [], 0
         for err in errors:
@@ -223,6 +297,7 @@ class Server:
         self.stopping = True
         for served in self.models.values():
             served.batcher.stop(drain=drain, timeout=self.config.drain_timeout_s)
+        self.pool.shutdown(wait=False)
 
 
 def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None):
@@ -251,7 +326,12 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
         lifespan=lifespan,
     )
     app.state.server = server
-    app.add_middleware(_BodyLimit, limit=cfg.max_request_bytes, on_reject=lambda: server.metrics.rejected.labels("too_large").inc())
+    app.add_middleware(_RequestGuard, limit=cfg.max_request_bytes, body_timeout=cfg.body_timeout_s,
+                       on_reject=lambda reason: server.metrics.rejected.labels(reason).inc())
+    if cfg.allowed_hosts:  # outermost: a request for another Host never reaches the app
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(cfg.allowed_hosts))
 
     # ------------------------------------------------------------------ PaddleHub protocol
     @app.post("/predict/{module_name}", tags=["PaddleHub"], summary="PaddleHub Serving protocol")
@@ -262,27 +342,27 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
             server.metrics.requests.labels("<unknown>", "paddlehub", "404").inc()
             return _hub("111", f"Module {module_name} is not available.", "")
         try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-        except Exception:  # noqa: BLE001 - any parse failure is PaddleHub's "112"
-            server.metrics.requests.labels(served.key, "paddlehub", "400").inc()
-            return _hub("112", f"This usage is out of date, please use 'application/json' as content-type to post "
-                                f"to /predict/{module_name} with a JSON object body.", "")
-        try:
+            try:
+                body = await server.run(_parse_json, await request.body())
+                if not isinstance(body, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:  # PaddleHub's "112", as a 400
+                server.metrics.requests.labels(served.key, "paddlehub", "400").inc()
+                return JSONResponse(_hub("112", f"This usage is out of date, please use 'application/json' as "
+                                                f"content-type to post to /predict/{module_name} with a JSON object "
+                                                f"body ({exc}).", ""), status_code=400)
             imgs = body.get("images")
             if not isinstance(imgs, list):
                 raise PredictFailure(400, "the request needs \"images\": a list of base64-encoded images")
             top_k = _int(body.get("top_k", 1), "top_k")
-            raw = from_base64(imgs)
+            server.check_request(len(imgs), top_k)  # before any base64 is decoded
+            raw = await server.run(server.decode_base64, imgs)
             # PaddleHub clients send cv2-encoded images; decoded bytes are RGB either way
             rows = await server.predict(served, raw, top_k, "RGB")
         except PredictFailure as exc:
             server.metrics.requests.labels(served.key, "paddlehub", str(exc.http_status)).inc()
-            resp = _hub(exc.hub_status, str(exc), "")
-            if exc.http_status == 503:
-                return JSONResponse(resp, status_code=503, headers={"Retry-After": "1"})
-            return resp
+            headers = {"Retry-After": "1"} if exc.http_status == 503 else None
+            return JSONResponse(_hub(exc.hub_status, str(exc), ""), status_code=exc.http_status, headers=headers)
         labels = served.module.labels
         results = []
         for r in rows:
@@ -319,8 +399,10 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
             server.metrics.requests.labels("<unknown>", "v1", "404").inc()
             return JSONResponse({"error": f"unknown model {name!r}", "models": list(server.models)}, status_code=404)
         try:
-            raw, body_top_k = await _read_v1_body(request)
+            raw, body_top_k = await _read_v1_body(request, server)
             k = _int(top_k if top_k is not None else (body_top_k if body_top_k is not None else 5), "top_k")
+            server.check_request(len(raw), k)  # before any base64 is decoded
+            raw = await server.run(_decode_v1_items, server, raw)
             rows = await server.predict(served, raw, k, "RGB")
         except PredictFailure as exc:
             server.metrics.requests.labels(served.key, "v1", str(exc.http_status)).inc()
@@ -361,10 +443,12 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
     async def index():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
+    static_files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()} if STATIC_DIR.is_dir() else {}
+
     @app.get("/static/{fname}", include_in_schema=False)
     async def static(fname: str):
-        path = (STATIC_DIR / fname).resolve()
-        if path.parent != STATIC_DIR.resolve() or not path.is_file():
+        path = static_files.get(fname)  # only the files shipped there: no path is built from the URL
+        if path is None:
             return JSONResponse({"error": "not found"}, status_code=404)
         return FileResponse(path)
 
@@ -377,48 +461,75 @@ def _hub(status: str, msg: str, results):
 
 def _int(value, what: str) -> int:
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValueError
         return int(value)
-    except (TypeError, ValueError):
-        raise PredictFailure(400, f"{what} must be an integer, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
+        raise PredictFailure(400, f"{what} must be an integer, got {str(value)[:40]!r}") from None
 
 
-async def _read_v1_body(request):
-    """-> (list of raw image bytes / errors, top_k from the body or None)."""
+def _parse_json(body: bytes):
+    """JSON body -> object (in the decode pool); any malformed body is a ValueError."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON: {str(exc)[:120]}") from None
+
+
+def _decode_v1_items(server: "Server", raw: list) -> list:
+    """v1 items (bytes, base64 text from a JSON/multipart body, or errors) -> bytes/errors, checked."""
+    out = []
+    for i, item in enumerate(raw):
+        if isinstance(item, str):
+            try:
+                item = b64decode_image(item, i)
+            except ImageDecodeError as exc:
+                item = PredictionError(i, exc.source, exc.reason)
+        out.append(item)
+    return server.check_pixels(out)
+
+
+async def _read_v1_body(request, server: "Server"):
+    """-> (list of raw image bytes or base64 strings, top_k from the body or None); nothing is
+    base64-decoded here (the image count is checked first)."""
     ctype = request.headers.get("content-type", "")
+    limit = server.config.max_images_per_request
     if ctype.startswith("multipart/form-data"):
         try:
-            form = await request.form()
-        except Exception as exc:  # noqa: BLE001
-            raise PredictFailure(400, f"bad multipart body: {exc}") from exc
+            form = await request.form(max_files=limit + 1, max_fields=limit + 16)
+        except Exception as exc:  # noqa: BLE001 - the parser's message says what is wrong
+            detail = getattr(exc, "detail", None) or str(exc)
+            if "Too many" in str(detail):
+                raise PredictFailure(413, f"more than {limit} images in one request (--max-images)") from None
+            raise PredictFailure(400, f"bad multipart body: {str(detail)[:200]}") from None
         raw = []
         for field in ("images", "image", "file", "files"):
             for item in form.getlist(field):
-                if hasattr(item, "read"):
-                    raw.append(await item.read())
-                else:  # a text field: base64
-                    try:
-                        raw.append(b64decode_image(item, len(raw)))
-                    except ImageDecodeError as exc:
-                        raw.append(PredictionError(len(raw), exc.source, exc.reason))
+                raw.append(await item.read() if hasattr(item, "read") else str(item))
         if not raw:
             raise PredictFailure(400, "multipart body has no file field named 'images' (or 'file')")
         return raw, form.get("top_k")
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PredictFailure(400, f"body is neither multipart/form-data nor JSON: {exc}") from exc
+        body = await server.run(_parse_json, await request.body())
+    except ValueError as exc:
+        raise PredictFailure(400, f"body is neither multipart/form-data nor JSON ({exc})") from None
     if not isinstance(body, dict) or not isinstance(body.get("images"), list):
         raise PredictFailure(400, "JSON body needs \"images\": a list of base64-encoded images")
-    return from_base64(body["images"]), body.get("top_k")
+    return [b if isinstance(b, str) else PredictionError(i, f"image #{i}", f"expected a base64 string, got "
+                                                                            f"{type(b).__name__}")
+            for i, b in enumerate(body["images"])], body.get("top_k")
 
 
-class _BodyLimit:
-    """ASGI middleware: 413 for bodies over ``limit`` bytes (by Content-Length, or while streaming)."""
+class _RequestGuard:
+    """ASGI middleware in front of every route: the body must fit ``limit`` bytes (413, by
+    Content-Length or while it streams, chunked included) and arrive within ``body_timeout``
+    seconds (408). The app then reads the buffered body, so no route sees a partial one."""
 
-    def __init__(self, app, limit: int, on_reject=None):
-        self.app, self.limit, self.on_reject = app, int(limit), on_reject or (lambda: None)
+    def __init__(self, app, limit: int, body_timeout: float, on_reject=None):
+        self.app, self.limit, self.body_timeout = app, int(limit), float(body_timeout)
+        self.on_reject = on_reject or (lambda reason: None)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -426,47 +537,50 @@ class _BodyLimit:
         for k, v in scope.get("headers", []):
             if k == b"content-length":
                 try:
-                    too_big = int(v) > self.limit
+                    declared = int(v)
                 except ValueError:
-                    too_big = False
-                if too_big:
-                    self.on_reject()
-                    return await self._reject(send)
-        seen = 0
-        started = False
+                    return await _send_json(send, 400, "invalid Content-Length")
+                if declared > self.limit:
+                    self.on_reject("too_large")
+                    return await _send_json(send, 413, f"request body larger than {self.limit} bytes")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        chunks, size = [], 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                self.on_reject("body_timeout")
+                return await _send_json(send, 408, f"the request body did not arrive within {self.body_timeout:g} s")
+            if message["type"] == "http.disconnect":
+                return None
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                self.on_reject("too_large")
+                return await _send_json(send, 413, f"request body larger than {self.limit} bytes")
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        buffered = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        chunks = None
 
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge()
-            return message
+        async def replay():
+            nonlocal buffered
+            if buffered is not None:
+                message, buffered = buffered, None
+                return message
+            return await receive()  # after the body: only http.disconnect is left
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            self.on_reject()
-            if not started:
-                await self._reject(send)
-
-    async def _reject(self, send):
-        body = json.dumps({"status": "101", "msg": f"request body larger than {self.limit} bytes",
-                           "error": f"request body larger than {self.limit} bytes", "results": ""}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        return await self.app(scope, replay, send)
 
 
-class _TooLarge(Exception):
-    pass
+async def _send_json(send, status: int, message: str) -> None:
+    body = json.dumps({"status": "101", "msg": message, "error": message, "results": ""}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _version() -> str:
@@ -476,8 +590,13 @@ def _version() -> str:
 
 
 def serve(modules: Dict[str, object], host: str = "127.0.0.1", port: int = 8866,
-          config: Optional[ServeConfig] = None, log_level: str = "info", workers_note: bool = True) -> None:
-    """Run the server in this process until SIGINT/SIGTERM (graceful: drains the queues)."""
+          config: Optional[ServeConfig] = None, log_level: str = "info", workers_note: bool = True,
+          tune_malloc: bool = False) -> None:
+    """Run the server in this process until SIGINT/SIGTERM (graceful: drains the queues).
+
+    ``tune_malloc`` (``hubcls serve`` sets it; it changes the whole process): large allocations
+    get their own memory mappings, so the memory of a big request goes back to the system when
+    it is done instead of staying in the heap (glibc only)."""
     import signal
     import threading
 
@@ -485,16 +604,79 @@ def serve(modules: Dict[str, object], host: str = "127.0.0.1", port: int = 8866,
 
     app = create_app(modules, config)
     cfg = app.state.server.config
+    if tune_malloc:
+        _return_large_blocks_to_the_os()
     # uvicorn drains on SIGTERM, then restores the previous handler and re-raises the signal; a
     # Python-level no-op handler there makes a drained SIGTERM shutdown exit with status 0.
     main = threading.current_thread() is threading.main_thread()
     prev = signal.signal(signal.SIGTERM, lambda signum, frame: None) if main else None
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level,
-                    timeout_graceful_shutdown=int(cfg.drain_timeout_s), access_log=False)
+                    timeout_graceful_shutdown=int(cfg.drain_timeout_s), access_log=False,
+                    limit_concurrency=int(cfg.max_connections), timeout_keep_alive=int(cfg.keep_alive_s),
+                    http=head_timeout_protocol(cfg.head_timeout_s))
     finally:
         if main:
             signal.signal(signal.SIGTERM, prev)
+
+
+def head_timeout_protocol(seconds: float):
+    """uvicorn's h11 protocol plus a deadline for every request head: a connection that has not
+    sent a complete request line + headers ``seconds`` after it opened (or after its previous
+    response) is closed. uvicorn has no such timeout of its own, so a client sending one header
+    byte at a time (slowloris) would otherwise hold its connection forever."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadTimeoutH11Protocol(H11Protocol):
+        _head_timer = None
+        _head_cycle = None
+
+        def _arm_head_timer(self):
+            self._cancel_head_timer()
+            self._head_cycle = self.cycle
+            self._head_timer = self.loop.call_later(seconds, self._head_timeout)
+
+        def _cancel_head_timer(self):
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timeout(self):
+            self._head_timer = None
+            # no new request head since the timer was armed (a new head makes a new cycle)
+            if self.cycle is self._head_cycle and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._arm_head_timer()
+
+        def on_response_complete(self):
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_head_timer()
+
+        def connection_lost(self, exc):
+            self._cancel_head_timer()
+            super().connection_lost(exc)
+
+    return HeadTimeoutH11Protocol
+
+
+def _return_large_blocks_to_the_os() -> None:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
+        libc.mallopt(m_mmap_threshold, 1 << 20)  # fixed: glibc otherwise raises it up to 32 MiB
+        libc.mallopt(m_trim_threshold, 8 << 20)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 def config_dict(config: ServeConfig) -> dict:
