@@ -386,7 +386,11 @@ def test_event_loop_stays_responsive_under_big_bodies(server):
         stop.set()
         p.join()
     assert all(code == 200 and "error" in body["results"][0] for code, body in results)
-    assert latencies and max(latencies) < 2.0, f"/health/live took up to {max(latencies):.2f} s"
+    print(f"health latency max {max(latencies):.3f} s, median {sorted(latencies)[len(latencies) // 2]:.3f} s")
+    # the finding: a 10.5 s stall. Bounds leave room for a loaded shared machine (load ~20 on 2
+    # cores measured max 0.65-1.1 s, median 0.03 s)
+    assert latencies and max(latencies) < 3.0, f"/health/live took up to {max(latencies):.2f} s"
+    assert sorted(latencies)[len(latencies) // 2] < 0.5
 
 
 @pytest.mark.slow
