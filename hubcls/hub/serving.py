@@ -534,8 +534,11 @@ class _RequestGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        has_body = False
         for k, v in scope.get("headers", []):
-            if k == b"content-length":
+            if k == b"transfer-encoding":
+                has_body = True
+            elif k == b"content-length":
                 try:
                     declared = int(v)
                 except ValueError:
@@ -543,6 +546,9 @@ class _RequestGuard:
                 if declared > self.limit:
                     self.on_reject("too_large")
                     return await _send_json(send, 413, f"request body larger than {self.limit} bytes")
+                has_body = declared > 0
+        if not has_body:  # HTTP/1.1: no Content-Length and no Transfer-Encoding means no body
+            return await self.app(scope, receive, send)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_timeout
         chunks, size = [], 0

@@ -158,11 +158,14 @@ def test_invalid_content_length_is_400(client):
 
 # ------------------------------------------------------------------------------ counts and pixels
 def test_image_count_is_checked_before_any_base64_is_decoded(client, monkeypatch):
+    import hubcls.data.inputs as inputs
     import hubcls.hub.serving as serving
 
     calls = []
-    real = serving.b64decode_image
-    monkeypatch.setattr(serving, "b64decode_image", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = inputs.b64decode_image
+    counting = lambda *a, **k: calls.append(1) or real(*a, **k)  # noqa: E731
+    monkeypatch.setattr(inputs, "b64decode_image", counting)  # what deploy.pipeline.from_base64 calls
+    monkeypatch.setattr(serving, "b64decode_image", counting)
     one = b64(jpeg_bytes(photo(0)))
     for route in ROUTES:
         r = client.post(route, json={"images": [one] * 9})
@@ -260,7 +263,7 @@ def test_no_server_paths_in_responses(client, weights):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    s = ServeProcess(["--head-timeout", "2", "--body-timeout", "2", "--max-connections", "24", "--keep-alive", "2"],
+    s = ServeProcess(["--head-timeout", "2", "--body-timeout", "3", "--max-connections", "24", "--keep-alive", "2"],
                      log)
     yield s
     s.close()
@@ -337,7 +340,7 @@ def test_slow_body_gets_408(server):
                   f"Content-Length: 1000\r\n\r\n".encode())
         t0 = time.monotonic()
         resp = b""
-        for _ in range(40):
+        for _ in range(60):
             try:
                 s.sendall(b" ")
             except OSError:
@@ -353,7 +356,7 @@ def test_slow_body_gets_408(server):
             except socket.timeout:
                 pass
         assert status_of(resp) == 408, resp[:200]
-        assert time.monotonic() - t0 < 6
+        assert time.monotonic() - t0 < 8  # --body-timeout 3
 
 
 @pytest.mark.timeout(180)
@@ -385,7 +388,8 @@ def test_event_loop_stays_responsive_under_big_bodies(server):
     finally:
         stop.set()
         p.join()
-    assert all(code == 200 and "error" in body["results"][0] for code, body in results)
+    assert all(code == 200 and "error" in body["results"][0] for code, body in results), \
+        [(code, str(body)[:200]) for code, body in results]
     print(f"health latency max {max(latencies):.3f} s, median {sorted(latencies)[len(latencies) // 2]:.3f} s")
     # the finding: a 10.5 s stall. Bounds leave room for a loaded shared machine (load ~20 on 2
     # cores measured max 0.65-1.1 s, median 0.03 s)
