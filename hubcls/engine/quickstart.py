@@ -22,26 +22,28 @@ def _say(msg):
 def quick_weights(model_name: str, timeout: float = 5.0):
     """Path of the official weights of ``model_name``: cached, or downloaded if the host answers
     quickly. Returns (path or None, reason)."""
+    from ..errors import HostUnreachableError
     from ..models import resolve
-    from ..hub.download import cache_path, download, is_offline
+    from ..models._download import cached, download, is_offline, validate_weights
 
     cfg = resolve(model_name)
     urls = cfg.weight_urls() if hasattr(cfg, "weight_urls") else [u for u in (cfg.url, cfg.url_legendary) if u]
     if not urls:
         return None, f"{cfg.name} has no official weights"
     for url in urls:
-        p = cache_path(url)
-        if p.is_file():
+        p = cached(url, validate=validate_weights)  # verified against its first-download record
+        if p is not None:
             return p, f"cached official weights {p}"
     if is_offline():
         return None, "HUBCLS_OFFLINE=1"
     errors = []
     for url in urls:
         try:
-            return download(url, timeout=timeout, retries=0, progress=True), f"downloaded {url}"
+            return (download(url, timeout=timeout, retries=0, progress=True, validate=validate_weights),
+                    f"downloaded {url}")
         except HubclsError as exc:
             errors.append(str(exc).splitlines()[0][:160])
-            if "URLError" in str(exc) or "timed out" in str(exc):
+            if isinstance(exc, HostUnreachableError) or "timed out" in str(exc):
                 break  # the host itself is unreachable: the other candidates live on the same host
     return None, "model host unreachable (" + "; ".join(errors[:1]) + ")"
 
