@@ -26,10 +26,17 @@ def assert_pil_close(mine, ref):
     assert (d <= 1).mean() >= 0.999, f"max {d.max()}, {(d > 1).mean():.2e} off by more than 1"
 
 
+def _solarize_add_lut(add, P, thresh=128):
+    """timm's solarize_add table (timm/data/auto_augment.py), per band."""
+    lut = [min(255, max(0, i + add)) if i < thresh else i for i in range(256)]
+    return lut * len(P.getbands())
+
+
 POINT = [
     ("invert", lambda p, v: A.invert(p), lambda P, v: ImageOps.invert(P), [None]),
     ("posterize", lambda p, v: A.posterize(p, v), lambda P, v: ImageOps.posterize(P, v), [1, 3, 4, 8]),
     ("solarize", lambda p, v: A.solarize(p, v), lambda P, v: ImageOps.solarize(P, v), [0, 100, 128, 256]),
+    ("solarize_add", lambda p, v: A.solarize_add(p, v), lambda P, v: P.point(_solarize_add_lut(v, P)), [0, 30, 110, -40]),
     ("equalize", lambda p, v: A.equalize(p), lambda P, v: ImageOps.equalize(P), [None]),
     ("autocontrast", lambda p, v: A.autocontrast(p), lambda P, v: ImageOps.autocontrast(P), [None]),
     ("brightness", lambda p, v: A.brightness(p, v), lambda P, v: ImageEnhance.Brightness(P).enhance(v), [0.1, 0.63, 1.0, 1.37, 1.9]),

@@ -23,6 +23,7 @@ enum class AugKind : int { Lut, HistogramLut, Blend, MeanBlend, Affine };
   X(Invert, invert, Lut)                       \
   X(Posterize, posterize, Lut)                 \
   X(Solarize, solarize, Lut)                   \
+  X(SolarizeAdd, solarize_add, Lut)            \
   X(Equalize, equalize, HistogramLut)          \
   X(AutoContrast, autocontrast, HistogramLut)  \
   X(Brightness, brightness, Blend)             \

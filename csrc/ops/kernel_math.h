@@ -257,6 +257,11 @@ HUBCLS_HD_TEMPLATE void make_lut(AugOp op, double p, const Count* hist, uint8_t*
     case AugOp::Solarize:
       for (int v = 0; v < 256; ++v) lut[v] = static_cast<uint8_t>(v < p ? v : 255 - v);
       break;
+    case AugOp::SolarizeAdd: {  // timm's solarize_add: add to the values below 128, clipped
+      const int add = static_cast<int>(p);
+      for (int v = 0; v < 128; ++v) lut[v] = static_cast<uint8_t>(v + add < 0 ? 0 : (v + add > 255 ? 255 : v + add));
+      break;
+    }
     case AugOp::Equalize: {
       long long total = 0, last = 0, nonzero = 0;
       for (int v = 0; v < 256; ++v)

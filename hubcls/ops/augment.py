@@ -129,6 +129,15 @@ def solarize(images, threshold=128, *, num_threads=None):
     return _run("solarize", images, threshold, name="threshold", num_threads=num_threads)
 
 
+def solarize_add(images, add, *, num_threads=None):
+    """timm's RandAugment SolarizeAdd (``Image.point`` with its table): add the integer `add` to
+    every value below 128, clipped to [0, 255]; values from 128 up are kept."""
+    a = np.asarray(add)
+    if np.any(a != np.round(a)) or np.any(np.abs(a) > 255):
+        raise ValueError(f"add must be integers in [-255, 255], got {add!r}")
+    return _run("solarize_add", images, add, name="add", num_threads=num_threads)
+
+
 def equalize(images, *, num_threads=None):
     """ImageOps.equalize (per channel histogram equalisation)."""
     return _run("equalize", images, num_threads=num_threads)
