@@ -14,8 +14,8 @@ import pytest
 paddle = pytest.importorskip("paddle")
 
 import hubcls  # noqa: E402
-from hubcls.deploy import backends as B  # noqa: E402
 from hubcls.deploy import _cache  # noqa: E402
+from hubcls.deploy import backends as B  # noqa: E402
 from hubcls.errors import ConfigError  # noqa: E402
 
 HAS_ORT = B._has_module("onnxruntime") and B._has_module("paddle2onnx")
@@ -258,20 +258,241 @@ def test_bench_cli_table_and_json(tmp_path):
 
 
 @pytest.mark.skipif(not HAS_ORT, reason="needs onnxruntime + paddle2onnx")
-def test_auto_measures_both_cpu_backends_once_and_remembers(home, model, batch):
+def test_auto_measures_every_candidate_once_gates_reduced_precision_and_remembers(home, model, batch):
+    """Real backends: every available (backend, precision) candidate is timed, a reduced-precision
+    choice has passed the gate - re-checked here on the same calibration images -, and the choice is
+    the best-ranked candidate within AUTO_TOLERANCE of the fastest that may be used."""
+    from hubcls.deploy.gate import MAX_DPROB, TOP1_MIN, accuracy_gate, preprocess_images, shipped_images
+
     be = B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1)
-    choices = list((home / "deploy").glob("r18-auto-choice-onnxruntime-inference-*/choice.json"))
+    choices = list((home / "deploy").glob("r18-auto-choice-*/choice.json"))
     assert len(choices) == 1
     rec = json.loads(choices[0].read_text())
-    assert set(rec["seconds_per_batch"]) == {"onnxruntime", "inference"}
-    sec = rec["seconds_per_batch"]
-    assert rec["choice"] == ("inference" if sec["inference"] < 0.9 * sec["onnxruntime"] else "onnxruntime") == be.name
-    np.testing.assert_allclose(be(batch), B.DygraphBackend(model)(batch), atol=1e-4)
+    assert rec == be.auto_record
+    expected = [f"{n}/{p}" for n, p in B.auto_candidates("cpu")]
+    assert rec["candidates"] == expected and "onnxruntime/fp32" in expected and "int8/int8" not in expected
+    assert set(rec["seconds_per_batch"]) | set(rec["failed"]) == set(expected)
+    label = f"{be.name}/{be.precision}"
+    assert rec["choice"] == {"backend": be.name, "precision": be.precision}
+    usable = [c for c in rec["slowdown_vs_fastest"] if c.endswith("/fp32") or rec["gate"].get(c, {}).get("passed")]
+    assert rec["slowdown_vs_fastest"][label] <= min(rec["slowdown_vs_fastest"][c] for c in usable) / B.AUTO_TOLERANCE
+    for g in rec["gate"].values():
+        assert g["passed"] == (g["top1_agreement"] >= TOP1_MIN and g["max_abs_dprob"] <= MAX_DPROB) and g["images"] == 32
+    x = preprocess_images(shipped_images(), model.pretrained_cfg, SIZE)
+    ref = B.DygraphBackend(model)(x)
+    if be.precision == "fp32":
+        np.testing.assert_allclose(be(batch), B.DygraphBackend(model)(batch), atol=1e-4)
+    else:
+        assert rec["gate"][label]["passed"] and accuracy_gate(ref, be(x)).passed
+    if B.cpu_bf16()[0] and B._has_module("openvino"):
+        assert "openvino/bf16" in expected and "inference/bf16" in expected
 
     def no_build():
         raise AssertionError("warm start must not rebuild the model")
 
     again = B.load_backend(None, model_fn=no_build, name="r18", weights_id=_cache.weights_hash_of_model(model),
                            input_size=SIZE, threads=1)
-    assert again.name == be.name
+    assert (again.name, again.precision) == (be.name, be.precision)
     assert len([p for p in (home / "deploy").glob("r18-auto-choice-*") if p.is_dir()]) == 1
+    exact = B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1, precision="fp32")
+    assert exact.precision == "fp32"
+    np.testing.assert_allclose(exact(batch), B.DygraphBackend(model)(batch), atol=1e-4)
+
+
+# --------------------------------------------------------------------------- reduced precision + the gate
+def test_accuracy_gate_figures_and_thresholds():
+    from hubcls.deploy.gate import MAX_DPROB, TOP1_MIN, accuracy_gate, softmax
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((100, 10)) * 3
+    g = accuracy_gate(ref, ref, "same")
+    assert g.passed and g.top1_agreement == 1.0 and g.max_abs_dprob == 0.0 and g.images == 100
+    flipped = ref.copy()
+    top = ref.argmax(1)
+    flipped[0, top[0]] -= 100  # one image's top-1 moves elsewhere: 99% agreement still passes on probabilities?
+    g = accuracy_gate(ref, flipped)
+    assert g.top1_agreement == 0.99 and g.max_abs_dprob == pytest.approx(softmax(ref)[0].max(), rel=1e-6)
+    assert not g.passed  # its probability moved by far more than MAX_DPROB
+    # small logit noise: agreement stays, |dprob| is measured exactly
+    noisy = ref + rng.normal(0, 1e-3, ref.shape)
+    g = accuracy_gate(ref, noisy)
+    expect = np.abs(softmax(ref) - softmax(noisy)).max()
+    assert g.max_abs_dprob == pytest.approx(expect) and g.passed == (expect <= MAX_DPROB)
+    assert TOP1_MIN == 0.99 and MAX_DPROB == 0.02
+    assert not accuracy_gate(ref, np.full_like(ref, np.nan)).passed
+    with pytest.raises(ValueError):
+        accuracy_gate(ref, ref[:5])
+    assert "top-1 agreement 100.0%" in accuracy_gate(ref, ref, "x/bf16").line()
+
+
+def test_auto_rejects_a_fast_wrong_candidate_and_takes_a_fast_close_one(home, model, monkeypatch):
+    """The selection rule on three registered test backends with known speeds and errors: the fastest
+    (bf16, wrong answers) fails the gate and is never used, the next (bf16, tiny error) passes and wins
+    over the slow exact fp32 one; figures are in the cached record; precision='fp32' keeps fp32."""
+    from hubcls.registry import Registry
+
+    reg = Registry("inference backend")
+    reg.register(B.DygraphBackend, name="dygraph")  # auto's last fallback
+    monkeypatch.setattr(B, "BACKENDS", reg)
+
+    class _Test(B.Backend):
+        delay, noise, auto_rank = 0.0, 0.0, {}
+
+        def __init__(self, model, precision, **kw):
+            super().__init__(**kw)
+            self.inner, self.precision = B.DygraphBackend(model), precision
+
+        @classmethod
+        def from_model(cls, artifacts, *, device, threads, precision, **options):
+            return cls(artifacts.model(), precision, device=device, threads=threads)
+
+        def run(self, x):
+            out = self.inner(x)
+            time.sleep(self.delay)
+            if self.noise:  # deterministic per input: a reversed class order is a wrong model
+                out = out[:, ::-1] * self.noise
+            return np.ascontiguousarray(out)
+
+    @reg.register(name="exact")
+    class Exact(_Test):
+        name, delay, auto_rank = "exact", 0.25, {"cpu": 0}
+
+    @reg.register(name="close")
+    class Close(_Test):
+        name, delay, auto_rank = "close", 0.05, {"cpu": 1}
+
+        @classmethod
+        def auto_precisions(cls, device):
+            return ("bf16",)
+
+        def run(self, x):
+            time.sleep(self.delay)
+            return self.inner(x) + np.float32(1e-3)  # a shift leaves softmax unchanged: passes the gate
+
+    @reg.register(name="wrong")
+    class Wrong(_Test):
+        name, delay, noise, auto_rank = "wrong", 0.0, 1.0, {"cpu": 2}
+
+        @classmethod
+        def auto_precisions(cls, device):
+            return ("bf16",)
+
+    assert B.auto_candidates("cpu") == [("exact", "fp32"), ("close", "bf16"), ("wrong", "bf16")]
+    be = B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1, warmup=())
+    assert (be.name, be.precision) == ("close", "bf16")
+    rec = be.auto_record
+    assert rec["gate"]["wrong/bf16"]["passed"] is False and rec["gate"]["close/bf16"]["passed"] is True
+    assert rec["gate"]["close/bf16"]["top1_agreement"] == 1.0 and rec["gate"]["close/bf16"]["images"] == 32
+    assert rec["gate"]["wrong/bf16"]["top1_agreement"] < 0.99
+    assert "wrong/bf16" not in rec["slowdown_vs_fastest"]  # gated out before the choice
+    assert rec["seconds_per_batch"]["exact/fp32"]["8"] >= 0.25
+    exact = B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1, warmup=(), precision="fp32")
+    assert (exact.name, exact.precision) == ("exact", "fp32")
+    monkeypatch.setenv("HUBCLS_PRECISION", "fp32")
+    assert B.load_backend(None, model=model, name="r18", input_size=SIZE, threads=1, warmup=()).name == "exact"
+
+
+def test_auto_gate_runs_on_the_users_images(home, model, monkeypatch, tmp_path):
+    """calib_images (or HUBCLS_CALIB_IMAGES) replaces the shipped set: another cached choice, its
+    description names the folder; an empty folder is a clear error."""
+    import cv2
+
+    from hubcls.deploy.gate import shipped_images
+    from hubcls.errors import ConfigError as CE
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i, im in enumerate(shipped_images(6, seed=5)):
+        cv2.imwrite(str(folder / f"{i}.jpg"), im[:, :, ::-1])
+    from hubcls.registry import Registry
+
+    reg = Registry("inference backend")
+    reg.register(B.DygraphBackend, name="dygraph")  # auto's last fallback
+    monkeypatch.setattr(B, "BACKENDS", reg)
+
+    @reg.register(name="exact")
+    class Exact(B.DygraphBackend):
+        name, auto_rank = "exact", {"cpu": 0}
+
+    @reg.register(name="half")
+    class Half(B.DygraphBackend):
+        name, auto_rank = "half", {"cpu": 1}
+
+        @classmethod
+        def auto_precisions(cls, device):
+            return ("bf16",)
+
+        @classmethod
+        def from_model(cls, artifacts, *, device, threads, precision, **options):
+            b = cls(artifacts.model(), device=device, threads=threads)
+            b.precision = precision
+            return b
+
+        def run(self, x):  # bf16-rounded input: a real reduced-precision error
+            x16 = (x.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+            return super().run(np.ascontiguousarray(x16))
+
+    be = B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1, warmup=(), calib_images=folder)
+    rec = be.auto_record
+    assert "6 images from" in rec["calibration"] and str(folder) in rec["calibration"]
+    if "half/bf16" in rec["gate"]:
+        assert rec["gate"]["half/bf16"]["images"] == 6
+    monkeypatch.setenv("HUBCLS_CALIB_IMAGES", str(folder))
+    B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1, warmup=())
+    B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1, warmup=(), calib_images=None)
+    monkeypatch.delenv("HUBCLS_CALIB_IMAGES")
+    B.load_backend("auto", model=model, name="r18", input_size=SIZE, threads=1, warmup=())  # shipped set
+    assert len(list((home / "deploy").glob("r18-auto-choice-*/choice.json"))) == 2
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CE, match="none found"):
+        B.load_backend("auto", model=model, name="r18", input_size=SIZE, calib_images=tmp_path / "empty")
+
+
+def test_bf16_only_where_the_cpu_has_it(home, model, monkeypatch):
+    monkeypatch.setattr(B, "cpu_bf16", lambda: (False, "this CPU has neither AVX512-BF16 nor AMX-BF16"))
+    cands = B.auto_candidates("cpu")
+    assert all(p == "fp32" for _, p in cands)
+    with pytest.raises(B.BackendUnavailableError, match="AVX512-BF16"):
+        B.load_backend("inference", model=model, name="r18", input_size=SIZE, precision="bf16")
+    if B._has_module("openvino") and HAS_ORT:
+        with pytest.raises(B.BackendUnavailableError, match="AVX512-BF16"):
+            B.load_backend("openvino", model=model, name="r18", input_size=SIZE, precision="bf16")
+    with pytest.raises(ConfigError, match="onnxruntime runs fp32"):
+        B.OnnxRuntimeBackend("x.onnx", precision="bf16")
+    with pytest.raises(ConfigError, match="precision must be"):
+        B.load_backend("auto", model=model, name="r18", input_size=SIZE, precision="fp8")
+
+
+def test_int8_joins_auto_only_with_the_users_calibration_images():
+    if not HAS_ORT:
+        pytest.skip("needs onnxruntime + paddle2onnx")
+    assert ("int8", "int8") not in B.auto_candidates("cpu")
+    assert ("int8", "int8") in B.auto_candidates("cpu", calibrated=True)
+    assert B.auto_backend("cpu") == "onnxruntime"  # the static order never names a reduced-precision backend
+
+
+@pytest.mark.skipif(not (HAS_ORT and B._has_module("openvino")), reason="needs openvino + paddle2onnx")
+def test_openvino_backend_matches_dygraph_and_bf16_is_close(home, model, batch):
+    ov = B.load_backend("openvino", model=model, name="r18", input_size=SIZE, threads=1)
+    assert ov.describe()["precision"] == "fp32" and B.resolve_backend_name("OV", "cpu") == "openvino"
+    ref = B.DygraphBackend(model)(batch)
+    np.testing.assert_allclose(ov(batch), ref, atol=1e-4)
+    assert ov(batch[:1]).shape == (1, 1000)  # dynamic batch
+    if not B.cpu_bf16()[0]:
+        pytest.skip("this CPU has no AVX512-BF16/AMX: bf16 is not offered")
+    for name in ("openvino", "inference"):
+        b16 = B.load_backend(name, model=model, name="r18", input_size=SIZE, threads=1, precision="bf16")
+        assert b16.precision == "bf16"
+        out = b16(batch)
+        # bf16 keeps 8 mantissa bits: close to fp32 but not equal (it really runs in bf16)
+        assert 0 < np.abs(out - ref).max() < 0.05 * np.abs(ref).max()
+
+
+def test_cli_precision_and_calib_flags_set_what_every_call_site_reads(monkeypatch, tmp_path):
+    from hubcls.cli import build_parser
+
+    monkeypatch.delenv("HUBCLS_PRECISION", raising=False)
+    monkeypatch.delenv("HUBCLS_CALIB_IMAGES", raising=False)
+    args = build_parser().parse_args(["infer", "x.jpg", "-m", "ResNet18", "--precision", "fp32", "--calib", str(tmp_path)])
+    assert args.precision == "fp32" and os.environ["HUBCLS_PRECISION"] == "fp32"
+    assert os.environ["HUBCLS_CALIB_IMAGES"] == str(tmp_path)

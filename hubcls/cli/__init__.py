@@ -52,6 +52,20 @@ def _plain_config_warnings():
     warnings.showwarning = show
 
 
+def _show_backend_choice() -> None:
+    """"auto"'s backend choice and the accuracy-gate figures behind it go to stderr, one line each,
+    so a user sees whether and why bf16/INT8 is used (hubcls.deploy logs them at INFO)."""
+    import logging
+
+    lg = logging.getLogger("hubcls.deploy")
+    if not lg.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("hubcls: %(message)s"))
+        lg.addHandler(h)
+        lg.setLevel(logging.INFO)
+        lg.propagate = False
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -64,6 +78,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     _plain_config_warnings()
+    _show_backend_choice()
     try:
         return int(args.func(args) or 0)
     except HubclsError as exc:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 MODEL_HELP = ("the model: a zoo name in any spelling (ResNet50_vd_ssld, resnet50_vd_imagenet_ssld), a model package, "
@@ -40,9 +41,28 @@ def add_model_args(p, *, required_help: str = "", weights: bool = True, label_li
                        help="class names, one per line (PaddleClas '<id> <name>' lines too); default: the model's own")
 
 
+class _SetEnv(argparse.Action):
+    """An option that sets the environment variable every default call site reads (like HUBCLS_BACKEND)."""
+
+    def __init__(self, *args, env: str, **kw):
+        self.env = env
+        super().__init__(*args, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ[self.env] = str(values)
+        setattr(namespace, self.dest, values)
+
+
 def add_backend_arg(p):
     p.add_argument("--backend", default=None,
-                   help="inference backend: auto (default; HUBCLS_BACKEND overrides), dygraph, inference, onnxruntime, int8")
+                   help="inference backend: auto (default; HUBCLS_BACKEND overrides), dygraph, inference, onnxruntime, "
+                        "openvino, int8")
+    p.add_argument("--precision", default=None, action=_SetEnv, env="HUBCLS_PRECISION",
+                   choices=("auto", "fp32", "bf16", "fp16", "int8", "trt_fp32"),
+                   help="auto (default with --backend auto: bf16/int8 only where the accuracy gate passes), fp32 "
+                        "(exact), bf16 (CPUs with AVX512-BF16/AMX), ...")
+    p.add_argument("--calib", metavar="IMAGES_DIR", default=None, action=_SetEnv, env="HUBCLS_CALIB_IMAGES",
+                   help="your images for the accuracy gate that lets auto use bf16/int8 (default: a shipped set)")
 
 
 def warn(command: str, message: str) -> None:

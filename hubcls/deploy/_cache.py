@@ -44,6 +44,9 @@ def tool_versions(kind: str) -> Dict[str, Optional[str]]:
     if kind.startswith("onnx") or kind.endswith("onnx"):
         versions["paddle2onnx"] = _dist_version("paddle2onnx")
         versions["onnxruntime"] = _dist_version("onnxruntime-gpu") or _dist_version("onnxruntime")
+    if kind.startswith("auto-choice"):  # a choice is only as good as the runtimes it timed
+        versions.update(paddle2onnx=_dist_version("paddle2onnx"), openvino=_dist_version("openvino"),
+                        onnxruntime=_dist_version("onnxruntime-gpu") or _dist_version("onnxruntime"))
     return versions
 
 

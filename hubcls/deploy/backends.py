@@ -3,8 +3,9 @@ float32 logits. It is the "backend" step of the one prediction pipeline (pipelin
 
 ==============  ======================================================================================
 ``dygraph``     the paddle.nn.Layer itself, eval mode, no_grad (the reference every other is tested against)
-``inference``   Paddle Inference on the exported program: oneDNN on CPU, GPU, TensorRT fp16/int8 on GPU
+``inference``   Paddle Inference on the exported program: oneDNN fp32/bf16 on CPU, GPU, TensorRT fp16/int8 on GPU
 ``onnxruntime`` onnxruntime on the paddle2onnx conversion: CPU, or CUDA when onnxruntime-gpu is present
+``openvino``    OpenVINO (optional extra) on the same ONNX file: CPU, fp32 or bf16 (INFERENCE_PRECISION_HINT)
 ``int8``        onnxruntime on a statically quantised (QDQ, per-channel) ONNX model, calibrated on images
 ==============  ======================================================================================
 
@@ -15,11 +16,16 @@ builds and caches programs on demand) and from an export directory (``from_expor
 names backends, so adding one is adding a class.
 
 ``backend="auto"`` (the default) picks from what is installed and the device; ``HUBCLS_BACKEND``
-overrides the default, an explicit argument overrides both. Exported programs are cached on disk under
+overrides the default, an explicit argument overrides both. On CPU, auto times every candidate
+(backend, precision) on the model once and caches the choice; reduced-precision candidates (bf16 where
+the CPU has AVX512-BF16/AMX, INT8) count only when the accuracy gate (gate.py) passes on calibration
+images. ``precision="fp32"`` or ``HUBCLS_PRECISION=fp32`` keeps auto to fp32. Exported programs are cached on disk under
 HUBCLS_HOME (see _cache.py) so the second start of a model does not export again.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import threading
 import time
@@ -36,6 +42,10 @@ from ._quiet import quiet
 BACKENDS = Registry("inference backend", group="hubcls.backends")  # plugins add backends too
 ENV_BACKEND = "HUBCLS_BACKEND"
 ENV_THREADS = "HUBCLS_NUM_THREADS"
+ENV_PRECISION = "HUBCLS_PRECISION"
+ENV_CALIB = "HUBCLS_CALIB_IMAGES"  # a folder of the user's images for the accuracy gate (and auto's int8)
+REDUCED = ("bf16", "int8")  # precisions that change answers: auto uses them only through the accuracy gate
+log = logging.getLogger("hubcls.deploy")
 
 
 # --------------------------------------------------------------------------- machine facts
@@ -82,6 +92,39 @@ def resolve_device(device: Optional[str] = None) -> str:
     raise ConfigError(f"device must be 'cpu', 'gpu', 'gpu:N' or 'auto', got {device!r}")
 
 
+@functools.lru_cache(maxsize=None)
+def _cpu_flags() -> frozenset:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bf16() -> Tuple[bool, str]:
+    """(whether this CPU multiplies bf16 natively, why): AMX-BF16 or AVX512-BF16, read at run time
+    (never from the build machine). Without them oneDNN/OpenVINO would emulate bf16, slower than fp32."""
+    flags = _cpu_flags()
+    if flags:
+        if "amx_bf16" in flags:
+            return True, "AMX-BF16"
+        if "avx512_bf16" in flags:
+            return True, "AVX512-BF16"
+        return False, "this CPU has neither AVX512-BF16 nor AMX-BF16"
+    try:  # no /proc/cpuinfo (macOS, Windows): ask oneDNN through Paddle
+        from .._paddle import import_paddle
+
+        if import_paddle().base.core.supports_bfloat16_fast_performance():
+            return True, "oneDNN reports fast bf16"
+    except Exception:  # noqa: BLE001
+        pass
+    return False, "no native bf16 found on this CPU"
+
+
 def _has_module(name: str) -> bool:
     import importlib.util
 
@@ -106,12 +149,31 @@ def _auto_order(device: str):
     return [n for r, n in sorted((r, n) for r, n in ranked if r is not None)]
 
 
+def auto_candidates(device: str, precision: Optional[str] = None, calibrated: bool = False) -> list:
+    """(backend, precision) pairs "auto" may choose on ``device``: fp32 ones in ``auto_rank`` order,
+    then the reduced-precision ones (only usable through the accuracy gate), each available here.
+    Backends built from calibration images (int8) join only when the user gave some (``calibrated``):
+    activation ranges from the shipped demo scenes would not fit the user's photos."""
+    kind = "gpu" if device.startswith("gpu") else "cpu"
+    fp32, reduced = [], []
+    for name in _auto_order(device):
+        cls = BACKENDS.get(name)
+        if not cls.availability(device)[0] or (cls.needs_calibration and not calibrated):
+            continue
+        for prec in cls.auto_precisions(device):
+            if precision not in (None, prec):
+                continue
+            (reduced if prec in REDUCED else fp32).append((name, prec))
+    return fp32 + reduced if kind == "cpu" else fp32
+
+
 def auto_backend(device: Optional[str] = None) -> str:
     """The fastest fp32 backend available: Paddle Inference on GPU; on CPU onnxruntime, else Paddle
     Inference with oneDNN (measured on ResNet50_vd/MobileNetV3 here: see docs/deployment.md)."""
     device = resolve_device(device)
     for name in _auto_order(device):
-        if BACKENDS.get(name).availability(device)[0]:
+        cls = BACKENDS.get(name)
+        if "fp32" in cls.auto_precisions(device) and cls.availability(device)[0]:
             return name
     return "dygraph"
 
@@ -234,6 +296,8 @@ class Backend:
     aliases: Tuple[str, ...] = ()
     precision = "fp32"
     auto_rank: Dict[str, int] = {}  # device kind ("cpu"/"gpu") -> rank for "auto" (lower first); absent: never
+    needs_calibration = False  # built from calibration images (int8)
+    auto_record = None  # set by load_backend when "auto" measured the choice: times, gate figures
 
     def __init__(self, device: str = "cpu", threads: Optional[int] = None):
         self.device = device
@@ -246,6 +310,11 @@ class Backend:
     @classmethod
     def availability(cls, device: str) -> Tuple[bool, str]:
         return True, ""
+
+    @classmethod
+    def auto_precisions(cls, device: str) -> Tuple[str, ...]:
+        """Precisions "auto" may try with this backend on ``device`` (fp32 wherever it is ranked)."""
+        return ("fp32",) if ("gpu" if device.startswith("gpu") else "cpu") in cls.auto_rank else ()
 
     @classmethod
     def from_model(cls, artifacts: ModelArtifacts, *, device: str, threads: Optional[int], precision: str,
@@ -326,13 +395,20 @@ class DygraphBackend(Backend):
 class PaddleInferenceBackend(Backend):
     """Paddle Inference predictor on an exported program.
 
-    CPU: oneDNN (``mkldnn=True``, default) with ``threads`` math threads. GPU: ``precision`` "fp32",
+    CPU: oneDNN (``mkldnn=True``, default) with ``threads`` math threads, ``precision`` "fp32" or "bf16"
+    (``enable_mkldnn_bfloat16``: only where the CPU has AVX512-BF16/AMX, see :func:`cpu_bf16`). GPU: "fp32",
     or TensorRT with "trt_fp32" / "fp16" / "int8" (int8 needs TensorRT calibration data: Paddle's
     calibration mode runs on the first batches it sees and writes a table next to the program)."""
 
     name = "inference"
     aliases = ("paddle", "paddle_inference")
-    auto_rank = {"gpu": 0, "cpu": 1}
+    auto_rank = {"gpu": 0, "cpu": 2}
+
+    @classmethod
+    def auto_precisions(cls, device):
+        if device == "cpu":
+            return ("fp32", "bf16") if cpu_bf16()[0] else ("fp32",)
+        return super().auto_precisions(device)
 
     def __init__(self, model_dir, *, prefix: Optional[str] = None, device: str = "cpu", threads: Optional[int] = None,
                  mkldnn: bool = True, precision: str = "fp32", max_batch: int = 32, input_size=None):
@@ -354,8 +430,15 @@ class PaddleInferenceBackend(Backend):
                 # oneDNN caches one primitive set per input shape; bound it for varying batch sizes
                 config.set_mkldnn_cache_capacity(10)
             config.set_cpu_math_library_num_threads(self.threads)
-            if precision not in ("fp32",):
-                raise ConfigError(f"Paddle Inference on CPU runs fp32 here (int8 on CPU: backend='int8'); got {precision!r}")
+            if precision == "bf16":
+                ok, why = cpu_bf16()
+                if not ok:
+                    raise BackendUnavailableError(f"Paddle Inference bf16 needs a CPU with AVX512-BF16 or AMX: {why}")
+                if not self.mkldnn:
+                    raise ConfigError("Paddle Inference bf16 runs on oneDNN; drop mkldnn=False")
+                config.enable_mkldnn_bfloat16()
+            elif precision != "fp32":
+                raise ConfigError(f"Paddle Inference on CPU runs fp32 or bf16 (int8 on CPU: backend='int8'); got {precision!r}")
         else:
             config.enable_use_gpu(256, int(device.split(":")[1]))
             if precision in ("fp16", "int8", "trt_fp32"):
@@ -413,8 +496,25 @@ class PaddleInferenceBackend(Backend):
         return d
 
 
+class _OnnxFileBackend(Backend):
+    """A runtime that reads the paddle2onnx conversion (onnxruntime, OpenVINO): one file, built once."""
+
+    @classmethod
+    def from_model(cls, artifacts, *, device, threads, precision, **options):
+        return cls(artifacts.onnx_file(), device=device, threads=threads, precision=precision)
+
+    @classmethod
+    def from_export(cls, directory, *, device, threads, precision, input_size=None, **options):
+        from ._program import ONNX_FILE, export_onnx
+
+        onnx_file = Path(directory) / ONNX_FILE
+        if not onnx_file.is_file():  # converted beside the program on first use
+            export_onnx(directory)
+        return cls(onnx_file, device=device, threads=threads, precision=precision)
+
+
 @BACKENDS.register(name="onnxruntime")
-class OnnxRuntimeBackend(Backend):
+class OnnxRuntimeBackend(_OnnxFileBackend):
     """onnxruntime session on an ONNX file: CPU provider, or CUDA when onnxruntime-gpu is installed."""
 
     name = "onnxruntime"
@@ -427,6 +527,8 @@ class OnnxRuntimeBackend(Backend):
             import onnxruntime as ort
         except ImportError as exc:
             raise BackendUnavailableError("backend 'onnxruntime' needs onnxruntime: pip install 'hubcls[onnx]'") from exc
+        if precision not in ("fp32", "int8"):  # int8: the quantised file (Int8Backend)
+            raise ConfigError(f"onnxruntime runs fp32 here (bf16: backend 'openvino' or 'inference'); got {precision!r}")
         t0 = time.time()
         self.precision = precision
         opts = ort.SessionOptions()
@@ -460,19 +562,6 @@ class OnnxRuntimeBackend(Backend):
             return False, "onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)"
         return True, "onnxruntime " + onnxruntime.__version__
 
-    @classmethod
-    def from_model(cls, artifacts, *, device, threads, precision, **options):
-        return cls(artifacts.onnx_file(), device=device, threads=threads, precision=precision)
-
-    @classmethod
-    def from_export(cls, directory, *, device, threads, precision, input_size=None, **options):
-        from ._program import ONNX_FILE, export_onnx
-
-        onnx_file = Path(directory) / ONNX_FILE
-        if not onnx_file.is_file():  # converted beside the program on first use
-            export_onnx(directory)
-        return cls(onnx_file, device=device, threads=threads, precision=precision)
-
     def run(self, batch):
         return self.session.run(None, {self._input_name: batch})[0]
 
@@ -483,9 +572,16 @@ class Int8Backend(OnnxRuntimeBackend):
 
     name = "int8"
     aliases = ()
-    auto_rank = {}
+    auto_rank = {"cpu": 3}
+    needs_calibration = True  # the gate then checks it on images it was not calibrated on
+
+    @classmethod
+    def auto_precisions(cls, device):
+        return ("int8",) if device == "cpu" else ()
 
     def __init__(self, onnx_file, *, device: str = "cpu", threads: Optional[int] = None, precision: str = "int8"):
+        if precision not in ("int8", "fp32"):  # "fp32" is the default every caller passes
+            raise ConfigError(f"backend 'int8' runs int8; got precision={precision!r}")
         super().__init__(onnx_file, device=device, threads=threads, precision="int8")
 
     @classmethod
@@ -497,7 +593,7 @@ class Int8Backend(OnnxRuntimeBackend):
 
     @classmethod
     def from_model(cls, artifacts, *, device, threads, precision, **options):
-        return cls(artifacts.int8_onnx_file(), device=device, threads=threads)
+        return cls(artifacts.int8_onnx_file(), device=device, threads=threads, precision=precision)
 
     @classmethod
     def from_export(cls, directory, *, device, threads, precision, input_size=None, **options):
@@ -508,6 +604,67 @@ class Int8Backend(OnnxRuntimeBackend):
             raise ConfigError(f"{directory} has no {ONNX_INT8_FILE}; export with calibration images: "
                               "`hubcls export -m NAME --int8 CALIB_DIR --output DIR`")
         return cls(q_file, device=device, threads=threads)
+
+
+@BACKENDS.register(name="openvino")
+class OpenVinoBackend(_OnnxFileBackend):
+    """OpenVINO's CPU plugin on the paddle2onnx ONNX file (the one onnxruntime runs), compiled at load.
+
+    ``precision`` "fp32" or "bf16" becomes INFERENCE_PRECISION_HINT (OpenVINO's own default is bf16
+    on CPUs with AVX512-BF16/AMX, so fp32 is asked for explicitly). Optional: ``pip install 'hubcls[openvino]'``."""
+
+    name = "openvino"
+    aliases = ("ov",)
+    auto_rank = {"cpu": 1}
+    HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+    def __init__(self, onnx_file, *, device: str = "cpu", threads: Optional[int] = None, precision: str = "fp32"):
+        super().__init__(device, threads)
+        if device != "cpu":
+            raise BackendUnavailableError("hubcls runs OpenVINO on CPU only (GPU: backend 'inference' or 'onnxruntime')")
+        if precision not in self.HINTS:
+            raise ConfigError(f"OpenVINO runs fp32 or bf16 here; got precision={precision!r}")
+        if precision == "bf16" and not cpu_bf16()[0]:
+            raise BackendUnavailableError(f"OpenVINO bf16 needs a CPU with AVX512-BF16 or AMX: {cpu_bf16()[1]}")
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise BackendUnavailableError("backend 'openvino' needs openvino: pip install 'hubcls[openvino]'") from exc
+        t0 = time.time()
+        self.precision = precision
+        core = ov.Core()
+        with quiet():
+            self.compiled = core.compile_model(str(onnx_file), "CPU", {
+                "INFERENCE_PRECISION_HINT": self.HINTS[precision],
+                "INFERENCE_NUM_THREADS": int(self.threads),
+                "PERFORMANCE_HINT": "LATENCY",  # one stream: all threads on one request, as the other backends
+            })
+        self._request = self.compiled.create_infer_request()
+        self._output = self.compiled.output(0)
+        self._lock = threading.Lock()  # one infer request is not thread-safe (serve calls from several threads)
+        self.load_seconds = time.time() - t0
+
+    @classmethod
+    def availability(cls, device):
+        if device != "cpu":
+            return False, "hubcls runs OpenVINO on CPU only"
+        if not _has_module("openvino"):
+            return False, "openvino is not installed (pip install 'hubcls[openvino]')"
+        if not _has_module("paddle2onnx"):
+            return False, "paddle2onnx is not installed (pip install 'hubcls[onnx]')"
+        from importlib.metadata import version
+
+        return True, "openvino " + version("openvino")
+
+    @classmethod
+    def auto_precisions(cls, device):
+        if device != "cpu":
+            return ()
+        return ("fp32", "bf16") if cpu_bf16()[0] else ("fp32",)
+
+    def run(self, batch):
+        with self._lock:
+            return np.array(self._request.infer({0: batch})[self._output], np.float32)
 
 
 def _verbose() -> bool:
@@ -534,9 +691,10 @@ def load_backend(
     input_size=None,
     device: Optional[str] = None,
     threads: Optional[int] = None,
-    precision: str = "fp32",
+    precision: Optional[str] = None,
     calib_data: Optional[Callable[[], np.ndarray]] = None,
     calib_id: Optional[str] = None,
+    calib_images=None,
     cache_root=None,
     warmup: Sequence[int] = (1,),
     **options,
@@ -544,40 +702,62 @@ def load_backend(
     """A ready backend for a model; exports (once, cached on disk) when the backend needs a program.
 
     ``model`` / ``model_fn`` / ``name`` / ``weights_id`` / ``input_size``: see :class:`ModelArtifacts`.
-    ``int8`` needs ``calib_data()`` -> float32 NCHW calibration batch (preprocessed images) and
-    ``calib_id`` naming it in the key (a hash of the batch when not given). When the backend was
-    chosen automatically, a model its converter cannot handle still runs, on the next-best backend."""
+    ``precision``: None = fp32 for a named backend, and for "auto" any candidate precision, reduced
+    ones (bf16, int8) only through the accuracy gate (``HUBCLS_PRECISION`` sets the default). Calibration
+    images for the gate and for int8: ``calib_images`` (a folder or a list of images, preprocessed with
+    the model's eval transforms), or ``calib_data()`` -> float32 NCHW batch already preprocessed, with
+    ``calib_id`` naming it in cache keys (a hash of the batch when not given); neither: the shipped set
+    (gate.py). When the backend was chosen automatically, a model its converter cannot handle still
+    runs, on the next-best backend."""
     dev = resolve_device(device)
     which = resolve_backend_name(backend, dev)
     _usable(which, dev)
+    auto = _chosen_automatically(backend)
+    precision = _resolve_precision(precision, auto)
+    if calib_images is None and calib_data is None:
+        calib_images = os.environ.get(ENV_CALIB) or None
     art = ModelArtifacts(model, model_fn, name=name, weights_id=weights_id, input_size=input_size,
                          calib_data=calib_data, calib_id=calib_id, cache_root=cache_root)
-    auto = _chosen_automatically(backend)
+    calib = _Calibration(art, calib_data, calib_id, calib_images)
+    if auto:  # int8 calibrates on the first half; the gate checks it on the second
+        art.calib_data, art.calib_id = (lambda: calib.batch()[:len(calib.batch()) // 2]), None
+    elif calib_images is not None:
+        art.calib_data, art.calib_id = calib.batch, None
     t0 = time.time()
-    built: Dict[str, Backend] = {}
-    kw = dict(device=dev, threads=threads, precision=precision, **options)
-    if auto and dev == "cpu" and precision == "fp32":
-        contenders = [n for n in _auto_order(dev) if BACKENDS.get(n).availability(dev)[0]][:2]
-        if len(contenders) == 2:
+    built: Dict[Tuple[str, str], Backend] = {}
+    record = None
+    prec = "fp32" if precision == "auto" else precision
+    if auto and dev == "cpu":
+        cands = auto_candidates(dev, None if precision == "auto" else precision,
+                                calibrated=calib_images is not None or calib_data is not None)
+        if len(cands) >= 2:
             try:
-                which = _measured_choice(art, contenders, built, kw)
+                record = _measured_choice(art, cands, built, dict(device=dev, threads=threads, **options), calib,
+                                          gate=precision == "auto")
+                which, prec = record["choice"]["backend"], record["choice"]["precision"]
             except Exception as exc:  # noqa: BLE001 - measuring is an optimisation; keep the static order
-                warnings.warn(f"could not compare backends for {name or 'the model'} ({exc}); using {which!r}",
+                warnings.warn(f"could not compare backends for {name or 'the model'} ({type(exc).__name__}: {exc}); "
+                              f"using {which!r}",
                               stacklevel=2)
-    candidates = [which]
-    if auto:
-        candidates += [n for n in _auto_order(dev) + ["dygraph"]
-                       if n not in candidates and BACKENDS.get(n).availability(dev)[0]]
-    for i, cand in enumerate(candidates):
+        elif cands:
+            which, prec = cands[0]
+    candidates = [(which, prec)]
+    if auto:  # fallbacks: fp32, static order, then dygraph
+        candidates += [(n, "fp32") for n in _auto_order(dev) + ["dygraph"]
+                       if n != which and (n == "dygraph" or "fp32" in BACKENDS.get(n).auto_precisions(dev))
+                       and BACKENDS.get(n).availability(dev)[0]]
+    for i, (cand, cprec) in enumerate(candidates):
         try:
-            b = built.get(cand) or BACKENDS.get(cand).from_model(art, **kw)
+            b = built.get((cand, cprec)) or BACKENDS.get(cand).from_model(art, device=dev, threads=threads,
+                                                                          precision=cprec, **options)
             break
         except Exception as exc:  # noqa: BLE001 - export/conversion failures come in many types
             if i + 1 == len(candidates):
                 raise
             warnings.warn(f"backend {cand!r} failed for {name or 'the model'} ({type(exc).__name__}: {exc}); "
-                          f"using {candidates[i + 1]!r}", stacklevel=2)
+                          f"using {candidates[i + 1][0]!r}", stacklevel=2)
     b.input_size = art.input_size
+    b.auto_record = record if record is not None and (b.name, b.precision) == (which, prec) else None
     if warmup and b.input_size is not None:
         with quiet():
             b.warmup(b.input_size, batch_sizes=tuple(warmup))
@@ -585,50 +765,159 @@ def load_backend(
     return b
 
 
-AUTO_PROBE_BATCH = 4
+def _resolve_precision(precision: Optional[str], auto: bool) -> str:
+    """"auto" (auto's candidates, reduced ones gated) or one precision."""
+    p = precision if precision not in (None, "") else os.environ.get(ENV_PRECISION)
+    p = str(p).strip().lower() if p else ("auto" if auto else "fp32")
+    if p == "auto" and not auto:
+        p = "fp32"  # a named backend runs its own default precision
+    allowed = ("auto", "fp32", "bf16", "fp16", "int8", "trt_fp32")
+    if p not in allowed:
+        raise ConfigError(f"precision must be one of {', '.join(allowed)}; got {precision or os.environ.get(ENV_PRECISION)!r}")
+    return p
 
 
-def _measured_choice(art: ModelArtifacts, contenders, built: dict, kw: dict) -> str:
-    """On CPU neither onnxruntime nor Paddle Inference + oneDNN wins for every model (measured here:
-    onnxruntime ahead on ResNet50_vd, oneDNN ahead on MobileNetV3 with batches > 1), so "auto" times the
-    two best-ranked backends on this model, these threads and a batch of AUTO_PROBE_BATCH once, and
-    remembers the winner in the cache (keyed like the programs, plus threads). The backends built
-    while measuring are left in ``built`` for reuse."""
+class _Calibration:
+    """The calibration images of one load: built on first use (a warm start with a cached choice
+    never renders or preprocesses them), named by an id that goes into cache keys."""
+
+    def __init__(self, art: ModelArtifacts, calib_data, calib_id, calib_images):
+        self.art, self._data, self._batch = art, calib_data, None
+        if calib_images is not None:
+            from .gate import calibration_source
+
+            self._images, self.id, self.description = calibration_source(calib_images)
+        elif calib_data is not None:
+            self._images, self.id, self.description = None, calib_id, "given calibration batch"
+        else:
+            from .gate import shipped_id
+
+            self._images, self.id, self.description = None, shipped_id(), "shipped set (generated demo scenes)"
+
+    def batch(self) -> np.ndarray:
+        if self._batch is None:
+            from .gate import preprocess_images, shipped_images
+
+            if self._data is not None:
+                self._batch = np.asarray(self._data(), np.float32)
+            else:
+                images = self._images if self._images is not None else shipped_images()
+                cfg = getattr(self.art.model(), "pretrained_cfg", None)
+                self._batch = preprocess_images(images, cfg, self.art.input_size)
+            if self.id is None:
+                import hashlib
+
+                self.id = "batch-" + hashlib.blake2b(self._batch.tobytes(), digest_size=12).hexdigest()
+        return self._batch
+
+
+AUTO_PROBE_BATCHES = (1, 8)  # the batch sizes predict (1) and serve's batching (8) run most
+AUTO_TOLERANCE = 0.9  # a better-ranked candidate wins while it keeps >= 90% of the fastest's speed
+
+
+def _probe_seconds(b: Backend, size, n: int, runs: int = 3) -> float:
+    x = np.random.default_rng(0).standard_normal((n, *size)).astype(np.float32)
+    with quiet():
+        b(x)  # kernel selection / oneDNN primitive creation for this shape
+        t = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            b(x)
+            t.append(time.perf_counter() - t0)
+    return min(t)  # the machine may be shared: the least-disturbed run is the runtime's own speed
+
+
+def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "_Calibration", gate: bool = True) -> dict:
+    """Time every candidate (backend, precision) on this model, these threads and batches of
+    AUTO_PROBE_BATCHES once, and remember the choice in the cache (keyed like the programs, plus
+    threads, candidates and calibration set). A candidate's score is its worst slowdown against the
+    fastest over the probed batches; the choice is the best-ranked candidate (fp32 before reduced
+    precision; onnxruntime, then OpenVINO, then Paddle Inference, which starts slowest) within
+    AUTO_TOLERANCE of the fastest. A reduced-precision candidate counts only when the accuracy gate
+    passes against fp32 on the calibration images (int8: on those it was not calibrated on). The
+    backends built while measuring are left in ``built`` for reuse."""
     import json
 
-    first, second = contenders
+    from .gate import MAX_DPROB, TOP1_MIN, accuracy_gate, logits_in_chunks
+
     size = art._size()
     threads = kw["threads"] or default_threads()
+    labels = [f"{n}/{p}" for n, p in cands]
+    reduced = [lab for (n, p), lab in zip(cands, labels) if p in REDUCED]
 
     def measure(tmp: Path):
-        seconds = {}
-        x = np.zeros((AUTO_PROBE_BATCH, *size), np.float32)
-        for cand in contenders:
-            b = built[cand] = BACKENDS.get(cand).from_model(art, **kw)
-            time.sleep(0.3)  # let the other runtime's worker threads park (OpenMP spin-waits ~200 ms)
-            with quiet():
-                b(x)
-                b(x)
-                t = time.perf_counter()
-                for _ in range(3):
-                    b(x)
-            seconds[cand] = (time.perf_counter() - t) / 3
-        # onnxruntime starts several times faster (session vs oneDNN predictor: ~0.5 s vs 3-5 s for
-        # ResNet50_vd here), so the second-ranked backend has to be clearly faster to be chosen
-        choice = second if seconds[second] < 0.9 * seconds[first] else first
-        (tmp / "choice.json").write_text(json.dumps(
-            {"choice": choice, "seconds_per_batch": seconds, "batch": AUTO_PROBE_BATCH,
-             "rule": f"{second} only when >10% faster than {first} (start-up cost)"}))
+        seconds, failed, gates = {}, {}, {}
+        for (n, p), lab in zip(cands, labels):
+            try:
+                b = built[(n, p)] = BACKENDS.get(n).from_model(art, precision=p, **kw)
+            except Exception as exc:  # noqa: BLE001 - a candidate that cannot run here is just not chosen
+                failed[lab] = f"{type(exc).__name__}: {exc}"
+                continue
+            time.sleep(0.3)  # let the previous runtime's worker threads park (OpenMP spin-waits ~200 ms)
+            seconds[lab] = {str(bs): _probe_seconds(b, size, bs) for bs in AUTO_PROBE_BATCHES}
+        alive = [lab for lab in labels if lab in seconds]
+        if not alive:
+            raise RuntimeError("no candidate ran: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+        ref = {}
 
-    rec = art.cached(f"auto-choice-{'-'.join(contenders)}", measure, extra={"device": kw["device"], "threads": threads})
-    return json.loads((rec / "choice.json").read_text())["choice"]
+        def passes(lab: str) -> bool:
+            if not gate or lab not in reduced:
+                return True
+            if lab not in gates:
+                if "logits" not in ref:  # fp32: the first fp32 candidate that ran, else the dygraph model
+                    fp32 = [tuple(lab2.split("/")) for lab2 in alive if lab2 not in reduced]
+                    runner = built[fp32[0]] if fp32 else DygraphBackend(art.model(), threads=threads)
+                    ref["logits"] = logits_in_chunks(runner, calib.batch())
+                name, prec = lab.split("/")
+                x, r = calib.batch(), ref["logits"]
+                if getattr(BACKENDS.get(name), "needs_calibration", False):
+                    x, r = x[len(x) // 2:], r[len(r) // 2:]  # the half it was not calibrated on
+                g = accuracy_gate(r, logits_in_chunks(built[(name, prec)], x), lab, calib.description)
+                gates[lab] = g.as_dict()
+            return gates[lab]["passed"]
+
+        while True:
+            best = {bs: min(seconds[lab][bs] for lab in alive) for bs in seconds[alive[0]]}
+            score = {lab: max(seconds[lab][bs] / best[bs] for bs in best) for lab in alive}
+            fastest = min(alive, key=lambda lab: score[lab])
+            if not passes(fastest):
+                alive.remove(fastest)
+                continue
+            choice = next(lab for lab in alive if score[lab] <= score[fastest] / AUTO_TOLERANCE)
+            if passes(choice):
+                break
+            alive.remove(choice)
+        name, prec = choice.split("/")
+        (tmp / "choice.json").write_text(json.dumps({
+            "choice": {"backend": name, "precision": prec}, "candidates": labels,
+            "seconds_per_batch": seconds, "slowdown_vs_fastest": score, "gate": gates, "failed": failed,
+            "threads": threads, "calibration": calib.description if gate and reduced else None,
+            "rule": f"best-ranked candidate within {AUTO_TOLERANCE:.0%} of the fastest (worst ratio over batches "
+                    f"{list(AUTO_PROBE_BATCHES)}); bf16/int8 only with top-1 agreement >= {TOP1_MIN:.0%} and max "
+                    f"|dprob| <= {MAX_DPROB} against fp32"}, indent=1))
+
+    extra = {"device": kw["device"], "threads": threads, "candidates": labels, "probe": list(AUTO_PROBE_BATCHES)}
+    if gate and reduced:
+        if calib.id is None:
+            calib.batch()  # a batch given without an id is named by its hash
+        extra.update(calibration=calib.id, top1_min=TOP1_MIN, max_dprob=MAX_DPROB)
+    rec = json.loads((art.cached("auto-choice", measure, extra=extra) / "choice.json").read_text())
+    from .gate import GateResult
+
+    for g in rec.get("gate", {}).values():  # on every load: the figures the choice rests on
+        log.info(GateResult(**g).line())
+    c = rec["choice"]
+    log.info("auto chose %s/%s for %s (%d threads)", c["backend"], c["precision"], art.name, threads)
+    return rec
 
 
-def backend_from_export(directory, backend: Optional[str] = "auto", *, device=None, threads=None, precision="fp32",
+def backend_from_export(directory, backend: Optional[str] = "auto", *, device=None, threads=None, precision=None,
                         input_size=None, warmup: Sequence[int] = (), **options) -> Backend:
-    """A backend over an export directory's program (``hubcls export`` output)."""
+    """A backend over an export directory's program (``hubcls export`` output). "auto" takes the static
+    order here (fp32; the INT8 file is used when named: backend "int8")."""
     dev = resolve_device(device)
     which = resolve_backend_name(backend, dev)
+    precision = _resolve_precision(precision, auto=False)
     if which == "dygraph":
         raise ConfigError("an export directory's program runs on backend 'inference' or 'onnxruntime'; "
                           "'dygraph' needs the package's weights (model.safetensors)")

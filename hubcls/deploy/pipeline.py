@@ -255,8 +255,8 @@ def _check_channel_order(channel_order: str) -> None:
 
 # --------------------------------------------------------------------------- building one
 def build_pipeline(model=None, *, weights=None, source=None, backend="auto", device: Optional[str] = None,
-                   threads: Optional[int] = None, precision: str = "fp32", label_list=None, calib_data=None,
-                   warmup: Sequence[int] = (1,), dygraph_model=None, **options) -> PredictionPipeline:
+                   threads: Optional[int] = None, precision: Optional[str] = None, label_list=None, calib_data=None,
+                   calib_images=None, warmup: Sequence[int] = (1,), dygraph_model=None, **options) -> PredictionPipeline:
     """A ready pipeline for ``model`` in any form the resolver accepts (``weights`` as in
     ``hubcls.models.resolve_model``), or for an already resolved ``source``.
 
@@ -289,7 +289,8 @@ def build_pipeline(model=None, *, weights=None, source=None, backend="auto", dev
             runner.input_size = size
         else:
             runner = load_backend(backend, model=built, name=name, input_size=size, device=dev, threads=threads,
-                                  precision=precision, calib_data=calib_data, warmup=warmup, **options)
+                                  precision=precision, calib_data=calib_data, calib_images=calib_images, warmup=warmup,
+                                  **options)
     cfg = built.pretrained_cfg if built is not None else source.cfg
     n = int(getattr(built, "num_classes", None) or cfg.num_classes)
     labels = inference_labels(cfg, n, label_list, what=cfg.name)

@@ -26,20 +26,24 @@ class Predictor:
         backend: "auto" (default; HUBCLS_BACKEND overrides), "inference", "onnxruntime", "int8", "dygraph".
         device: "cpu", "gpu", "gpu:N" or None/"auto".
         threads: CPU threads (default: HUBCLS_NUM_THREADS or the CPUs this process may use).
-        precision: "fp32"; on GPU with Paddle Inference also "fp16" / "int8" / "trt_fp32" (TensorRT).
+        precision: None (fp32; with backend "auto" on a model that is not an export directory, bf16/int8
+            too when the accuracy gate passes), "fp32", "bf16" (CPU with AVX512-BF16/AMX: "inference",
+            "openvino"); on GPU with Paddle Inference also "fp16" / "int8" / "trt_fp32" (TensorRT).
+        calib_images: the accuracy gate's images (a folder or a list), else HUBCLS_CALIB_IMAGES, else
+            the shipped set.
         use_mkldnn: oneDNN for Paddle Inference on CPU (default on).
         warmup: run this many zero batches (batch 1) at load so the first call is not slow.
         weights, label_list: as for hub.Module (a name's weights; class names).
     """
 
     def __init__(self, model, backend: Optional[str] = "auto", *, device: Optional[str] = None,
-                 threads: Optional[int] = None, precision: str = "fp32", use_mkldnn: bool = True, warmup: int = 1,
-                 weights=None, label_list=None):
+                 threads: Optional[int] = None, precision: Optional[str] = None, use_mkldnn: bool = True,
+                 warmup: int = 1, weights=None, label_list=None, calib_images=None):
         from .pipeline import build_pipeline
 
         t0 = time.time()
         self.pipeline = build_pipeline(model, weights=weights, backend=backend, device=device, threads=threads,
-                                       precision=precision, label_list=label_list, mkldnn=use_mkldnn,
+                                       precision=precision, label_list=label_list, mkldnn=use_mkldnn, calib_images=calib_images,
                                        warmup=(1,) if warmup else ())
         src = self.pipeline.source
         self.directory = src.directory if src.directory is not None else None

@@ -70,6 +70,8 @@ class Module:
         use_gpu: run on GPU (clear error when there is none).
         backend: a runner ``callable(float32 NCHW batch) -> logits`` or a backend name understood
             by hubcls.deploy ("dygraph", "inference", "onnxruntime", ...); None = "auto".
+        calib_images: images (a folder or a list) on which "auto" checks bf16/INT8 against fp32 before
+            it may use them (default: HUBCLS_CALIB_IMAGES, else a shipped set).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Module:
         use_gpu: bool = False,
         backend: Union[None, str, Callable] = None,
         version: Optional[str] = None,  # accepted for PaddleHub signature compatibility; unused
+        calib_images=None,
         **kwargs: Any,
     ):
         if kwargs:
@@ -101,7 +104,8 @@ class Module:
 
         try:
             self.pipeline = build_pipeline(source=self.source, backend=backend if backend is not None else "auto",
-                                           device="gpu:0" if self.use_gpu else "cpu", label_list=label_list)
+                                           device="gpu:0" if self.use_gpu else "cpu", label_list=label_list,
+                                           calib_images=calib_images)
         except WeightsUnavailableError:
             raise  # its message already lists every fix, the same one the CLI prints
         except (DownloadError, OSError) as exc:
