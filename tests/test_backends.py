@@ -301,7 +301,8 @@ def test_auto_measures_every_candidate_once_gates_reduced_precision_and_remember
 
 # --------------------------------------------------------------------------- reduced precision + the gate
 def test_accuracy_gate_figures_and_thresholds():
-    from hubcls.deploy.gate import MAX_DPROB, TOP1_MIN, accuracy_gate, softmax
+    from hubcls.deploy.gate import MAX_DPROB, TOP1_MIN, accuracy_gate
+    from hubcls.deploy.postprocess import softmax
 
     rng = np.random.default_rng(0)
     ref = rng.standard_normal((100, 10)) * 3
@@ -491,8 +492,8 @@ def test_openvino_backend_matches_dygraph_and_bf16_is_close(home, model, batch):
 def test_cli_precision_and_calib_flags_set_what_every_call_site_reads(monkeypatch, tmp_path):
     from hubcls.cli import build_parser
 
-    monkeypatch.delenv("HUBCLS_PRECISION", raising=False)
-    monkeypatch.delenv("HUBCLS_CALIB_IMAGES", raising=False)
+    for var in ("HUBCLS_PRECISION", "HUBCLS_CALIB_IMAGES"):  # recorded, so the flags' values are undone after
+        monkeypatch.setenv(var, "")
     args = build_parser().parse_args(["infer", "x.jpg", "-m", "ResNet18", "--precision", "fp32", "--calib", str(tmp_path)])
     assert args.precision == "fp32" and os.environ["HUBCLS_PRECISION"] == "fp32"
     assert os.environ["HUBCLS_CALIB_IMAGES"] == str(tmp_path)

@@ -18,6 +18,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import ConfigError
+from .postprocess import softmax  # the probabilities users get
 
 TOP1_MIN = 0.99
 MAX_DPROB = 0.02
@@ -44,13 +45,6 @@ class GateResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def accuracy_gate(reference_logits, candidate_logits, candidate: str = "?", calibration: str = "") -> GateResult:
