@@ -1,6 +1,24 @@
-"""hubcls predict on every backend vs the peers, in one process, same machine, same images.
+"""CPU inference: every runtime side by side with hubcls's ``auto``, in one process, on the same
+exported model and the same real photos.
 
-Contestants (end to end: uint8 images in, top-k dicts out, preprocessing included):
+**Runtimes** (issue 16.3's target; always run): a float32 batch of real photos, already through the
+model's eval preprocessing, in; logits out. Each runtime is built with its own API on the files
+hubcls exported (the paddle2onnx ONNX file / the Paddle program), ``--threads`` threads:
+
+* ``onnxruntime``   ``InferenceSession`` (ORT_ENABLE_ALL, intra-op threads)
+* ``openvino:fp32`` ``Core().compile_model(onnx, "CPU", INFERENCE_PRECISION_HINT=f32, INFERENCE_NUM_THREADS)``
+* ``openvino:bf16`` the same with bf16 (only on CPUs with AVX512-BF16/AMX)
+* ``paddle:fp32``   Paddle Inference + oneDNN, math-library threads
+* ``paddle:bf16``   the same + ``enable_mkldnn_bfloat16`` (only on CPUs with AVX512-BF16/AMX)
+* ``int8``          (``--int8``) onnxruntime on hubcls's QDQ model calibrated on other photos; reported,
+                    not one of the runtimes ``auto`` is compared with
+* ``hubcls:auto``   the backend ``hub.Module(name, weights=...)`` chose (every candidate timed once,
+                    bf16/INT8 only through the accuracy gate, whose figures are printed)
+
+Per (model, batch): img/s at the p50 batch time, p50/p99 ms, and per contestant the top-1 agreement and
+max |dprob| against onnxruntime fp32 on those photos; then ``auto / fastest runtime`` (target >= 0.9).
+
+**End to end** (``--e2e``): uint8 images in, top-5 dicts out, preprocessing included:
 
 * ``peer:paddlehub``  PaddleHub 2.x's dygraph module path: ``paddlehub.vision.transforms``
   (Resize(256,256) -> CenterCrop(224) -> Normalize, to_rgb) per image + ``ImageClassifierModule.predict``'s
@@ -10,18 +28,20 @@ Contestants (end to end: uint8 images in, top-k dicts out, preprocessing include
 * ``peer:paddleclas`` PaddleClas 2.6's Python inference path (``paddleclas.deploy.python.predict_cls
   .ClsPredictor``: its preprocess ops + Paddle Inference with oneDNN + Topk postprocess) on the program
   hubcls exported.
-* ``hubcls:<backend>`` ``hub.Module(...).predict`` with backend dygraph / inference / onnxruntime / auto
-  (the default), and ``Predictor`` on an export directory with the INT8 model.
+* ``hubcls:<backend>`` ``hub.Module(...).predict`` with backend dygraph / auto (the default).
 
-Reported per (model, contestant, batch): images/s (p50 of per-batch wall time), p50/p99 latency (each
-contestant: --warmup untimed + --iters timed calls back to back; the sequence is repeated --rounds times
-and each contestant keeps its best round, because this machine is shared),
-start-up time (cold: empty cache, includes export; warm: cached program), Paddle log lines printed.
+Each contestant runs --warmup untimed + --iters timed calls back to back; the sequence is repeated
+--rounds times and each keeps its best round (the machine may be shared: the load average is printed).
 
     python benchmarks/bench_inference.py [--models MobileNetV3_large_x1_0,ResNet50_vd] [--batches 1,8]
-        [--iters 20] [--threads N] [--json out.json]
+        [--iters 10] [--threads N] [--weights informative|random|FILE] [--calib photos] [--int8] [--e2e]
+        [--json out.json]
 
-Untrained weights are used (official ones cannot be downloaded here; speed does not depend on values).
+Weights: official ones cannot be downloaded here. ``informative`` (default) re-draws them so activations
+and logits have sane scales (He-normal convs, unit BN statistics, logits with std ~1 on the photos:
+tests/_deploy_helpers.informative_init); ``random`` keeps the untrained initialisation (logits of deep
+untrained nets blow up, which makes any rounding flip the top-1); speed does not depend on the values,
+the accuracy gate does.
 """
 from __future__ import annotations
 
@@ -169,16 +189,231 @@ def warm_start_subprocess(name, weights, home, backend="auto"):
             "backend": backend_used, "log_lines": len(other), "log_sample": other[:3]}
 
 
+def _load_string():
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def runtime_contestants(export_dir: Path, threads: int, want_int8: bool):
+    """name -> callable(float32 batch) -> logits, each runtime through its own API."""
+    from hubcls.deploy.backends import cpu_bf16
+
+    out, skipped = {}, {}
+    onnx_file = export_dir / "model.onnx"
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(onnx_file), so, providers=["CPUExecutionProvider"])
+    iname = sess.get_inputs()[0].name
+    out["onnxruntime"] = lambda x, sess=sess: sess.run(None, {iname: x})[0]
+    bf16, why = cpu_bf16()
+    try:
+        import openvino as ov
+
+        core = ov.Core()
+        for prec, hint in (("fp32", "f32"), ("bf16", "bf16")):
+            if prec == "bf16" and not bf16:
+                skipped["openvino:bf16"] = why
+                continue
+            cm = core.compile_model(str(onnx_file), "CPU", {"INFERENCE_PRECISION_HINT": hint,
+                                                            "INFERENCE_NUM_THREADS": threads})
+            req = cm.create_infer_request()
+            port = cm.output(0)
+            out[f"openvino:{prec}"] = lambda x, req=req, port=port: req.infer({0: x})[port]
+    except ImportError:
+        skipped["openvino"] = "not installed (pip install 'hubcls[openvino]')"
+    import paddle.inference as pi
+
+    for prec in ("fp32", "bf16"):
+        if prec == "bf16" and not bf16:
+            skipped["paddle:bf16"] = why
+            continue
+        cfg = pi.Config(str(export_dir / "inference.json"), str(export_dir / "inference.pdiparams"))
+        cfg.disable_gpu()
+        cfg.enable_mkldnn()
+        cfg.set_cpu_math_library_num_threads(threads)
+        if prec == "bf16":
+            cfg.enable_mkldnn_bfloat16()
+        cfg.switch_ir_optim(True)
+        cfg.disable_glog_info()
+        pred = pi.create_predictor(cfg)
+        ih = pred.get_input_handle(pred.get_input_names()[0])
+        oh = pred.get_output_handle(pred.get_output_names()[0])
+
+        def run(x, pred=pred, ih=ih, oh=oh):
+            ih.reshape(list(x.shape))
+            ih.copy_from_cpu(x)
+            pred.run()
+            return oh.copy_to_cpu()
+
+        out[f"paddle:{prec}"] = run
+    if want_int8:
+        q = ort.InferenceSession(str(export_dir / "model_int8.onnx"), so, providers=["CPUExecutionProvider"])
+        out["int8"] = lambda x, q=q: q.run(None, {iname: x})[0]
+    return out, skipped
+
+
+def run_model(name, args, home, threads, batches):
+    import paddle
+
+    import hubcls
+    import hubcls.hub as hub
+    from hubcls.deploy import export_model
+    from hubcls.deploy.bench import sample_images
+    from hubcls.deploy.gate import GateResult, accuracy_gate
+
+    paddle.seed(0)
+    model = hubcls.create_model(name)
+    model.eval()
+    photos = sample_images(max(batches) + 8)  # real photos (scikit-image / scikit-learn), cycled with crops
+    from hubcls.data import eval_transforms_for
+
+    data = np.asarray(eval_transforms_for(model.pretrained_cfg).batch(photos), np.float32)
+    if args.weights == "informative":
+        sys.path.insert(0, str(REPO / "tests"))
+        from _deploy_helpers import informative_init
+
+        informative_init(model, seed=0, probe=data[:8])
+    elif args.weights != "random":
+        model.set_state_dict(paddle.load(args.weights))  # your own file: trusted here
+    wfile = home / f"{name}.pdparams"
+    paddle.save(model.state_dict(), str(wfile))
+    mres = {"weights": args.weights, "load_before": os.getloadavg()}
+    calib = None
+    if args.calib == "photos":  # other crops of the photos than the timed batch
+        calib = sample_images(48, seed=7)
+    t = time.time()
+    logs = []
+    with captured_fds(logs):
+        m_auto = hub.Module(name=name, weights=str(wfile), calib_images=calib)
+    mres["auto_cold_s"] = time.time() - t
+    runner = m_auto.runner
+    rec = runner.auto_record or {}
+    mres["auto_choice"] = f"{runner.name}/{runner.precision}"
+    mres["auto_record"] = rec
+    print(f"{name}: auto chose {runner.name}/{runner.precision} in {mres['auto_cold_s']:.1f} s (cold: export, "
+          f"time every candidate, gate)", flush=True)
+    for lab, sec in rec.get("seconds_per_batch", {}).items():
+        print(f"   auto's probe  {lab:<18} " + "  ".join(f"b{b}: {1000 * s:7.1f} ms" for b, s in sec.items()))
+    for g in rec.get("gate", {}).values():
+        print("   " + GateResult(**g).line())
+    for lab, why in rec.get("failed", {}).items():
+        print(f"   candidate {lab} could not run: {why}")
+    export_dir = home / f"export_{name}"
+    with captured_fds(logs):
+        export_model(model, export_dir, onnx=True,
+                     int8_calib=np.asarray(eval_transforms_for(model.pretrained_cfg).batch(sample_images(32, seed=1)),
+                                           np.float32) if args.int8 else None)
+    runners, skipped = runtime_contestants(export_dir, threads, args.int8)
+    for k, why in skipped.items():
+        print(f"   {k}: skipped ({why})")
+    runners["hubcls:auto"] = runner
+    ref = runners["onnxruntime"](data)
+    accuracy = {}
+    for c, fn in runners.items():
+        g = accuracy_gate(ref, np.asarray(fn(data)), c, f"{len(data)} photos")
+        accuracy[c] = (g.top1_agreement, g.max_abs_dprob)
+    rows = []
+    for n in batches:
+        x = np.ascontiguousarray(data[:n])
+        best = {}
+        for _ in range(args.rounds):
+            for c, fn in runners.items():
+                time.sleep(0.5)  # let the previous runtime's worker threads park
+                lat = time_calls(lambda fn=fn, x=x: fn(x), args.warmup, args.iters)
+                if c not in best or np.percentile(lat, 50) < np.percentile(best[c], 50):
+                    best[c] = lat
+        for c in runners:
+            lat = best[c]
+            p50 = float(np.percentile(lat, 50))
+            rows.append({"contestant": c, "batch": n, "img_per_s": n / p50, "p50_ms": 1000 * p50,
+                         "p99_ms": 1000 * float(np.percentile(lat, 99)), "top1_agree": accuracy[c][0],
+                         "max_dprob": accuracy[c][1]})
+    mres["rows"] = rows
+    mres["load_after"] = os.getloadavg()
+    print(f"\n{name} ({threads} threads; accuracy vs onnxruntime fp32 on {len(data)} photos)")
+    print(f"{'contestant':<14} {'batch':>5} {'img/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'top-1 agr':>9} {'max|dprob|':>10}")
+    for r in rows:
+        print(f"{r['contestant']:<14} {r['batch']:>5} {r['img_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+              f"{100 * r['top1_agree']:>8.1f}% {r['max_dprob']:>10.4f}")
+    for n in batches:
+        by = {r["contestant"]: r["img_per_s"] for r in rows if r["batch"] == n}
+        field = {k: v for k, v in by.items() if k not in ("hubcls:auto", "int8")}
+        fastest = max(field, key=field.get)
+        ratio = by["hubcls:auto"] / field[fastest]
+        mres[f"batch{n}_auto_vs_fastest"] = ratio
+        mres[f"batch{n}_fastest"] = fastest
+        verdict = "meets" if ratio >= 0.9 else "below"
+        print(f"{name} batch {n}: auto ({mres['auto_choice']}) {by['hubcls:auto']:.1f} img/s = {ratio:.2f}x the fastest "
+              f"runtime ({fastest}, {field[fastest]:.1f} img/s): {verdict} the >= 0.9x target", flush=True)
+    return mres, model, wfile, m_auto
+
+
+def e2e_section(name, model, wfile, m_auto, args, home, threads, batches, mres):
+    """uint8 images in, top-5 out: PaddleHub's and PaddleClas's paths against hub.Module.predict."""
+    import hubcls.hub as hub
+    from hubcls.deploy import export_model
+    from hubcls.deploy.bench import sample_images
+
+    imgs_rgb = sample_images(max(batches) + 8)
+    imgs_bgr = [np.ascontiguousarray(i[:, :, ::-1]) for i in imgs_rgb]
+    labels = [str(i) for i in range(1000)]
+    export_dir = home / f"export_{name}"
+    if not (export_dir / "inference.json").is_file():
+        export_model(model, export_dir, onnx=True)
+    m_dy = hub.Module(name=name, weights=str(wfile), backend="dygraph")
+    runners = {}
+    ph_tf = paddlehub_transforms()
+    if ph_tf is None:
+        print(f"  peer:paddlehub: skipped (no PaddleHub venv at {PH_VENV}; run tests/install_peers.sh)")
+    else:
+        peer = PaddleHubStyle(model, ph_tf, labels)
+        runners["peer:paddlehub"] = lambda n, peer=peer: peer.predict(imgs_bgr[:n], batch_size=n, top_k=5)
+    try:
+        preds = {n: paddleclas_predictor(export_dir, threads, n) for n in batches}
+        runners["peer:paddleclas"] = lambda n, preds=preds: preds[n].predict([i.copy() for i in imgs_rgb[:n]])
+    except Exception as exc:  # noqa: BLE001
+        print(f"  peer:paddleclas: skipped ({type(exc).__name__}: {exc})")
+    for what, mod in (("dygraph", m_dy), ("auto", m_auto)):
+        runners[f"hubcls:{what}"] = lambda n, mod=mod: mod.predict(imgs_bgr[:n], batch_size=n, top_k=5)
+    rows = []
+    for n in batches:
+        best = {}
+        for _ in range(args.rounds):
+            for c, fn in runners.items():
+                time.sleep(0.5)
+                lat = time_calls(lambda fn=fn, n=n: fn(n), args.warmup, args.iters)
+                if c not in best or np.percentile(lat, 50) < np.percentile(best[c], 50):
+                    best[c] = lat
+        for c in runners:
+            p50 = float(np.percentile(best[c], 50))
+            rows.append({"contestant": c, "batch": n, "img_per_s": n / p50, "p50_ms": 1000 * p50,
+                         "p99_ms": 1000 * float(np.percentile(best[c], 99))})
+            print(f"{name:<24} e2e {c:<16} batch {n:>2}: {n / p50:8.1f} img/s  p50 {1000 * p50:8.1f} ms", flush=True)
+        by = {r["contestant"]: r["img_per_s"] for r in rows if r["batch"] == n}
+        for peer in ("peer:paddlehub", "peer:paddleclas"):
+            if peer in by:
+                mres[f"e2e_batch{n}_auto_vs_{peer.split(':')[1]}"] = by["hubcls:auto"] / by[peer]
+    mres["e2e_rows"] = rows
+    mres["warm_start_subprocess"] = warm_start_subprocess(name, wfile, home)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="MobileNetV3_large_x1_0,ResNet50_vd")
     ap.add_argument("--batches", default="1,8")
-    ap.add_argument("--iters", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--rounds", type=int, default=2, help="repeat the contestant sequence; keep each one's best")
-    ap.add_argument("--contestants", default="peer:paddlehub,peer:paddleclas,hubcls:dygraph,hubcls:inference,"
-                                             "hubcls:onnxruntime,hubcls:int8,hubcls:auto")
+    ap.add_argument("--weights", default="informative", help="informative (default), random, or a .pdparams file")
+    ap.add_argument("--calib", default=None, choices=("photos",),
+                    help="give auto the real photos as calibration images (default: the shipped set, what a user gets)")
+    ap.add_argument("--int8", action="store_true", help="also time hubcls's INT8 model (not a runtime auto is compared with)")
+    ap.add_argument("--e2e", action="store_true", help="also the end-to-end section with PaddleHub / PaddleClas")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -188,113 +423,25 @@ def main(argv=None):
         os.environ["HUBCLS_NUM_THREADS"] = str(args.threads)
     import paddle
 
-    import hubcls
-    import hubcls.hub as hub
-    from hubcls.deploy import Predictor, export_model
-    from hubcls.deploy.backends import default_threads
-    from hubcls.deploy.bench import sample_images
+    from hubcls.deploy.backends import cpu_bf16, default_threads
 
     threads = default_threads()
     batches = [int(b) for b in args.batches.split(",")]
-    contestants = args.contestants.split(",")
-    imgs_rgb = sample_images(max(batches) + 8)
-    imgs_bgr = [np.ascontiguousarray(i[:, :, ::-1]) for i in imgs_rgb]
-    ph_tf = paddlehub_transforms()
     results = {"machine": {"cpus": len(os.sched_getaffinity(0)), "threads": threads, "python": sys.version.split()[0],
-                           "paddle": paddle.__version__},
+                           "paddle": paddle.__version__, "bf16": cpu_bf16()},
                "iters": args.iters, "warmup": args.warmup, "models": {}}
-    print(f"threads={threads} (HUBCLS_NUM_THREADS), warm-up={args.warmup}, timed iterations={args.iters}", flush=True)
+    print(f"threads={threads} (HUBCLS_NUM_THREADS / --threads), warm-up={args.warmup}, timed iterations={args.iters}, "
+          f"rounds={args.rounds}; bf16: {cpu_bf16()[1]}; {_load_string()}", flush=True)
     for name in args.models.split(","):
-        paddle.seed(0)
-        model = hubcls.create_model(name)
-        model.eval()
-        wfile = home / f"{name}.pdparams"
-        paddle.save(model.state_dict(), str(wfile))
-        labels = [str(i) for i in range(1000)]
-        rows, logs = [], []
-        mres = {"rows": rows}
-        # start-up: cold (empty cache: export + session) and warm (cached program), in this process
-        for backend in ("auto",):
-            t = time.time()
-            with captured_fds(logs):
-                m_auto = hub.Module(name=name, weights=str(wfile), backend=backend)
-            mres["startup_cold_s"] = time.time() - t
-            t = time.time()
-            with captured_fds(logs):
-                m_auto = hub.Module(name=name, weights=str(wfile), backend=backend)
-            mres["startup_warm_s"] = time.time() - t
-            mres["auto_backend"] = m_auto.runner.name
-        t = time.time()
-        m_dy = hub.Module(name=name, weights=str(wfile), backend="dygraph")
-        mres["startup_dygraph_s"] = time.time() - t
-        mres["warm_start_subprocess"] = warm_start_subprocess(name, wfile, home)
-        export_dir = home / f"export_{name}"
-        calib = np.stack([np.asarray(m_dy.transform(i), np.float32) for i in sample_images(32, seed=1)])
-        with captured_fds(logs):
-            export_model(model, export_dir, onnx=True, int8_calib=calib if "hubcls:int8" in contestants else None)
-        runners = {}
-        for c in contestants:
-            kind, _, what = c.partition(":")
-            if c == "peer:paddlehub":
-                if ph_tf is None:
-                    print(f"  {c}: skipped (no PaddleHub venv at {PH_VENV}; run tests/install_peers.sh)")
-                    continue
-                peer = PaddleHubStyle(model, ph_tf, labels)
-                runners[c] = lambda n, peer=peer: peer.predict(imgs_bgr[:n], batch_size=n, top_k=5)
-            elif c == "peer:paddleclas":
-                try:
-                    preds = {n: paddleclas_predictor(export_dir, threads, n) for n in batches}
-                except Exception as exc:  # noqa: BLE001
-                    print(f"  {c}: skipped ({type(exc).__name__}: {exc})")
-                    continue
-                runners[c] = lambda n, preds=preds: preds[n].predict([i.copy() for i in imgs_rgb[:n]])
-            elif c == "hubcls:int8":
-                p = Predictor(export_dir, backend="int8")
-                runners[c] = lambda n, p=p: p.predict(imgs_bgr[:n], top_k=5, batch_size=n)
-            else:
-                with captured_fds(logs):
-                    mod = m_auto if what == "auto" else (m_dy if what == "dygraph" else
-                                                         hub.Module(name=name, weights=str(wfile), backend=what))
-                runners[c] = lambda n, mod=mod: mod.predict(imgs_bgr[:n], batch_size=n, top_k=5)
-        for n in batches:
-            # each contestant runs its warm-up + timed calls back to back (interleaving runtimes makes
-            # one runtime's spinning worker threads slow the next one down), after a pause that lets
-            # the previous contestant's threads park; the whole sequence runs --rounds times and each
-            # contestant keeps its best round (the machine is shared, load comes and goes)
-            best = {}
-            for _ in range(args.rounds):
-                for c, fn in runners.items():
-                    time.sleep(0.5)
-                    ctx = captured_fds(logs) if c.startswith("hubcls") else contextlib.nullcontext()
-                    with ctx:
-                        lat = time_calls(lambda: fn(n), args.warmup, args.iters)
-                    if c not in best or np.percentile(lat, 50) < np.percentile(best[c], 50):
-                        best[c] = lat
-            for c in runners:
-                lat = np.asarray(best[c])
-                p50 = float(np.percentile(lat, 50))
-                rows.append({"contestant": c, "batch": n, "img_per_s": n / p50, "p50_ms": 1000 * p50,
-                             "p99_ms": 1000 * float(np.percentile(lat, 99))})
-                print(f"{name:<24} {c:<20} batch {n:>2}: {n / p50:8.1f} img/s  p50 {1000 * p50:8.1f} ms  "
-                      f"p99 {1000 * float(np.percentile(lat, 99)):8.1f} ms", flush=True)
-        mres["hubcls_log_lines"] = len(logs)
-        mres["hubcls_log_sample"] = logs[:5]
-        for n in batches:
-            by = {r["contestant"]: r["img_per_s"] for r in rows if r["batch"] == n}
-            base = by.get("hubcls:dygraph")
-            fastest = max((v for k, v in by.items() if k.startswith("hubcls:")), default=None)
-            if base and "hubcls:auto" in by:
-                mres[f"batch{n}_default_vs_dygraph"] = by["hubcls:auto"] / base
-                mres[f"batch{n}_default_vs_fastest_hubcls"] = by["hubcls:auto"] / fastest
-            if "peer:paddlehub" in by and "hubcls:auto" in by:
-                mres[f"batch{n}_default_vs_paddlehub"] = by["hubcls:auto"] / by["peer:paddlehub"]
-            if "peer:paddleclas" in by and "hubcls:auto" in by:
-                mres[f"batch{n}_default_vs_paddleclas"] = by["hubcls:auto"] / by["peer:paddleclas"]
-        summary = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in mres.items() if k != "rows"}
-        print(json.dumps({name: summary}, indent=1), flush=True)
+        mres, model, wfile, m_auto = run_model(name, args, home, threads, batches)
+        if args.e2e:
+            e2e_section(name, model, wfile, m_auto, args, home, threads, batches, mres)
         results["models"][name] = mres
+        print(json.dumps({name: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in mres.items()
+                                 if k not in ("rows", "e2e_rows", "auto_record")}}, indent=1), flush=True)
+    print(_load_string())
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
         print(f"wrote {args.json}")
 
 
