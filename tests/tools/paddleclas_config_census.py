@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--set", choices=["v2x", "release20"], default="v2x")
     ap.add_argument("--only", default="", help="substring filter on config paths")
+    ap.add_argument("--start", type=int, default=1, help="begin at the N-th config (1-based; to split a run)")
     ap.add_argument("--max-params", type=float, default=300.0, help="train only models up to this many M params")
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--level", choices=["build", "run"], default="run", help="stop after building the model, or train")
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(run_one(args.set, args.one, args.max_params, args.level)))
         return 0
     configs = json.load(gzip.open(DATA, "rt", encoding="utf-8"))[args.set]
-    paths = [p for p in sorted(configs["configs"]) if args.only in p]
+    paths = [p for p in sorted(configs["configs"]) if args.only in p][args.start - 1:]
     print(f"{args.set}: PaddleClas {configs['ref']} @ {configs['commit'][:10]}, {len(paths)} configs", flush=True)
     results = []
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), HUBCLS_OFFLINE="1")
