@@ -166,3 +166,47 @@ def reference_probs(weights: Path, images_rgb, name: str = MODEL) -> np.ndarray:
         logits = model(paddle.to_tensor(x)).numpy()
     e = np.exp(logits - logits.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
+
+
+def weights_answering(path: Path, name: str, image_rgb: np.ndarray, target: int, seed: int = 0) -> Path:
+    """Weights for ``name`` whose classifier answers class ``target`` for ``image_rgb`` (probability
+    about 0.9): a seeded random backbone whose BatchNorm statistics are those of the photos (else
+    deep random nets such as EfficientNet give features of ~1e-10), and a classifier whose column
+    ``target`` is the image's centred feature (a one-image prototype) while the other columns give
+    logits of spread ~1.
+    The stand-in for official weights where PaddleHub's module tests check the class of their
+    photo (this machine has neither); everything else the tests check is real."""
+    import paddle
+
+    import hubcls
+    from hubcls.data import eval_transforms_for
+
+    paddle.seed(seed)
+    model = hubcls.create_model(name)
+    model.eval()
+    tf = eval_transforms_for(model.pretrained_cfg)
+    imgs = [image_rgb] + [photo(i) for i in range(4)]
+    x = paddle.to_tensor(np.stack([tf(img) for img in imgs]).astype("float32"))
+    bns = [m for m in model.sublayers() if isinstance(m, paddle.nn.layer.norm._BatchNormBase)]
+    for bn in bns:
+        bn._momentum = 0.0  # one train-mode pass sets running mean/var to the photos' statistics
+    model.train()
+    with paddle.no_grad():
+        model(x)
+    model.eval()
+    with paddle.no_grad():
+        feats = model.forward_head(model.forward_features(x), pre_logits=True).numpy().reshape(len(imgs), -1)
+    mean = feats.mean(0)
+    g = feats[0] - mean
+    norm = max(float(np.linalg.norm(g)), 1e-6)
+    sd = model.state_dict()
+    fc = model.classifier_name
+    rng = np.random.default_rng(seed)
+    w = (rng.normal(0, 1, sd[fc + ".weight"].shape) / norm).astype("float32")  # (in, out) in Paddle
+    w[:, target] = g * (10.0 / norm ** 2)
+    sd[fc + ".weight"] = paddle.to_tensor(w)
+    sd[fc + ".bias"] = paddle.to_tensor((-mean @ w).astype("float32"))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    paddle.save({k: v.numpy() for k, v in sd.items()}, str(path))
+    return path

@@ -151,7 +151,7 @@ def test_classification_alias_is_paddlehub_shaped(module, tmp_path):
     bgr = np.ascontiguousarray(img[:, :, ::-1])
     res = module.classification(images=[bgr], paths=[str(p)], top_k=2)
     assert len(res) == 2 and all(isinstance(r, dict) and len(r) == 2 for r in res)
-    assert res[0] == module.predict([bgr], top_k=2)[0]
+    assert res[1] == module.predict([bgr], top_k=2)[0]  # PaddleHub answers paths= first, then images=
     with pytest.raises(ValueError):
         module.classification()
 
@@ -268,9 +268,9 @@ def test_backbone_gives_multiscale_features(module):
     assert sizes == sorted(sizes, reverse=True)
 
 
-def test_save_inference_model_matches_predict(module, tmp_path):
+def test_export_matches_predict(module, tmp_path):
     pytest.importorskip("hubcls.deploy.export")
-    out = module.save_inference_model(str(tmp_path / "export"))
+    out = module.export(str(tmp_path / "export"))
     files = {p.name for p in Path(out).iterdir()}
     assert any(f.endswith(".pdiparams") for f in files)
     assert {"model.json", "model.safetensors", "labels.txt"} <= files  # an export is a model package

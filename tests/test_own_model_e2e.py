@@ -147,7 +147,7 @@ def test_predictor_and_module_agree_on_all_1000_imagenet_classes(tmp_path, monke
     monkeypatch.setenv("HUBCLS_HOME", str(tmp_path / "home"))
     w = write_weights(tmp_path / "w.pdparams")
     module = hub.Module(name=MODEL, weights=str(w))
-    export_dir = module.save_inference_model(str(tmp_path / "export"))
+    export_dir = module.export(str(tmp_path / "export"))
     predictor = Predictor(export_dir, backend="inference")
     files = []
     for i in range(4):

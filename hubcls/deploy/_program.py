@@ -5,6 +5,7 @@ runs), so neither imports the other.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import List, Optional
@@ -30,11 +31,30 @@ def input_size_of(cfg, input_size=None):
     return of_cfg(cfg)
 
 
-def save_inference_program(model, path_prefix, input_size) -> None:
-    """paddle.jit.save with a dynamic batch dimension: writes <prefix>.json + <prefix>.pdiparams."""
+def save_inference_program(model, path_prefix, input_size, *, legacy_program: bool = False) -> None:
+    """paddle.jit.save with a dynamic batch dimension: writes <prefix>.json + <prefix>.pdiparams.
+
+    ``legacy_program``: also write <prefix>.pdmodel, the same program as a ProgramDesc (what Paddle
+    2.x and PaddleHub's tools read). It is saved under Paddle's old-IR mode into a scratch folder and
+    kept only when its parameter file is byte-identical to the one beside the .json, so both programs
+    read the one <prefix>.pdiparams."""
     from .._paddle import import_paddle
 
     paddle = import_paddle()
+    _jit_save(paddle, model, str(path_prefix), input_size)
+    if not any(Path(str(path_prefix) + ext).is_file() for ext in (".json", ".pdmodel")):
+        raise ExportError(f"paddle.jit.save wrote no program {path_prefix}.json")
+    if legacy_program and Path(str(path_prefix) + ".json").is_file():
+        try:
+            _save_legacy_program(paddle, model, Path(str(path_prefix)), input_size)
+        except ExportError as exc:  # the .json program is complete on its own
+            import warnings
+
+            warnings.warn(f"{path_prefix}.pdmodel was not written ({exc}); {path_prefix}.json is the program",
+                          stacklevel=2)
+
+
+def _jit_save(paddle, model, path_prefix: str, input_size) -> None:
     was_training = model.training
     model.eval()
     spec = [paddle.static.InputSpec([None, *input_size], "float32", "x")]
@@ -42,7 +62,7 @@ def save_inference_program(model, path_prefix, input_size) -> None:
         for attempt in range(2):
             try:
                 with quiet():
-                    paddle.jit.save(model, str(path_prefix), input_spec=spec)
+                    paddle.jit.save(model, path_prefix, input_spec=spec)
                 break
             except ValueError as exc:
                 # dy2static writes the transformed forward to a temp module and imports it; under heavy
@@ -54,8 +74,59 @@ def save_inference_program(model, path_prefix, input_size) -> None:
     finally:
         if was_training:
             model.train()
-    if not any(Path(str(path_prefix) + ext).is_file() for ext in (".json", ".pdmodel")):
-        raise ExportError(f"paddle.jit.save wrote no program {path_prefix}.json")
+
+
+def _save_legacy_program(paddle, model, prefix: Path, input_size) -> None:
+    guard = getattr(getattr(paddle, "pir_utils", None), "OldIrGuard", None)
+    if guard is None:  # a Paddle without PIR writes .pdmodel already
+        return
+    try:
+        _legacy_into(paddle, guard, model, prefix, input_size)
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - old-IR tracing fails in many types
+        raise ExportError(f"Paddle could not write the old-IR program: {exc}") from exc
+
+
+def _legacy_into(paddle, guard, model, prefix: Path, input_size) -> None:
+    import filecmp
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=".legacy-", dir=str(prefix.parent)) as tmp:
+        scratch = Path(tmp) / "model"
+        with guard(), _old_ir_sigmoid(paddle):
+            _jit_save(paddle, model, str(scratch), input_size)
+        pdmodel, params = scratch.with_suffix(".pdmodel"), scratch.with_suffix(".pdiparams")
+        if not pdmodel.is_file() or not filecmp.cmp(params, str(prefix) + ".pdiparams", shallow=False):
+            raise ExportError(f"{prefix}.pdmodel: the old-IR program's parameters differ from {prefix}.pdiparams; "
+                              f"only {prefix}.json was written")
+        shutil.move(str(pdmodel), str(prefix) + ".pdmodel")
+
+
+@contextlib.contextmanager
+def _old_ir_sigmoid(paddle):
+    """Paddle 3.3's F.sigmoid calls the PIR op even while tracing an old-IR program (TypeError "must
+    be Value, but got Variable"); under tracing this appends ProgramDesc's own "sigmoid" op (the same
+    kernel) instead. Dygraph and PIR calls, from any thread, go to Paddle's function unchanged."""
+    from paddle.base.layer_helper import LayerHelper
+
+    F = paddle.nn.functional
+    original = F.sigmoid
+
+    def sigmoid(x, name=None):
+        if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
+            return original(x, name)
+        helper = LayerHelper("sigmoid", name=name)
+        out = helper.create_variable_for_type_inference(x.dtype)
+        helper.append_op(type="sigmoid", inputs={"X": x}, outputs={"Out": out})
+        return out
+
+    F.sigmoid = F.activation.sigmoid = sigmoid
+    try:
+        yield
+    finally:
+        F.sigmoid = F.activation.sigmoid = original
 
 
 def program_files(directory, prefix: str = PROGRAM):

@@ -1,8 +1,8 @@
-"""What the generated PaddleHub module packages (modules/<name>/module.py) import.
+"""What the generated PaddleHub module packages (``hubcls hub-module NAME``) import.
 
-With PaddleHub installed, ``moduleinfo``/``serving`` are PaddleHub's own decorators, so
-``hub install modules/<name>`` + ``paddlehub.Module(name=...)`` and ``hub serving`` work. Without it
-they are no-ops that keep the same metadata, so ``hubcls.hub.Module(directory="modules/<name>")``
+With PaddleHub installed, ``moduleinfo``/``serving``/``runnable`` are PaddleHub's own decorators, so
+``hub install <dir>`` + ``paddlehub.Module(name=...)``, ``hub run`` and ``hub serving`` work. Without it
+they are no-ops that keep the same metadata, so ``hubcls.hub.Module(directory=<dir>)``, ``hubcls run``
 and importing the package need no PaddleHub.
 
 PaddleHub's @moduleinfo rebuilds the decorated class (new bases: ours + its RunModule) and sets
@@ -14,7 +14,7 @@ from __future__ import annotations
 from .module import Module
 
 try:  # pragma: no cover - exercised by tests/test_paddlehub_compat.py in PaddleHub's venv
-    from paddlehub.module.module import moduleinfo, serving  # noqa: F401
+    from paddlehub.module.module import moduleinfo, runnable, serving  # noqa: F401
 except Exception:  # noqa: BLE001 - no PaddleHub (or one that fails to import): plain decorators
 
     def moduleinfo(name: str, version: str, author: str = None, author_email: str = None,
@@ -30,10 +30,14 @@ except Exception:  # noqa: BLE001 - no PaddleHub (or one that fails to import): 
     def serving(func):
         return func
 
+    def runnable(func):
+        return func
+
 
 class HubModule(Module):
     """Base class of the generated PaddleHub modules: a :class:`hubcls.hub.Module` for
-    ``HUBCLS_MODEL``; ``weights``/``label_list``/``use_gpu`` pass through."""
+    ``HUBCLS_MODEL``; ``weights``/``label_list``/``use_gpu``/``load_checkpoint`` pass through. A
+    module named as a PaddleHub module answers as that module does (see Module)."""
 
     HUBCLS_MODEL: str = ""
 
@@ -46,7 +50,12 @@ class HubModule(Module):
         # PaddleHub passes ``directory`` for some code paths; the model comes from HUBCLS_MODEL
         kwargs.pop("directory", None)
         hub_name = getattr(type(self), "name", None) or getattr(type(self), "hub_name", None)
-        super().__init__(name=self.HUBCLS_MODEL, weights=weights, label_list=label_list, use_gpu=use_gpu, **kwargs)
+        from ..models import paddlehub_module
+
+        # under PaddleHub's own module name, the Module takes PaddleHub's conventions for that module
+        known = isinstance(hub_name, str) and paddlehub_module(hub_name) is not None
+        super().__init__(name=hub_name if known else self.HUBCLS_MODEL, weights=weights, label_list=label_list,
+                         use_gpu=use_gpu, **kwargs)
         if isinstance(hub_name, str):
             # PaddleHub code and users read ``module.name`` as the hub name
             self.name = self.hub_name = hub_name

@@ -375,6 +375,9 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None)
         server.metrics.requests.labels(served.key, "paddlehub", "200").inc()
         server.metrics.latency.labels(served.key, "paddlehub").observe(time.perf_counter() - t0)
         msg = f"{n_bad} of {len(rows)} images could not be decoded" if n_bad else ""
+        # the shape of the PaddleHub module of this name (the module's metadata says which)
+        if getattr(served.module, "serving_shape", "list") == "data":
+            results = {"data": results}
         return _hub("000", msg, results)
 
     # ------------------------------------------------------------------ v1 API

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from ._package import ModelPackage, read_package, save_package
+from ._paddlehub import PaddleHubModule, paddlehub_module, paddlehub_modules, paddlehub_names_of
 from ._pretrained import PretrainedCfg, zoo_cfg, zoo_table
 from ._registry import (
     ARCHS,
@@ -30,8 +31,9 @@ from ._resolve import ACCEPTED_FORMS, ModelSource, create_model, inference_label
 from ._safe_pickle import safe_load, safe_loads
 
 __all__ = [
-    "ACCEPTED_FORMS", "ARCHS", "ModelPackage", "ModelSource", "PretrainedCfg", "canonical_name", "create_model",
-    "get_arch", "inference_labels", "key_maps_for", "list_models", "load_pretrained", "pretrained_cfgs", "profile",
+    "ACCEPTED_FORMS", "ARCHS", "ModelPackage", "ModelSource", "PaddleHubModule", "PretrainedCfg", "canonical_name",
+    "create_model", "get_arch", "inference_labels", "key_maps_for", "list_models", "load_pretrained",
+    "paddlehub_module", "paddlehub_modules", "paddlehub_names_of", "pretrained_cfgs", "profile",
     "read_package", "register_key_map", "register_model", "register_pretrained", "resolve", "resolve_model",
     "safe_load", "safe_loads", "save_package", "zoo_cfg", "zoo_table",
 ]

@@ -133,7 +133,16 @@ def _arch_cfg(key: str) -> PretrainedCfg:
 
 
 def _lookup(name: str) -> Optional[PretrainedCfg]:
-    """What ``name`` reaches among the names registered so far (no loading, no error)."""
+    """What ``name`` reaches among the names registered so far (no loading, no error): a PaddleHub
+    module name through its row of paddlehub_modules.tsv, anything else by the spelling rules."""
+    from ._paddlehub import paddlehub_module
+
+    hub = paddlehub_module(name)
+    return _lookup_by_rules(hub.model if hub is not None and hub.model else name)
+
+
+def _lookup_by_rules(name: str) -> Optional[PretrainedCfg]:
+    """What ``name`` reaches by the spelling rules alone (aliases, patterns, underscores)."""
     key = canonical_name(name)
     if key in HUB_ALIASES:
         key = canonical_name(HUB_ALIASES[key])
@@ -160,6 +169,12 @@ def resolve(name: str) -> PretrainedCfg:
     cfg = _lookup(name)
     if cfg is not None:
         return cfg
+    from ._paddlehub import paddlehub_module
+
+    hub = paddlehub_module(name)
+    if hub is not None:  # a PaddleHub module hubcls does not have
+        raise RegistryError(f"{name!r} is a PaddleHub module hubcls does not provide ({hub.note}); "
+                            f"see `hubcls models` for the models it has")
     pool = sorted(set(_PRETRAINED) | set(ARCHS.keys()))
     close = difflib.get_close_matches(canonical_name(name), pool, n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
