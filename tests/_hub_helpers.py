@@ -187,7 +187,7 @@ def weights_answering(path: Path, name: str, image_rgb: np.ndarray, target: int,
     tf = eval_transforms_for(model.pretrained_cfg)
     imgs = [image_rgb] + [photo(i) for i in range(4)]
     x = paddle.to_tensor(np.stack([tf(img) for img in imgs]).astype("float32"))
-    bns = [m for m in model.sublayers() if isinstance(m, paddle.nn.layer.norm._BatchNormBase)]
+    bns = [m for m in model.sublayers() if isinstance(m, (paddle.nn.BatchNorm, paddle.nn.layer.norm._BatchNormBase))]
     for bn in bns:
         bn._momentum = 0.0  # one train-mode pass sets running mean/var to the photos' statistics
     model.train()

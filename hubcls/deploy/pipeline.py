@@ -49,12 +49,17 @@ class PredictionPipeline:
         labels: class names, one per output (made unique: "crane (517)").
         input_size: (3, H, W) the backend expects.
         model: the dygraph model when one was built (None for a program-only export).
+        outputs: "logits" (softmax is the postprocessing's), or "probabilities" for a program that
+            ends in softmax already (PaddleClas's exports: never softmax twice).
     """
 
     def __init__(self, backend, preprocess: Sequence[dict], labels: Sequence[str], input_size,
-                 *, name: str = "model", model=None, source=None):
+                 *, name: str = "model", model=None, source=None, outputs: str = "logits"):
         from ..data import build_transforms
 
+        if outputs not in ("logits", "probabilities"):
+            raise ValueError(f"outputs must be 'logits' or 'probabilities', got {outputs!r}")
+        self.outputs = outputs
         self.backend = backend
         self.preprocess_ops = [dict(op) if isinstance(op, dict) else op for op in preprocess]
         self.transform = build_transforms(self.preprocess_ops)
@@ -107,6 +112,8 @@ class PredictionPipeline:
         return out
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        if self.outputs == "probabilities":  # the program's own softmax (PaddleClas's Topk ranks them as they are)
+            return np.asarray(logits, dtype=np.float32)
         return _post.softmax(logits)
 
     def topk(self, probs_row: np.ndarray, k: int) -> Tuple[np.ndarray, List[float]]:
@@ -296,7 +303,8 @@ def build_pipeline(model=None, *, weights=None, source=None, backend="auto", dev
     labels = inference_labels(cfg, n, label_list, what=cfg.name)
     from ..models._package import preprocess_of
 
-    return PredictionPipeline(runner, preprocess_of(cfg), labels, size, name=cfg.name, model=built, source=source)
+    return PredictionPipeline(runner, preprocess_of(cfg), labels, size, name=cfg.name, model=built, source=source,
+                              outputs=(cfg.extra or {}).get("outputs", "logits"))
 
 
 def _size_of(model, source):

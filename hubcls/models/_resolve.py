@@ -9,6 +9,8 @@ export/eval/serve`` - takes all of them, through :func:`resolve_model`):
   layout ``config.yaml`` + ``best_model.pdparams``);
 * an export directory (``hubcls export``: an inference program inside a package, or the older
   ``preprocess.json`` layout, which has no dygraph weights);
+* a PaddleClas export folder (``tools/export_model.py``: ``inference.pdmodel``/``.json`` +
+  ``.pdiparams``) with its ``inference_cls.yaml``-style config, or that config (_paddleclas_export.py);
 * a PaddleHub module directory (``modules/<name>/module.py`` naming ``HUBCLS_MODEL``);
 * a weights file (``.pdparams`` / ``.safetensors`` / static ``.tar``): inside a package or run
   directory it brings that directory's facts; on its own it needs a name (``weights=`` beside it).
@@ -42,6 +44,8 @@ ACCEPTED_FORMS = (
     "a model package directory (model.json, written by save_pretrained / hubcls train / hubcls export), "
     "a training run directory (config.yaml + best_model.pdparams, or best/ + last/ packages), "
     "an export directory (inference.json + preprocess.json or model.json), "
+    "a PaddleClas export folder (inference.pdmodel or inference.json + inference.pdiparams, with its "
+    "inference_cls.yaml-style config inside) or that config, "
     "a PaddleHub module directory (module.py with HUBCLS_MODEL), "
     "or a weights file (.pdparams / .safetensors / .tar) inside one of those directories or together with a name"
 )
@@ -199,6 +203,13 @@ def _zoo(name: str, kind: str = "zoo") -> ModelSource:
 def _resolve_path(p: Path, given: str) -> ModelSource:
     if not p.exists():
         raise ConfigError(f"{given}: no such file or directory. A model is {ACCEPTED_FORMS}")
+    if p.is_file() and p.suffix.lower() in (".yml", ".yaml"):
+        from . import _paddleclas_export as PX
+
+        if PX.is_inference_config(PX._read_yaml(p)):  # PaddleClas's inference_cls.yaml names its export folder
+            return _from_paddleclas_export(PX.model_dir_of_config(p), given, config=p)
+        raise ConfigError(f"{given} is a YAML file but not a PaddleClas inference config (PreProcess.transform_ops); "
+                          f"a model is {ACCEPTED_FORMS}")
     if p.is_file():
         home = _home_of_weights(p)
         if home is None:
@@ -224,14 +235,25 @@ def _resolve_dir(d: Path, given: str) -> Optional[ModelSource]:
     if (d / RUN_CONFIG).is_file() and any((d / w).is_file() for w in RUN_WEIGHTS):
         return _from_run_config(d, given)
     if P.program_prefix(d) is not None:
-        raise ConfigError(f"{d} has an inference program but no {P.MANIFEST} (nor an older {P.LEGACY_PREPROCESS}); "
-                          f"it was not written by `hubcls export`, so its preprocessing and classes are unknown")
+        if (d / P.SAFETENSORS).is_file():  # a hubcls export whose manifest is gone
+            raise ConfigError(f"{d} has an inference program and {P.SAFETENSORS} but no {P.MANIFEST}: a `hubcls export` "
+                              f"directory that lost its manifest; export it again")
+        return _from_paddleclas_export(d, given)  # a program without a hubcls manifest: PaddleClas's export_model.py
     hub_name = _module_dir_model_name(d)
     if hub_name is not None:
         src = _zoo(hub_name, kind="hub_module")
         src.given, src.directory = given, d
         return src
     return None
+
+
+def _from_paddleclas_export(d: Path, given: str, config: Optional[Path] = None) -> ModelSource:
+    """A PaddleClas ``tools/export_model.py`` folder: its program is the model (see _paddleclas_export.py)."""
+    from . import _paddleclas_export as PX
+
+    facts = PX.read_export(d, config)
+    return ModelSource("export", given, PX.source_cfg(facts), weights=None, directory=d, program=facts["program"],
+                       provenance=facts["provenance"])
 
 
 def _from_package(pkg: P.ModelPackage, given: str) -> ModelSource:
