@@ -158,14 +158,19 @@ def paddleclas_predictor(export_dir, threads, batch, top_k=5):
     return ClsPredictor(cfg)
 
 
-def time_calls(fn, warmup, iters):
+def time_calls(fn, warmup, iters, cpu=None):
+    """Wall seconds of each timed call; ``cpu`` (a list) gets the process CPU seconds per call, which
+    a shared machine disturbs less than wall time (spin-waiting threads do count)."""
     for _ in range(warmup):
         fn()
     lat = []
+    c0 = time.process_time()
     for _ in range(iters):
         t = time.perf_counter()
         fn()
         lat.append(time.perf_counter() - t)
+    if cpu is not None:
+        cpu.append((time.process_time() - c0) / iters)
     return np.asarray(lat)
 
 
@@ -319,36 +324,44 @@ def run_model(name, args, home, threads, batches):
     rows = []
     for n in batches:
         x = np.ascontiguousarray(data[:n])
-        best = {}
+        best, best_cpu = {}, {}
         for _ in range(args.rounds):
             for c, fn in runners.items():
                 time.sleep(0.5)  # let the previous runtime's worker threads park
-                lat = time_calls(lambda fn=fn, x=x: fn(x), args.warmup, args.iters)
+                cpu = []
+                lat = time_calls(lambda fn=fn, x=x: fn(x), args.warmup, args.iters, cpu)
                 if c not in best or np.percentile(lat, 50) < np.percentile(best[c], 50):
                     best[c] = lat
+                best_cpu[c] = min(best_cpu.get(c, np.inf), cpu[0])
         for c in runners:
             lat = best[c]
             p50 = float(np.percentile(lat, 50))
             rows.append({"contestant": c, "batch": n, "img_per_s": n / p50, "p50_ms": 1000 * p50,
-                         "p99_ms": 1000 * float(np.percentile(lat, 99)), "top1_agree": accuracy[c][0],
-                         "max_dprob": accuracy[c][1]})
+                         "p99_ms": 1000 * float(np.percentile(lat, 99)), "cpu_ms_per_img": 1000 * best_cpu[c] / n,
+                         "top1_agree": accuracy[c][0], "max_dprob": accuracy[c][1]})
     mres["rows"] = rows
     mres["load_after"] = os.getloadavg()
     print(f"\n{name} ({threads} threads; accuracy vs onnxruntime fp32 on {len(data)} photos)")
-    print(f"{'contestant':<14} {'batch':>5} {'img/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'top-1 agr':>9} {'max|dprob|':>10}")
+    print(f"{'contestant':<14} {'batch':>5} {'img/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/img':>10} "
+          f"{'top-1 agr':>9} {'max|dprob|':>10}")
     for r in rows:
         print(f"{r['contestant']:<14} {r['batch']:>5} {r['img_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{100 * r['top1_agree']:>8.1f}% {r['max_dprob']:>10.4f}")
+              f"{r['cpu_ms_per_img']:>10.1f} {100 * r['top1_agree']:>8.1f}% {r['max_dprob']:>10.4f}")
+    # the runtimes auto may use: fp32 ones, and reduced-precision ones whose gate passed in auto's record
+    passed = {lab.replace("inference/", "paddle:").replace("/", ":") for lab, g in rec.get("gate", {}).items()
+              if g["passed"]}
     for n in batches:
         by = {r["contestant"]: r["img_per_s"] for r in rows if r["batch"] == n}
         field = {k: v for k, v in by.items() if k not in ("hubcls:auto", "int8")}
-        fastest = max(field, key=field.get)
-        ratio = by["hubcls:auto"] / field[fastest]
-        mres[f"batch{n}_auto_vs_fastest"] = ratio
-        mres[f"batch{n}_fastest"] = fastest
+        allowed = {k: v for k, v in field.items() if k == "onnxruntime" or k.endswith("fp32") or k in passed}
+        fastest, fastest_ok = max(field, key=field.get), max(allowed, key=allowed.get)
+        ratio, ratio_ok = by["hubcls:auto"] / field[fastest], by["hubcls:auto"] / allowed[fastest_ok]
+        mres.update({f"batch{n}_auto_vs_fastest": ratio, f"batch{n}_fastest": fastest,
+                     f"batch{n}_auto_vs_fastest_gate_allowed": ratio_ok, f"batch{n}_fastest_gate_allowed": fastest_ok})
         verdict = "meets" if ratio >= 0.9 else "below"
         print(f"{name} batch {n}: auto ({mres['auto_choice']}) {by['hubcls:auto']:.1f} img/s = {ratio:.2f}x the fastest "
-              f"runtime ({fastest}, {field[fastest]:.1f} img/s): {verdict} the >= 0.9x target", flush=True)
+              f"runtime ({fastest}, {field[fastest]:.1f} img/s): {verdict} the >= 0.9x target; "
+              f"{ratio_ok:.2f}x the fastest the gate allowed ({fastest_ok})", flush=True)
     return mres, model, wfile, m_auto
 
 
