@@ -243,7 +243,9 @@ def test_export_cli_errors(tmp_path):
 @pytest.mark.skipif(not HAS_ORT, reason="needs onnxruntime + paddle2onnx")
 def test_bench_cli_table_and_json(tmp_path):
     js = tmp_path / "b.json"
-    out = _hubcls("bench", "-m", "MobileNetV3_small_x0_35", "--batch", "1,2", "--backend", "dygraph,onnxruntime",
+    bf16 = B._has_module("openvino") and B.cpu_bf16()[0]
+    backends = "dygraph,onnxruntime" + (",openvino:bf16" if bf16 else "")
+    out = _hubcls("bench", "-m", "MobileNetV3_small_x0_35", "--batch", "1,2", "--backend", backends,
                   "--threads", "1", "--warmup", "1", "--iters", "2", "--json", str(js),
                   env={"HUBCLS_HOME": str(tmp_path / "home")})
     assert out.returncode == 0, out.stderr
@@ -251,10 +253,14 @@ def test_bench_cli_table_and_json(tmp_path):
     assert "p50 ms" in out.stdout and "img/s" in out.stdout
     res = json.loads(js.read_text())
     rows = [(r["backend"], r["batch"]) for r in res["rows"]]
-    assert rows == [("dygraph", 1), ("dygraph", 2), ("onnxruntime", 1), ("onnxruntime", 2)]
+    assert rows == [("dygraph", 1), ("dygraph", 2), ("onnxruntime", 1), ("onnxruntime", 2)] + (
+        [("openvino:bf16", 1), ("openvino:bf16", 2)] if bf16 else [])
     for r in res["rows"]:
         assert r["p90_ms"] >= r["p50_ms"] > 0 and r["img_per_s"] > 0
-        assert r["max_abs_diff"] <= 1e-4 and r["top1_agree"] == 1.0
+        if r["backend"] != "openvino:bf16":
+            assert r["max_abs_diff"] <= 1e-4 and r["top1_agree"] == 1.0
+        else:  # bf16 really runs in bf16: close, not equal
+            assert 0 < r["max_abs_diff"] < 1.0
 
 
 @pytest.mark.skipif(not HAS_ORT, reason="needs onnxruntime + paddle2onnx")

@@ -34,11 +34,13 @@ def register(sub):
     p = add_parser(sub, "bench", help="latency p50/p90 and throughput of each inference backend, side by side",
                    examples=["hubcls bench -m ResNet50_vd --batch 1,8 --threads 2",
                              "hubcls bench -m MobileNetV3_small_x0_35 --backend dygraph,onnxruntime,int8 --json b.json",
+                             "hubcls bench -m ResNet50_vd --backend onnxruntime,openvino,openvino:bf16,inference:bf16",
                              "hubcls bench -m output/quickstart --backend auto      # your trained run"])
     p.add_argument("-m", "--model", required=True, help=MODEL_HELP)
     p.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default 1,8)")
     p.add_argument("--backend", default="dygraph,inference,onnxruntime",
-                   help="comma-separated: dygraph, inference, onnxruntime, int8, auto (default: the first three)")
+                   help="comma-separated: dygraph, inference, onnxruntime, openvino, int8, auto; NAME:PRECISION for "
+                        "bf16 (openvino:bf16, inference:bf16) (default: the first three)")
     p.add_argument("--weights", help="weights file; default: untrained weights (speed does not depend on them)")
     p.add_argument("--pretrained", action="store_true", help="use the official weights (download/cache)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per backend (default: HUBCLS_NUM_THREADS or all CPUs)")

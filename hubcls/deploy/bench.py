@@ -105,19 +105,21 @@ def run_bench(model_name: str, *, batches: Sequence[int] = (1, 8), backends: Seq
     ref_backend = DygraphBackend(model, device=dev, threads=threads)
     for n in batches:
         refs[n] = ref_backend(data[:n])
-    for name in backends:
+    for spec in backends:  # "name" or "name:precision" (e.g. openvino:bf16)
+        name, _, prec = str(spec).partition(":")
         which = resolve_backend_name(name, dev)
+        label = f"{which}:{prec}" if prec else which
         if not avail[which][0]:
             log(f"  {which}: skipped ({avail[which][1]})")
-            result["rows"].append({"backend": which, "skipped": avail[which][1]})
+            result["rows"].append({"backend": label, "skipped": avail[which][1]})
             continue
         t = time.time()
         be = load_backend(which, model=model, name=cfg.name, weights_id=wid, device=dev, threads=threads,
-                          calib_data=(lambda: calib) if which == "int8" else None, warmup=())
+                          precision=prec or None, calib_data=(lambda: calib) if which == "int8" else None, warmup=())
         load_s = time.time() - t
         for n in batches:
             batch = np.ascontiguousarray(data[:n])
-            row = {"backend": which, "batch": n, "load_s": load_s, **time_backend(be, batch, warmup, iters)}
+            row = {"backend": label, "batch": n, "load_s": load_s, **time_backend(be, batch, warmup, iters)}
             out = be(batch)
             row["max_abs_diff"] = float(np.abs(out - refs[n]).max())
             row["top1_agree"] = float(np.mean(out.argmax(1) == refs[n].argmax(1)))
