@@ -27,6 +27,11 @@ def collect_info() -> dict:
         info["opencv"] = cv2.__version__
     except ImportError:
         info["opencv"] = "not installed"
+    from ..deploy.backends import available_backends, cpu_bf16
+
+    # what "auto" may choose from here (without loading any runtime), and whether bf16 is among it
+    info["inference_backends"] = ", ".join(n for n, (ok, _) in available_backends("cpu").items() if ok)
+    info["bf16"] = ("yes, " if cpu_bf16()[0] else "no: ") + cpu_bf16()[1]
     info["core"] = core_build_info()
     return info
 
