@@ -503,3 +503,21 @@ def test_cli_precision_and_calib_flags_set_what_every_call_site_reads(monkeypatc
     args = build_parser().parse_args(["infer", "x.jpg", "-m", "ResNet18", "--precision", "fp32", "--calib", str(tmp_path)])
     assert args.precision == "fp32" and os.environ["HUBCLS_PRECISION"] == "fp32"
     assert os.environ["HUBCLS_CALIB_IMAGES"] == str(tmp_path)
+
+
+def test_calibration_folder_is_capped_and_spread_over_classes(tmp_path):
+    import cv2
+
+    from hubcls.deploy.gate import calibration_source, images_from_folder
+
+    for c in ("a", "b", "c"):
+        (tmp_path / c).mkdir()
+        for i in range(5):
+            img = np.full((8, 8, 3), {"a": 10, "b": 120, "c": 240}[c] + i, np.uint8)
+            cv2.imwrite(str(tmp_path / c / f"{i}.png"), img)
+    picked = images_from_folder(tmp_path, 3)
+    assert sorted(int(im[0, 0, 0]) // 100 for im in picked) == [0, 1, 2]  # one per class folder, not a's first 3
+    imgs, cid, desc = calibration_source(tmp_path, 4)
+    assert len(imgs) == 4 and cid.startswith("user-") and "4 images from" in desc
+    assert calibration_source(tmp_path, 4)[1] == cid  # the id is the content's
+    assert len(calibration_source(tmp_path)[0]) == 15

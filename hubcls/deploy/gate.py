@@ -23,6 +23,7 @@ from .postprocess import softmax  # the probabilities users get
 TOP1_MIN = 0.99
 MAX_DPROB = 0.02
 SHIPPED_IMAGES = 32
+MAX_USER_IMAGES = 256  # a folder's first 256 images (sorted paths): enough for the 99% figure, bounded memory
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -89,23 +90,23 @@ def shipped_id(n: int = SHIPPED_IMAGES, seed: int = 0) -> str:
 
 
 def images_from_folder(folder: Union[str, Path], n: Optional[int] = None, what: str = "calibration") -> List[np.ndarray]:
-    """Up to ``n`` images (sorted paths, recursively) from ``folder`` as uint8 RGB arrays."""
+    """Up to ``n`` images from ``folder`` (recursively; evenly spread over the sorted paths) as uint8 RGB arrays."""
     from ..data import read_image
 
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ConfigError(f"{what} images: {folder} is not a directory")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if n is not None:
-        files = files[:n]
+    if n is not None and len(files) > n:  # spread over the sorted paths: a folder per class keeps every class
+        files = [files[int(i)] for i in np.linspace(0, len(files) - 1, n)]
     if not files:
         raise ConfigError(f"{what} images: none found in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})")
     return [read_image(str(f)) for f in files]
 
 
-def calibration_source(calib_images, n: Optional[int] = None):
+def calibration_source(calib_images, n: Optional[int] = MAX_USER_IMAGES):
     """(list of uint8 RGB images, id for cache keys, description) from a folder, a list of images
-    (arrays / paths), or None for the shipped set."""
+    (arrays / paths), or None for the shipped set; at most ``n`` of the user's images."""
     if calib_images is None:
         return shipped_images(), shipped_id(), f"shipped set: {SHIPPED_IMAGES} generated demo scenes"
     if isinstance(calib_images, (str, Path)):
