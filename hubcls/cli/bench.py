@@ -33,8 +33,7 @@ def register(sub):
 
     p = add_parser(sub, "bench", help="latency p50/p90 and throughput of each inference backend, side by side",
                    examples=["hubcls bench -m ResNet50_vd --batch 1,8 --threads 2",
-                             "hubcls bench -m MobileNetV3_small_x0_35 --backend dygraph,onnxruntime,int8 --json b.json",
-                             "hubcls bench -m ResNet50_vd --backend onnxruntime,openvino,openvino:bf16,inference:bf16",
+                             "hubcls bench -m ResNet50_vd --backend onnxruntime,openvino:bf16,inference:bf16,int8 --json b.json",
                              "hubcls bench -m output/quickstart --backend auto      # your trained run"])
     p.add_argument("-m", "--model", required=True, help=MODEL_HELP)
     p.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default 1,8)")
