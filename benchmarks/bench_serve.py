@@ -1,20 +1,36 @@
-"""Load test of ``hubcls serve`` on 127.0.0.1: requests/s, p50/p99 latency and server peak RSS at
-concurrency 1 and 16, with dynamic batching on and off, next to PaddleHub 2.4's own
-``hub serving start`` running the same hubcls module (when tests/install_peers.sh built its venv).
+"""Load test of ``hubcls serve`` against its floor and PaddleHub serving, all on 127.0.0.1.
 
-    python benchmarks/bench_serve.py [--model MobileNetV3_small_x0_35] [--requests 200] [--seconds 30]
+    python benchmarks/bench_serve.py [--model MobileNetV3_small_x1_0] [--concurrency 1,4,16]
+        [--server-cpus 1] [--paddlehub-module DIR] [--requests 600] [--seconds 20]
 
-Every run is bounded: at most --requests requests and --seconds seconds per (server, concurrency).
-Weights are generated (official files are not reachable here); speed does not depend on them.
-Clients send PaddleHub's protocol (JSON, base64 JPEG, one image per request) so both servers see the
-same requests. The server processes are started, measured and stopped by this script.
+What it prints, measured in the same run on the same JPEGs (four ~400 px photos, one per request,
+PaddleHub's protocol: JSON with base64 images, so every server sees the same requests):
+
+* the **floor**: what the server's cores could do without any HTTP - ``decode + preprocess + model +
+  softmax/top-k`` per image in this process, on one thread, through the same prediction pipeline
+  and backend the server uses (CPU ms per image; x the server's cores = images/s);
+* hubcls serve with adaptive batching (the default), and with ``--no-batching``;
+* PaddleHub 2.4's own ``hub serving start`` with **PaddleHub's original module** when
+  ``--paddlehub-module DIR`` points at PaddleHub's module source (its
+  ``modules/image/classification/mobilenet_v3_small_imagenet_ssld``; the official weights are not
+  reachable here, so the benchmark writes that module's weight file in PaddleHub's layout from the
+  hubcls model - same architecture, same values - into a copy of the directory), and PaddleHub
+  serving hubcls's generated module (``modules/<hub name>``).
+
+Per row: requests/s, p50/p99 latency, and the server's CPU ms per request (utime+stime of the server
+process tree from /proc, so other jobs on a shared machine do not distort it the way they distort
+wall time), plus its ratio to the floor. ``--server-cpus`` pins the servers (taskset) and the floor
+counts those cores; the load generator runs on the remaining cores with keep-alive connections.
+The load average is printed before and after. Every row is bounded by ``--requests`` and ``--seconds``.
 """
 from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,13 +39,13 @@ import tempfile
 import threading
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 HUB_VENV = REPO / "build" / "peers" / "paddlehub-venv"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -38,12 +54,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def photo_jpegs(n: int = 8):
+def photo_jpegs():
     import cv2
     from skimage import data
 
     out = []
-    for fn in (data.astronaut, data.coffee, data.chelsea, data.rocket)[:n]:
+    for fn in (data.astronaut, data.coffee, data.chelsea, data.rocket):
         img = fn()[:, :, :3]
         h, w = img.shape[:2]
         s = 400 / max(h, w)
@@ -52,16 +68,35 @@ def photo_jpegs(n: int = 8):
     return out
 
 
+# --------------------------------------------------------------------------- process facts
+def _tree(pid: int) -> list:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and all its live descendants."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLK_TCK
+
+
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM of the process and its children (PaddleHub/uvicorn may fork)."""
     total = 0.0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for p in pids:
+    for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -71,65 +106,113 @@ def peak_rss_mb(pid: int) -> float:
     return total
 
 
-def wait_ready(url: str, proc, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.5)
-    raise TimeoutError(url)
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def post(url: str, body: bytes) -> float:
-    t0 = time.perf_counter()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        out = json.loads(r.read())
-    if out.get("status") != "000":
-        raise RuntimeError(out)
-    return time.perf_counter() - t0
+# --------------------------------------------------------------------------- the floor
+def measure_floor(model: str, weights: str, jpegs, backend, rounds: int = 200) -> dict:
+    """CPU ms per image of decode + preprocess + model + postprocess in this process (1 thread), through
+    the pipeline and backend hubcls serve uses, at batch 1 and with the images of 8 requests in one
+    model call (what batching can reach)."""
+    import hubcls.hub as hub
+
+    m = hub.Module(name=model, weights=weights, backend=backend)
+    pipe = m.pipeline
+
+    def one(jpg):
+        batch, _ = pipe.prepare([jpg], "RGB")
+        probs = pipe.probabilities(pipe.logits(batch))
+        pipe.topk(probs[0], 5)
+
+    def eight(group):
+        rows = [pipe.prepare([j], "RGB")[0] for j in group]
+        probs = pipe.probabilities(pipe.logits(np.concatenate(rows)))
+        for r in probs:
+            pipe.topk(r, 5)
+
+    for j in jpegs * 5:
+        one(j)
+    t = time.process_time()
+    for i in range(rounds):
+        one(jpegs[i % len(jpegs)])
+    single = (time.process_time() - t) / rounds * 1000
+    groups = [[jpegs[(i + k) % len(jpegs)] for k in range(8)] for i in range(max(1, rounds // 8))]
+    eight(groups[0])
+    t = time.process_time()
+    for g in groups:
+        eight(g)
+    batched = (time.process_time() - t) / (8 * len(groups)) * 1000
+    t = time.process_time()
+    for i in range(rounds):
+        pipe.prepare([jpegs[i % len(jpegs)]], "RGB")
+    prep = (time.process_time() - t) / rounds * 1000
+    return {"ms_per_image": single, "ms_per_image_batch8": batched, "ms_decode_preprocess": prep,
+            "backend": m.runner.describe()["backend"]}
 
 
-def load(url: str, bodies, concurrency: int, max_requests: int, max_seconds: float) -> dict:
-    lat = []
-    errors = 0
+# --------------------------------------------------------------------------- the load generator
+def load(port: int, path: str, bodies, concurrency: int, max_requests: int, max_seconds: float) -> dict:
+    """``concurrency`` client threads, each with its own keep-alive connection."""
+    lat, errors = [], []
     lock = threading.Lock()
     counter = iter(range(max_requests))
     stop_at = time.perf_counter() + max_seconds
 
     def worker():
-        nonlocal errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         while time.perf_counter() < stop_at:
             with lock:
                 i = next(counter, None)
             if i is None:
-                return
+                break
+            t0 = time.perf_counter()
             try:
-                dt = post(url, bodies[i % len(bodies)])
+                conn.request("POST", path, body=bodies[i % len(bodies)], headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                out = json.loads(resp.read())
+                if resp.status != 200 or out.get("status") != "000":
+                    raise RuntimeError(f"{resp.status} {str(out)[:200]}")
+                dt = time.perf_counter() - t0
                 with lock:
                     lat.append(dt)
-            except Exception:  # noqa: BLE001 - counted, reported
+            except Exception as exc:  # noqa: BLE001 - counted and reported
                 with lock:
-                    errors += 1
+                    errors.append(str(exc)[:200])
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        conn.close()
 
-    for b in bodies[:2]:  # warm-up (first call builds/loads the backend)
-        post(url, b)
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as ex:
-        for f in [ex.submit(worker) for _ in range(concurrency)]:
-            f.result()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     wall = time.perf_counter() - t0
     lat_ms = np.array(lat) * 1000
-    return {
-        "requests": len(lat), "errors": errors, "seconds": round(wall, 2),
-        "rps": round(len(lat) / wall, 2) if wall > 0 else 0.0,
-        "p50_ms": round(float(np.percentile(lat_ms, 50)), 1) if len(lat) else None,
-        "p99_ms": round(float(np.percentile(lat_ms, 99)), 1) if len(lat) else None,
-    }
+    return {"requests": len(lat), "errors": len(errors), "first_error": errors[0] if errors else None,
+            "seconds": wall, "rps": len(lat) / wall if wall > 0 else 0.0,
+            "p50_ms": float(np.percentile(lat_ms, 50)) if len(lat) else None,
+            "p99_ms": float(np.percentile(lat_ms, 99)) if len(lat) else None}
+
+
+def wait_up(port: int, path: str, body: bytes, proc, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                if json.loads(r.read()).get("status") == "000":
+                    return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        if time.time() > deadline:
+            raise TimeoutError(f"no answer on {path} after {timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def stop(proc) -> None:
@@ -142,124 +225,202 @@ def stop(proc) -> None:
             proc.wait(10)
 
 
-def run_server(kind: str, args, env, workdir: Path, bodies, concurrencies, log):
+def run_server(name: str, cmd, route: str, env, args, bodies, log) -> list:
     port = free_port()
-    hub_name = args.hub_name
-    if kind.startswith("hubcls"):
-        cmd = [sys.executable, "-m", "hubcls", "serve", "-m", hub_name, "--port", str(port),
-               "--max-batch-size", str(args.max_batch), "--max-delay-ms", str(args.max_delay_ms),
-               "--max-queue", "256"]
-        if kind == "hubcls (batching off)":
-            cmd.append("--no-batching")
-        ready = f"http://127.0.0.1:{port}/health/ready"
-    else:
-        cmd = [str(HUB_VENV / "bin" / "hub"), "serving", "start", "-m", hub_name, "-p", str(port)]
-        ready = None
-    proc = subprocess.Popen(cmd, env=env, cwd=str(workdir), stdout=log, stderr=subprocess.STDOUT,
+    cmd = [c.replace("{port}", str(port)) for c in cmd]
+    if args.server_cpus:
+        cmd = ["taskset", "-c", args.server_cpus] + cmd
+    proc = subprocess.Popen(cmd, env=env, cwd=str(args.work), stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    url = f"http://127.0.0.1:{port}/predict/{hub_name}"
+    rows = []
     try:
-        if ready:
-            wait_ready(ready, proc)
-        else:  # PaddleHub has no health route: poll the predict route
-            deadline = time.time() + 300
-            while True:
-                try:
-                    post(url, bodies[0])
-                    break
-                except Exception:  # noqa: BLE001
-                    if proc.poll() is not None or time.time() > deadline:
-                        raise RuntimeError(f"{kind} did not start (see {log.name})")
-                    time.sleep(1)
-        rows = []
-        for c in concurrencies:
-            r = load(url, bodies, c, args.requests, args.seconds)
-            r.update(server=kind, concurrency=c, peak_rss_mb=round(peak_rss_mb(proc.pid), 1))
+        wait_up(port, route, bodies[0], proc)
+        for b in bodies * 3:  # warm-up: every image once, first calls build kernels
+            wait_up(port, route, b, proc, timeout=60)
+        for c in args.conc:
+            cpu0 = cpu_seconds(proc.pid)
+            r = load(port, route, bodies, c, args.requests, args.seconds)
+            cpu = cpu_seconds(proc.pid) - cpu0
+            r.update(server=name, concurrency=c, peak_rss_mb=peak_rss_mb(proc.pid),
+                     cpu_ms_per_request=cpu / max(r["requests"], 1) * 1000)
             rows.append(r)
-            print(f"  {kind:24s} c={c:<3d} {r['rps']:7.2f} req/s  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  "
-                  f"rss {r['peak_rss_mb']} MB  ({r['requests']} requests, {r['errors']} errors)", flush=True)
-        return rows
+            print(f"  {name:34s} c={c:<3d} {r['rps']:8.1f} req/s  p50 {r['p50_ms'] or 0:7.1f} ms  "
+                  f"p99 {r['p99_ms'] or 0:7.1f} ms  cpu {r['cpu_ms_per_request']:6.2f} ms/req  "
+                  f"({r['requests']} req, {r['errors']} err{'; ' + r['first_error'] if r['errors'] else ''})",
+                  flush=True)
+    except Exception as exc:  # noqa: BLE001 - one server failing must not lose the other rows
+        print(f"  {name}: failed ({exc}); see {log.name}", flush=True)
     finally:
         stop(proc)
+    return rows
+
+
+# --------------------------------------------------------------------------- PaddleHub peers
+def paddlehub_original_module(src: Path, dest: Path, hubcls_model: str) -> Path:
+    """A copy of PaddleHub's module directory with its weight file written in PaddleHub's layout
+    (``paddle.load(file)[0]`` is the state dict of the module's own Layer) from the hubcls model:
+    the module is built once in PaddleHub's venv with an empty checkpoint to learn its keys, then the
+    hubcls state dict is mapped onto them in order (shapes checked one by one)."""
+    dest = dest / src.name
+    shutil.copytree(src, dest)
+    import paddle
+
+    import hubcls
+
+    model = hubcls.create_model(hubcls_model)
+    ours = [(k, v.numpy()) for k, v in model.state_dict().items()]
+    np.save(dest.parent / "hubcls_weights.npy", np.array([v for _, v in ours], dtype=object), allow_pickle=True)
+    empty = dest.parent / "empty.pdparams"
+    paddle.save([{}], str(empty))
+    script = f"""
+import sys, numpy as np, paddle, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {str(dest.parent)!r})
+import paddlehub as hub
+m = hub.Module(directory={str(dest)!r}, load_checkpoint={str(empty)!r})
+theirs = list(m.state_dict().items())
+ours = list(np.load({str(dest.parent / 'hubcls_weights.npy')!r}, allow_pickle=True))
+if len(theirs) != len(ours) or any(tuple(v.shape) != o.shape for (k, v), o in zip(theirs, ours)):
+    sys.exit("the hubcls model does not map onto the PaddleHub module in order")
+paddle.save([{{k: o for (k, v), o in zip(theirs, ours)}}], {str(dest / '__WEIGHTS__')!r})
+"""
+    weight_name = "mobilenet_v3_small_ssld.pdparams"
+    for line in (src / "module.py").read_text().splitlines():
+        if "os.path.join(self.directory," in line and ".pdparams" in line:
+            weight_name = line.split("'")[1] if "'" in line else line.split('"')[1]
+    script = script.replace("__WEIGHTS__", weight_name)
+    r = subprocess.run([str(HUB_VENV / "bin" / "python"), "-c", script], capture_output=True, text=True,
+                       timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-1500:])
+    return dest
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="MobileNetV3_small_x0_35")
-    p.add_argument("--requests", type=int, default=200, help="most requests per (server, concurrency)")
-    p.add_argument("--seconds", type=float, default=30.0, help="most seconds per (server, concurrency)")
-    p.add_argument("--concurrency", default="1,16")
-    p.add_argument("--max-batch", type=int, default=16)
-    p.add_argument("--max-delay-ms", type=float, default=10.0)
-    p.add_argument("--threads", default="1", help="OMP_NUM_THREADS of the servers")
+    p.add_argument("--model", default="MobileNetV3_small_x1_0")
+    p.add_argument("--requests", type=int, default=600, help="most requests per (server, concurrency)")
+    p.add_argument("--seconds", type=float, default=20.0, help="most seconds per (server, concurrency)")
+    p.add_argument("--concurrency", default="1,4,16")
+    p.add_argument("--server-cpus", default="1" if (os.cpu_count() or 1) > 1 else "",
+                   help="CPUs the servers are pinned to (taskset list; '' = no pinning); the floor counts them")
+    p.add_argument("--backend", default=None, help="HUBCLS_BACKEND for hubcls (default: its own choice)")
+    p.add_argument("--paddlehub-module", type=Path, help="PaddleHub's original module source directory")
     p.add_argument("--no-peer", action="store_true", help="skip PaddleHub serving")
-    p.add_argument("--backend", default=None, help="HUBCLS_BACKEND for the servers (default: hubcls's choice)")
+    p.add_argument("--only", default="", help="comma-separated subset of: batching,nobatch,phorig,phhubcls")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
+    args.conc = [int(c) for c in args.concurrency.split(",")]
 
     import paddle
 
     import hubcls
-    from hubcls.hub.download import cache_path
     from hubcls.hub.make_modules import hub_name
     from hubcls.models import resolve
 
     cfg = resolve(args.model)
-    args.hub_name = hub_name(cfg)
-    work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
+    hname = hub_name(cfg)
+    args.work = work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
+    weights = work / "weights.pdparams"
+    paddle.save(hubcls.create_model(cfg.name).state_dict(), str(weights))
     home = work / "hubcls_home"
-    # generated weights placed where the offline cache expects the official file, so both servers
-    # (hubcls serve and PaddleHub's, which builds modules without arguments) load the same weights
-    model = hubcls.create_model(cfg.name)
-    url = cfg.weight_urls()[0] if hasattr(cfg, "weight_urls") else cfg.url
-    env = dict(os.environ, HUBCLS_HOME=str(home), HUBCLS_OFFLINE="1", OMP_NUM_THREADS=args.threads,
-               HUB_HOME=str(work / "hub_home"))
-    if args.backend:
-        env["HUBCLS_BACKEND"] = args.backend
+    env = dict(os.environ, HUBCLS_HOME=str(home), HUBCLS_OFFLINE="1", OMP_NUM_THREADS="1",
+               HUB_HOME=str(work / "hub_home"), PYTHONPATH=str(REPO))
     os.environ["HUBCLS_HOME"] = str(home)
-    target = cache_path(url)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    paddle.save(model.state_dict(), str(target))
-    del model
+    if args.backend:
+        env["HUBCLS_BACKEND"] = os.environ["HUBCLS_BACKEND"] = args.backend
+    ncpu = len(args.server_cpus.replace("-", ",").split(",")) if args.server_cpus else (os.cpu_count() or 1)
+    if args.server_cpus and "-" in args.server_cpus:
+        a, b = args.server_cpus.split("-")
+        ncpu = int(b) - int(a) + 1
+    if args.server_cpus:  # the load generator (and the floor) on the other cores
+        others = sorted(set(os.sched_getaffinity(0)) - {int(c) for c in args.server_cpus.replace("-", ",").split(",")})
+        if others:
+            os.sched_setaffinity(0, others)
+    jpegs = photo_jpegs()
+    bodies = [json.dumps({"images": [base64.b64encode(j).decode()], "top_k": 5}).encode() for j in jpegs]
+    print(f"load average before: {loadavg()}; cpu count {os.cpu_count()}; servers on cpus "
+          f"{args.server_cpus or 'all'} ({ncpu}); OMP_NUM_THREADS=1", flush=True)
 
-    bodies = [json.dumps({"images": [base64.b64encode(j).decode()], "top_k": 5}).encode() for j in photo_jpegs()]
-    conc = [int(c) for c in args.concurrency.split(",")]
-    servers = ["hubcls (batching on)", "hubcls (batching off)"]
-    if not args.no_peer and (HUB_VENV / "bin" / "hub").exists():
+    os.environ["HUBCLS_NUM_THREADS"] = "1"
+    fl = measure_floor(cfg.name, str(weights), jpegs, args.backend)
+    floor_rps = ncpu * 1000 / fl["ms_per_image"]
+    print(f"floor ({fl['backend']}, 1 thread, in process): decode+preprocess {fl['ms_decode_preprocess']:.2f} ms, "
+          f"+ model + top-k {fl['ms_per_image']:.2f} ms CPU per image (batch 1; {fl['ms_per_image_batch8']:.2f} with "
+          f"8 images per model call) -> {floor_rps:.0f} images/s on {ncpu} core(s)", flush=True)
+
+    only = set(filter(None, args.only.split(",")))
+    servers = []
+    base = [sys.executable, "-m", "hubcls", "serve", "-m", hname, "--weights", str(weights), "--port", "{port}",
+            "--max-queue", "256"]
+    if not only or "batching" in only:
+        servers.append(("hubcls serve (adaptive batching)", base, f"/predict/{hname}", env))
+    if not only or "nobatch" in only:
+        servers.append(("hubcls serve --no-batching", base + ["--no-batching"], f"/predict/{hname}", env))
+    hub_ok = (HUB_VENV / "bin" / "hub").exists() and not args.no_peer
+    if not hub_ok and not args.no_peer:
+        print(f"PaddleHub venv not found ({HUB_VENV}); run tests/install_peers.sh for the PaddleHub rows")
+    if hub_ok:
         (work / "hub_home" / "conf").mkdir(parents=True)
-        # PaddleHub's server URL -> a closed local port: its usage reporting stays on this machine
+        # PaddleHub's usage reporting -> a closed local port: it stays on this machine
         (work / "hub_home" / "conf" / "config.yaml").write_text("server: http://127.0.0.1:9/paddlehub\n")
-        r = subprocess.run([str(HUB_VENV / "bin" / "hub"), "install", str(REPO / "modules" / args.hub_name)],
-                           env=env, capture_output=True, text=True, timeout=600)
-        if r.returncode == 0:
-            servers.append("PaddleHub 2.4 serving")
-        else:
-            print("PaddleHub install failed; peer skipped:\n" + r.stderr[-1500:])
-    elif not args.no_peer:
-        print(f"PaddleHub venv not found ({HUB_VENV}); run tests/install_peers.sh for the peer column")
+        hub_bin = str(HUB_VENV / "bin" / "hub")
+        if args.paddlehub_module and (not only or "phorig" in only):
+            try:
+                d = paddlehub_original_module(args.paddlehub_module.resolve(), work, cfg.name)
+                r = subprocess.run([hub_bin, "install", str(d)], env=env, capture_output=True, text=True, timeout=600)
+                if r.returncode:
+                    raise RuntimeError(r.stderr[-1500:])
+                servers.append((f"PaddleHub serving, its own {d.name}", [hub_bin, "serving", "start", "-m", d.name,
+                                                                         "-p", "{port}"], f"/predict/{d.name}", env))
+            except Exception as exc:  # noqa: BLE001
+                print(f"PaddleHub's original module could not be prepared: {exc}")
+        if not only or "phhubcls" in only:
+            (home / "weights").mkdir(parents=True, exist_ok=True)
+            env_h = dict(env)
+            url = cfg.weight_urls()[0]
+            from hubcls.hub.download import cache_path
 
-    print(f"model {cfg.name} ({args.hub_name}), 1 JPEG (~400 px) per request, OMP_NUM_THREADS={args.threads}, "
-          f"bounded by {args.requests} requests / {args.seconds:.0f} s per row; cpu count {os.cpu_count()}")
+            target = cache_path(url)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(weights, target)  # PaddleHub builds modules without arguments: the official cache spot
+            r = subprocess.run([hub_bin, "install", str(REPO / "modules" / hname)], env=env_h, capture_output=True,
+                               text=True, timeout=600)
+            if r.returncode == 0:
+                servers.append(("PaddleHub serving, hubcls's module", [hub_bin, "serving", "start", "-m", hname,
+                                                                       "-p", "{port}"], f"/predict/{hname}", env_h))
+            else:
+                print("PaddleHub install of hubcls's module failed:\n" + r.stderr[-1500:])
+
+    print(f"model {cfg.name} ({hname}); 1 JPEG (~400 px) per request; keep-alive clients; "
+          f"at most {args.requests} requests / {args.seconds:.0f} s per row", flush=True)
     rows = []
     with open(work / "servers.log", "wb") as log:
-        for kind in servers:
-            rows += run_server(kind, args, env, work, bodies, conc, log)
+        for name, cmd, route, e in servers:
+            rows += run_server(name, cmd, route, e, args, bodies, log)
+    print(f"load average after: {loadavg()}")
 
-    print("\n| server | concurrency | req/s | p50 ms | p99 ms | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    print(f"\nfloor: {fl['ms_per_image']:.2f} CPU ms per image = {floor_rps:.0f} images/s on {ncpu} core(s)\n")
+    print("| server | concurrency | req/s | x floor | p50 ms | p99 ms | CPU ms/req | floor CPU / server CPU |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['server']} | {r['concurrency']} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['peak_rss_mb']} |")
+        print(f"| {r['server']} | {r['concurrency']} | {r['rps']:.1f} | {r['rps'] / floor_rps:.2f} | "
+              f"{r['p50_ms'] or 0:.1f} | {r['p99_ms'] or 0:.1f} | {r['cpu_ms_per_request']:.2f} | "
+              f"{fl['ms_per_image'] / max(r['cpu_ms_per_request'], 1e-9):.2f} |")
     by = {(r["server"], r["concurrency"]): r for r in rows}
-    for c in conc:
-        on, off = by.get(("hubcls (batching on)", c)), by.get(("hubcls (batching off)", c))
-        peer = by.get(("PaddleHub 2.4 serving", c))
-        if on and off and off["rps"]:
-            print(f"c={c}: batching on / off = {on['rps'] / off['rps']:.2f}x req/s")
-        if on and peer and peer["rps"]:
-            print(f"c={c}: hubcls (batching on) / PaddleHub serving = {on['rps'] / peer['rps']:.2f}x req/s, "
-                  f"RSS {on['peak_rss_mb'] / max(peer['peak_rss_mb'], 1e-9):.2f}x")
+    on, off = "hubcls serve (adaptive batching)", "hubcls serve --no-batching"
+    for c in args.conc:
+        a, b = by.get((on, c)), by.get((off, c))
+        if a and b and b["rps"]:
+            print(f"c={c}: adaptive batching / no batching = {a['rps'] / b['rps']:.2f}x req/s; "
+                  f"p99/p50 {a['p99_ms'] / a['p50_ms']:.2f}")
+        for peer in [r["server"] for r in rows if r["server"].startswith("PaddleHub") and r["concurrency"] == c]:
+            pr = by[(peer, c)]
+            if a and pr["rps"]:
+                print(f"c={c}: hubcls / {peer} = {a['rps'] / pr['rps']:.2f}x req/s, "
+                      f"{pr['cpu_ms_per_request'] / max(a['cpu_ms_per_request'], 1e-9):.2f}x less CPU per request")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        Path(args.json).write_text(json.dumps({"floor": fl, "floor_rps": floor_rps, "rows": rows}, indent=2))
     return 0
 
 

@@ -54,9 +54,43 @@ def server(tmp_path):
     t.join(30)
 
 
-def test_drop_an_image_and_see_the_top_k_bars(server, tmp_path):
+def _chromium(tmp_path, *extra_flags):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for f in FLAGS:
+        opts.add_argument(f)
+    for f in extra_flags:
+        opts.add_argument(f)
+    opts.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
+    return webdriver.Chrome(service=Service(DRIVER), options=opts)
+
+
+@pytest.mark.parametrize("page,ready", [("/docs", ".opblock-summary-path"), ("/redoc", "[data-section-id]")])
+def test_api_pages_render_without_a_network(server, tmp_path, page, ready):
+    """/docs (Swagger UI) and /redoc render every route from files served by hubcls: Chromium runs with
+    every host name except 127.0.0.1 unresolvable (a CDN asset would leave the page blank), and the
+    page loads nothing from anywhere else."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, _ = server
+    driver = _chromium(tmp_path, "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1")
+    try:
+        driver.set_page_load_timeout(60)
+        driver.get(base + page)
+        WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ready))
+        text = driver.find_element(By.TAG_NAME, "body").text
+        assert "/predict/{module_name}" in text and "/v1/models/{name}:predict" in text
+        srcs = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert srcs and all(u.startswith(base) for u in srcs), srcs
+    finally:
+        driver.quit()
+
+
+def test_drop_an_image_and_see_the_top_k_bars(server, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -65,12 +99,7 @@ def test_drop_an_image_and_see_the_top_k_bars(server, tmp_path):
     img_path.write_bytes(jpeg_bytes(photo(1)))
     expected = module.predict([str(img_path)], top_k=5)[0]
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for f in FLAGS:
-        opts.add_argument(f)
-    opts.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver = _chromium(tmp_path)
     try:
         driver.set_page_load_timeout(60)
         driver.get(base + "/")
@@ -78,6 +107,11 @@ def test_drop_an_image_and_see_the_top_k_bars(server, tmp_path):
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
         options = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#model option")]
         assert options and MODEL in options[0]
+        # the page says which model answers, from which weights (the file's name, never its path) and
+        # over how many classes
+        info = driver.find_element(By.ID, "modelinfo").text
+        assert MODEL in info and "weights: w.pdparams" in info and "1000 classes" in info, info
+        assert str(tmp_path) not in info
         # the hidden <input type=file> behind the drop zone (what a drop or a click feeds)
         driver.find_element(By.ID, "file").send_keys(str(img_path))
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done")

@@ -13,6 +13,17 @@ waits while more requests are actually on their way, so a lone client pays no ba
 
 The queue is bounded in images (``max_queue``): ``submit`` raises :class:`QueueFull` instead of
 letting latency grow without limit; the server answers 503 then.
+
+Adaptive batching: with ``max_delay=0`` (what ``hubcls serve`` uses unless told otherwise) the worker
+never idles to fill a batch: a lone request runs at once, alone, exactly as without batching, and the
+requests that queued up while the model was busy run together in the next call. The batch size
+follows the load, and a batch only forms from requests that would otherwise have waited anyway.
+
+Results reach an asyncio server through ``submit(..., waiter=(loop, callback))``: the worker calls
+every request's ``callback(rows, exception)`` on ``loop``, all of one model call with one
+``loop.call_soon_threadsafe`` (one wake-up of the event loop
+per batch instead of one per request - measured: per-request wake-ups were 15% of the server's
+samples at concurrency 16, all on the one thread that feeds the model).
 """
 from __future__ import annotations
 
@@ -34,12 +45,19 @@ class ShuttingDown(Exception):
 
 
 class _Group:
-    __slots__ = ("batch", "future", "t_enqueue")
+    __slots__ = ("batch", "future", "waiter", "t_enqueue")
 
-    def __init__(self, batch: np.ndarray):
+    def __init__(self, batch: np.ndarray, waiter=None):
         self.batch = batch
         self.future: Future = Future()
+        self.waiter = waiter  # (asyncio loop, callback(rows, exc) run on it) or None
         self.t_enqueue = time.monotonic()
+
+
+def _resolve_waiters(items) -> None:
+    """On the event loop: hand each waiting request its rows (or the model's exception)."""
+    for callback, value, exc in items:
+        callback(value, exc)
 
 
 class Batcher:
@@ -86,12 +104,16 @@ class Batcher:
     def alive(self) -> bool:
         return self._thread.is_alive() and not self._stopping
 
-    def submit(self, batch: np.ndarray) -> Future:
-        """Queue a request's preprocessed images (N, C, H, W); the future resolves to (N, classes) logits."""
+    def submit(self, batch: np.ndarray, waiter=None) -> Future:
+        """Queue a request's preprocessed images (N, C, H, W); the future resolves to (N, classes) logits.
+        ``waiter``: ``(loop, callback)``: ``callback(rows, exception)`` is also called on ``loop``, one
+        ``call_soon_threadsafe`` per model call for all its requests."""
         n = int(batch.shape[0])
         if n == 0:
             f: Future = Future()
             f.set_result(np.zeros((0, 0), np.float32))
+            if waiter is not None:
+                waiter[0].call_soon_threadsafe(_resolve_waiters, [(waiter[1], f.result(), None)])
             return f
         with self._cond:
             if self._stopping:
@@ -99,7 +121,7 @@ class Batcher:
             # a request larger than the whole queue can never fit; let it in alone when idle
             if self._depth + n > self.max_queue and not (self._depth == 0 and n > self.max_queue):
                 raise QueueFull(f"{self.name}: queue full ({self._depth} images waiting, limit {self.max_queue})")
-            group = _Group(batch)
+            group = _Group(batch, waiter)
             self._queue.append(group)
             self._depth += n
             self._on_depth(self._depth)
@@ -165,12 +187,29 @@ class Batcher:
             for g in groups:
                 if not g.future.done():
                     g.future.set_exception(exc)
+            self._notify([(g, None, exc) for g in groups])
             return
-        offset = 0
+        offset, done = 0, []
         for g in groups:
             n = g.batch.shape[0]
-            g.future.set_result(logits[offset:offset + n])
+            rows = logits[offset:offset + n]
+            g.future.set_result(rows)
+            done.append((g, rows, None))
             offset += n
+        self._notify(done)
+
+    @staticmethod
+    def _notify(done) -> None:
+        by_loop = {}
+        for g, value, exc in done:
+            if g.waiter is not None:
+                loop, fut = g.waiter
+                by_loop.setdefault(loop, []).append((fut, value, exc))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_waiters, items)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
 
     def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
         """Stop taking work; with ``drain`` finish what is queued first (bounded by ``timeout``)."""
@@ -179,7 +218,9 @@ class Batcher:
             if not drain:
                 while self._queue:
                     g = self._queue.popleft()
-                    g.future.set_exception(ShuttingDown(f"{self.name}: server shut down"))
+                    exc = ShuttingDown(f"{self.name}: server shut down")
+                    g.future.set_exception(exc)
+                    self._notify([(g, None, exc)])
                 self._depth = 0
             self._cond.notify_all()
         self._thread.join(timeout)
