@@ -10,7 +10,7 @@ Checks use ``importlib.util.find_spec`` (nothing is imported). README's "Extras"
 from __future__ import annotations
 
 import importlib.util
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .errors import HubclsError
 
@@ -38,10 +38,11 @@ def missing(extra: str) -> List[str]:
 
 
 def install_hint(extra: str) -> str:
+    """The pip command that installs ``extra``."""
     return f"pip install 'hubcls[{extra}]'"
 
 
-def require(extra: str, what: str = None) -> None:
+def require(extra: str, what: Optional[str] = None) -> None:
     """Raise :class:`ExtraMissingError` with the one-line fix when ``extra`` is not fully installed."""
     gone = missing(extra)
     if gone:

@@ -240,3 +240,6 @@ def test_two_workers_from_a_paddlehub_config_answer_and_aggregate_metrics(tmp_pa
         log.close()
     text = (tmp_path / "serve.log").read_text(errors="replace")
     assert "Traceback" not in text, text[-3000:]
+    # quiet by default: hubcls's own lines only (third-party logs need --verbose)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith(("hubcls serve:", "loading ", "hubcls serving:")) for ln in lines), lines
