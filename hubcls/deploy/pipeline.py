@@ -15,6 +15,7 @@ Build one with :func:`build_pipeline` from anything the model resolver accepts.
 """
 from __future__ import annotations
 
+import atexit
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -72,6 +73,51 @@ class PredictionPipeline:
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    # ------------------------------------------------------------------ the backend, switched when ready
+    backend_state = "ready"  # or "switching to the auto-chosen backend", or why the switch did not happen
+
+    def switch_backend_when_ready(self, load, wait: float = 0.0) -> None:
+        """Keep answering on the current backend while ``load()`` (-> a faster backend) runs in a
+        background thread; switch to what it returns when it is ready, unless the backend was
+        replaced in the meantime (``Module.runner = ...``). Waits ``wait`` seconds first, so a load
+        that is quick (a warm cache) is in place before the first answer. If ``load`` fails, the
+        current backend stays and :attr:`backend_state` says why. The swap is one attribute write:
+        a call in flight finishes on the backend it started on."""
+        import threading
+
+        current = self.backend
+        self.backend_state = "switching to the auto-chosen backend"
+        self._backend_ready = threading.Event()
+
+        def run():
+            try:
+                fast = load()
+            except Exception as exc:  # noqa: BLE001 - the model still answers on the current backend
+                self.backend_state = f"stayed on {_backend_name(current)}: {type(exc).__name__}: {exc}"[:300]
+            else:
+                if self.backend is current:
+                    self.backend = fast
+                self.backend_state = "ready"
+            finally:
+                self._backend_ready.set()
+                _PENDING.discard(thread)
+
+        thread = threading.Thread(target=run, name=f"hubcls-backend-{self.name}", daemon=True)
+        _PENDING.add(thread)
+        thread.start()
+        self._backend_ready.wait(max(0.0, float(wait)))
+
+    @property
+    def backend_pending(self) -> bool:
+        """True while a background backend switch is still running."""
+        ev = getattr(self, "_backend_ready", None)
+        return ev is not None and not ev.is_set()
+
+    def wait_for_backend(self, timeout: Optional[float] = None) -> bool:
+        """Block until a background backend switch is done (True) or ``timeout`` passed (False)."""
+        ev = getattr(self, "_backend_ready", None)
+        return True if ev is None else ev.wait(timeout)
 
     # ------------------------------------------------------------------ the four steps
     def decode(self, images, channel_order: str = "BGR", *, defer_jpeg: bool = False) -> list:
@@ -229,6 +275,27 @@ class PredictionPipeline:
         return results
 
 
+def _backend_name(backend) -> str:
+    describe = getattr(backend, "describe", None)
+    return describe().get("backend", "?") if callable(describe) else type(backend).__name__
+
+
+_PENDING: set = set()  # background backend switches still running
+
+
+def _finish_pending_switches(timeout: float = 120.0) -> None:
+    """At exit, let a background export finish (bounded) rather than kill it inside Paddle's C++
+    code while the interpreter is torn down."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    for t in list(_PENDING):
+        t.join(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_finish_pending_switches)
+
+
 def from_base64(items) -> list:
     """Base64 strings (PaddleHub clients send ``b64encode(cv2.imencode('.jpg', img)[1])``; data URLs
     work too) -> encoded image bytes, or a PredictionError at a position that is not base64; the
@@ -263,7 +330,8 @@ def _check_channel_order(channel_order: str) -> None:
 # --------------------------------------------------------------------------- building one
 def build_pipeline(model=None, *, weights=None, source=None, backend="auto", device: Optional[str] = None,
                    threads: Optional[int] = None, precision: Optional[str] = None, label_list=None, calib_data=None,
-                   calib_images=None, warmup: Sequence[int] = (1,), dygraph_model=None, **options) -> PredictionPipeline:
+                   calib_images=None, warmup: Sequence[int] = (1,), dygraph_model=None,
+                   first_answer: Optional[float] = None, **options) -> PredictionPipeline:
     """A ready pipeline for ``model`` in any form the resolver accepts (``weights`` as in
     ``hubcls.models.resolve_model``), or for an already resolved ``source``.
 
@@ -271,10 +339,24 @@ def build_pipeline(model=None, *, weights=None, source=None, backend="auto", dev
     everything else builds the dygraph model (class count from the weights) and hands it to the
     backend layer, which exports and caches what the backend needs. ``backend`` may also be a
     callable (float32 NCHW batch -> logits). ``dygraph_model``: an already built model for
-    ``source`` (skips building it again)."""
-    from ..models import inference_labels, resolve_model
-    from .backends import DygraphBackend, backend_from_export, load_backend, resolve_backend_name, resolve_device
+    ``source`` (skips building it again).
 
+    ``first_answer`` (seconds; hub.Module passes one): when "auto" chose a backend that must first
+    export and time the model (10-20 s on a cold cache), the pipeline answers on the dygraph model -
+    ready as soon as it is built - while that runs in a background thread, and switches to the
+    chosen backend when it is ready (:meth:`PredictionPipeline.switch_backend_when_ready`; a warm
+    cache finishes within ``first_answer`` seconds and is used from the first call)."""
+    from ..models import inference_labels, resolve_model
+    from .backends import (
+        DygraphBackend,
+        _chosen_automatically,
+        backend_from_export,
+        load_backend,
+        resolve_backend_name,
+        resolve_device,
+    )
+
+    deferred = None
     if source is None:
         source = resolve_model(model, weights=weights)
     dev = resolve_device(device)
@@ -291,20 +373,30 @@ def build_pipeline(model=None, *, weights=None, source=None, backend="auto", dev
         built = built if built is not None else source.create()
         size = _size_of(built, source)
         name = _name_of(built, source)
+        def load():
+            return load_backend(backend, model=built, name=name, input_size=size, device=dev, threads=threads,
+                                precision=precision, calib_data=calib_data, calib_images=calib_images, warmup=warmup,
+                                **options)
+
         if resolve_backend_name(backend, dev) == "dygraph":
             runner = DygraphBackend(built, device=dev, threads=threads)
             runner.input_size = size
+        elif first_answer is not None and _chosen_automatically(backend):
+            runner = DygraphBackend(built, device=dev, threads=threads)  # answers while `load` runs
+            runner.input_size = size
+            deferred = load
         else:
-            runner = load_backend(backend, model=built, name=name, input_size=size, device=dev, threads=threads,
-                                  precision=precision, calib_data=calib_data, calib_images=calib_images, warmup=warmup,
-                                  **options)
+            runner = load()
     cfg = built.pretrained_cfg if built is not None else source.cfg
     n = int(getattr(built, "num_classes", None) or cfg.num_classes)
     labels = inference_labels(cfg, n, label_list, what=cfg.name)
     from ..models._package import preprocess_of
 
-    return PredictionPipeline(runner, preprocess_of(cfg), labels, size, name=cfg.name, model=built, source=source,
+    pipe = PredictionPipeline(runner, preprocess_of(cfg), labels, size, name=cfg.name, model=built, source=source,
                               outputs=(cfg.extra or {}).get("outputs", "logits"))
+    if deferred is not None:
+        pipe.switch_backend_when_ready(deferred, wait=first_answer)
+    return pipe
 
 
 def _size_of(model, source):

@@ -38,6 +38,10 @@ from ..errors import (
 )
 
 RANDOM_WEIGHTS = "random"
+# how long a new Module waits for the auto-chosen backend before answering on dygraph meanwhile
+# (a warm cache is ready within it); HUBCLS_BACKGROUND_BACKEND=0 waits for the backend instead
+FIRST_ANSWER_WAIT_S = 0.5
+ENV_BACKGROUND_BACKEND = "HUBCLS_BACKGROUND_BACKEND"
 
 
 
@@ -162,9 +166,12 @@ class Module:
         from ..deploy.pipeline import build_pipeline
 
         try:
+            # first answer fast: on a cold cache "auto" exports and times backends (10-20 s); the
+            # Module answers on the dygraph model meanwhile and switches when that is done
+            first = None if os.environ.get(ENV_BACKGROUND_BACKEND, "1") == "0" else FIRST_ANSWER_WAIT_S
             return build_pipeline(source=self.source, backend=self._backend_arg, device=device,
                                   label_list=self._label_list, dygraph_model=dygraph_model,
-                                  calib_images=self._calib_images)
+                                  calib_images=self._calib_images, first_answer=first)
         except WeightsUnavailableError:
             raise  # its message already lists every fix, the same one the CLI prints
         except (DownloadError, OSError) as exc:
@@ -206,6 +213,11 @@ class Module:
     @property
     def transform(self):
         return self.pipeline.transform
+
+    def wait_for_backend(self, timeout: Optional[float] = None) -> bool:
+        """Block until the auto-chosen backend has replaced the dygraph model that answers while it is
+        exported and timed in the background (True), or ``timeout`` seconds passed (False)."""
+        return self.pipeline.wait_for_backend(timeout)
 
     @property
     def serving_shape(self) -> str:

@@ -173,6 +173,7 @@ class _Served:
             "resize_short": cfg.resize_short,
             "weights": _public_source(self.module.weights_source),
             "backend": backend().get("backend") if callable(backend) else type(self.module.runner).__name__,
+            "backend_state": self.module.pipeline.backend_state,
         }
 
 
@@ -519,7 +520,11 @@ def create_app(modules: Dict[str, object], config: Optional[ServeConfig] = None,
         if not server.ready or dead:
             return JSONResponse({"status": "not ready", "stopping": server.stopping, "dead_workers": dead},
                                 status_code=503)
-        return {"status": "ready", "models": list(server.models)}
+        # ready as soon as every model can answer; a model still exporting/timing its auto-chosen
+        # backend in the background answers on its dygraph model meanwhile (and says so here)
+        switching = {k: s.module.pipeline.backend_state for k, s in server.models.items()
+                     if s.module.pipeline.backend_pending}
+        return {"status": "ready", "models": list(server.models), "backends_switching": switching}
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics():
