@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-HUB_VENV = REPO / "build" / "peers" / "paddlehub-venv"
+HUB_VENV = REPO / "build" / "peers" / "paddlehub-venv"  # tests/install_peers.sh; --hub-venv elsewhere
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -118,6 +118,7 @@ def measure_floor(model: str, weights: str, jpegs, backend, rounds: int = 200) -
     import hubcls.hub as hub
 
     m = hub.Module(name=model, weights=weights, backend=backend)
+    m.wait_for_backend()  # the backend the server ends up on, not the dygraph model of the first answers
     pipe = m.pipeline
 
     def one(jpg):
@@ -235,6 +236,11 @@ def run_server(name: str, cmd, route: str, env, args, bodies, log) -> list:
     rows = []
     try:
         wait_up(port, route, bodies[0], proc)
+        if name.startswith("hubcls"):  # measure the backend it settles on (the first answers are dygraph's)
+            deadline = time.time() + 600
+            while json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=30).read()).get(
+                    "backends_switching") and time.time() < deadline:
+                time.sleep(1)
         for b in bodies * 3:  # warm-up: every image once, first calls build kernels
             wait_up(port, route, b, proc, timeout=60)
         for c in args.conc:
@@ -307,10 +313,14 @@ def main(argv=None) -> int:
     p.add_argument("--backend", default=None, help="HUBCLS_BACKEND for hubcls (default: its own choice)")
     p.add_argument("--paddlehub-module", type=Path, help="PaddleHub's original module source directory")
     p.add_argument("--no-peer", action="store_true", help="skip PaddleHub serving")
+    p.add_argument("--hub-venv", type=Path, default=None, help=f"PaddleHub's venv (default {HUB_VENV})")
     p.add_argument("--only", default="", help="comma-separated subset of: batching,nobatch,phorig,phhubcls")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
     args.conc = [int(c) for c in args.concurrency.split(",")]
+    global HUB_VENV
+    if args.hub_venv:
+        HUB_VENV = args.hub_venv.resolve()
 
     import paddle
 

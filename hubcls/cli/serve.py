@@ -126,6 +126,14 @@ def _apply_config_file(args) -> None:
         args.gpu = str(cfg["gpu"])
 
 
+def _load_modules(args) -> dict:
+    """The models of a parsed ``serve`` command line, loaded: {route: hub.Module}."""
+    from ..hub.serving import load_models
+
+    _apply_config_file(args)
+    return load_models(_entries(args), log=lambda m: print(m, file=sys.stderr, flush=True))[0]
+
+
 def _workers(args) -> int:
     if args.workers is not None:
         n = int(args.workers)
@@ -303,8 +311,7 @@ def _add_arguments(p) -> None:
 
 EXAMPLES = ["hubcls serve -m resnet50_vd_imagenet_ssld                  # official weights",
             "hubcls serve --model-dir output/quickstart --port 8080      # your trained run",
-            "hubcls serving start -m resnet50_vd_imagenet_ssld mobilenet_v3_small_imagenet_ssld -p 8866  # PaddleHub's flags",
-            "hubcls serving start -c config.json                         # PaddleHub's serving config"]
+            "hubcls serve -m resnet50_vd_imagenet_ssld mobilenet_v3_small_imagenet_ssld -p 8866 --workers 2"]
 
 
 def register(sub):
