@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,6 +16,11 @@ from ..models._package import PROGRAM
 from ._quiet import quiet
 
 ONNX_FILE = "model.onnx"
+# Paddle builds a program from a dygraph model (jit.save / to_static) on process-wide state (its
+# block stack, the IR guard): two threads exporting at once fail with "The block obtained before and
+# after calling the static API ... is inconsistent" (seen with a background backend switch next to a
+# foreground export). Every export in hubcls takes this lock; dygraph forward passes need none.
+EXPORT_LOCK = threading.RLock()
 ONNX_INT8_FILE = "model_int8.onnx"
 ONNX_OPSET = 13
 
@@ -41,6 +47,11 @@ def save_inference_program(model, path_prefix, input_size, *, legacy_program: bo
     from .._paddle import import_paddle
 
     paddle = import_paddle()
+    with EXPORT_LOCK:
+        _save_program(paddle, model, path_prefix, input_size, legacy_program)
+
+
+def _save_program(paddle, model, path_prefix, input_size, legacy_program: bool) -> None:
     _jit_save(paddle, model, str(path_prefix), input_size)
     if not any(Path(str(path_prefix) + ext).is_file() for ext in (".json", ".pdmodel")):
         raise ExportError(f"paddle.jit.save wrote no program {path_prefix}.json")

@@ -34,7 +34,9 @@ def export_lite(model, out_dir, *, input_size, valid_targets: str = "arm", name:
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
     spec = [paddle.static.InputSpec([None, *input_size], "float32", "x")]
-    with quiet(), paddle.pir_utils.DygraphOldIrGuard():  # opt reads .pdmodel, not PIR .json
+    from ._program import EXPORT_LOCK
+
+    with EXPORT_LOCK, quiet(), paddle.pir_utils.DygraphOldIrGuard():  # opt reads .pdmodel, not PIR .json
         paddle.jit.save(model, str(out / "lite_src"), input_spec=spec)
     opt = Opt()
     opt.set_model_file(str(out / "lite_src.pdmodel"))

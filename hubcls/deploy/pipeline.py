@@ -104,6 +104,7 @@ class PredictionPipeline:
                 _PENDING.discard(thread)
 
         thread = threading.Thread(target=run, name=f"hubcls-backend-{self.name}", daemon=True)
+        _watch_at_exit()
         _PENDING.add(thread)
         thread.start()
         self._backend_ready.wait(max(0.0, float(wait)))
@@ -293,7 +294,17 @@ def _finish_pending_switches(timeout: float = 120.0) -> None:
         t.join(max(0.0, deadline - time.monotonic()))
 
 
-atexit.register(_finish_pending_switches)
+def _watch_at_exit() -> None:
+    """Register the exit hook once, now: Paddle (imported by now - the model is built) registers its
+    own exit cleanup of to_static's temp files at import, and exit hooks run last-registered first,
+    so this one must come after it to finish a running export before that cleanup."""
+    global _WATCHING
+    if not _WATCHING:
+        atexit.register(_finish_pending_switches)
+        _WATCHING = True
+
+
+_WATCHING = False
 
 
 def from_base64(items) -> list:
