@@ -96,10 +96,12 @@ def _mask(shape_name, rng, h, w):
 
 
 def render_sample(shape_name: str, rng: np.random.Generator, size_range: Tuple[int, int] = (112, 176),
-                  hue: Optional[float] = None) -> np.ndarray:
+                  hue: Optional[float] = None,
+                  return_mask: bool = False) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
     """One uint8 HxWx3 RGB scene with one object of class ``shape_name``. ``hue`` (0..1) is the
     centre of the object's colour (each class of the demo set has its own, jittered; the shape is
-    the other cue); None draws any colour."""
+    the other cue); None draws any colour. ``return_mask``: also the object's float32 HxW coverage
+    (1 inside, anti-aliased edge) - where the object is, for localisation checks (Grad-CAM)."""
     import colorsys
 
     import cv2
@@ -129,7 +131,21 @@ def render_sample(shape_name: str, rng: np.random.Generator, size_range: Tuple[i
     img = bg * (1 - m) + obj * m
     if rng.random() < 0.5:  # mild defocus
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.2))
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return (img, mask) if return_mask else img
+
+
+def _sample_rng(seed: int, class_index: int, k: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(class_index), int(k)])))
+
+
+def demo_sample(class_index: int, k: int, *, num_classes: int = 6, seed: int = 0,
+                size_range: Tuple[int, int] = (112, 176)) -> Tuple[np.ndarray, np.ndarray]:
+    """Sample ``k`` of class ``class_index`` of the demo set made with these parameters, rendered
+    again: (uint8 RGB image, float32 object mask). The image equals the one make_demo_dataset saved
+    before JPEG encoding, so the mask says where the object of each saved file is."""
+    rng = _sample_rng(seed, class_index, k)
+    return render_sample(CLASSES[class_index], rng, size_range, hue=class_index / num_classes, return_mask=True)
 
 
 def make_demo_dataset(root: Union[str, Path], *, num_classes: int = 6, train_per_class: int = 40,
@@ -159,8 +175,7 @@ def make_demo_dataset(root: Union[str, Path], *, num_classes: int = 6, train_per
         name = CLASSES[c]
         (root / "images" / name).mkdir(exist_ok=True)
         for k in range(train_per_class + val_per_class):
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), c, k])))
-            img = render_sample(name, rng, size_range, hue=c / num_classes)
+            img = render_sample(name, _sample_rng(seed, c, k), size_range, hue=c / num_classes)
             rel = f"images/{name}/{k:04d}.jpg"
             Image.fromarray(img).save(root / rel, "JPEG", quality=quality)
             (train if k < train_per_class else val).append(f"{rel} {c}")

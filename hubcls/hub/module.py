@@ -354,6 +354,18 @@ class Module:
             chunks.append(f.reshape(f.shape[0], -1).astype(np.float32))
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
+    def explain(self, images, *, label: Union[None, int, str] = None, top_k: int = 1, stage: Optional[int] = None,
+                channel_order: str = "BGR", out_dir: Union[None, str, os.PathLike] = None, alpha: float = 0.45):
+        """Grad-CAM heatmaps: for each image, where the evidence for its ``top_k`` classes (or for
+        ``label``, a class name or index) is, as :class:`hubcls.hub.explain.Explanation` objects (a
+        [0, 1] heatmap on the original image, the class, its probability). ``out_dir``: also write
+        each as a PNG overlay. ``stage``: the backbone stage whose map is used (-1: the last; None: the
+        last with a map of at least 4x4 cells, see hubcls.hub.explain)."""
+        from .explain import explain
+
+        return explain(self, images, label=label, top_k=top_k, stage=stage, channel_order=channel_order,
+                       out_dir=out_dir, alpha=alpha)
+
     def backbone(self, out_indices=(1, 2, 3, 4)):
         """A features_only model with this Module's weights (for detection/segmentation)."""
         return self.source.create(features_only=True, out_indices=tuple(out_indices))
