@@ -42,7 +42,7 @@ def quick_weights(model_name: str, timeout: float = 5.0):
             return (download(url, timeout=timeout, retries=0, progress=True, validate=validate_weights),
                     f"downloaded {url}")
         except HubclsError as exc:
-            errors.append(str(exc).splitlines()[0][:160])
+            errors.append(str(exc).splitlines()[0])  # whole: a cut reason ("<urlopen erro") explains nothing
             if isinstance(exc, HostUnreachableError) or "timed out" in str(exc):
                 break  # the host itself is unreachable: the other candidates live on the same host
     return None, "model host unreachable (" + "; ".join(errors[:1]) + ")"
