@@ -162,6 +162,10 @@ def test_static_tar_matches_paddleclas(name, tmp_path):
     write_static_tar(peer, tar, f"{name}_pretrained")
     ours = hubcls.create_model(name, pretrained=str(tar))
     ours.eval()
+    if getattr(ours, "static_dropout", 0.0):
+        # the 2020 program scaled its classifier input by 1 - p (fluid's inference-time dropout);
+        # static weights load with that scale folded in, paddleclas 2.6 has no dropout there
+        peer.out.weight.set_value(peer.out.weight.numpy() * (1.0 - ours.static_dropout))
     x = make_input(64)
     assert float(np.abs(logits(peer, x) - logits(ours, x)).max()) <= ATOL
 
@@ -180,3 +184,62 @@ def test_static_names_of_legendary_resnet():
                      "res3a_branch1_weights", "bn5b_branch2a_scale"):
         assert expected in vd
     assert "res2a_branch1_weights" in vd  # the first block's projection shortcut (no avg-pool there)
+
+
+# ---------------------------------------------------------------------------------------------
+# PaddleClas's model arguments beyond the class count (PaddleClas 2.x configs use them): the same
+# .pdparams gives the same logits in both, and channels-last gives the channels-first logits.
+def _peer_with_kwargs(name, **kwargs):
+    peer = build_peer(name, **kwargs)
+    for layer in peer.sublayers():
+        # paddleclas 2.6's DiverseBranchBlock keeps its identity kernel in float64, which Paddle 3
+        # refuses to convolve with float32 weights; its float32 copy is the same kernel
+        if hasattr(layer, "id_tensor"):
+            layer.id_tensor = layer.id_tensor.astype("float32")
+    randomize(peer)
+    return peer
+
+
+@pytest.mark.parametrize("name,kwargs,channels,size", [
+    ("ResNet50", dict(data_format="NHWC", input_image_channel=4), 4, 64),   # ResNet50_amp_O*_ultra.yaml
+    ("ResNet50_vd", dict(data_format="NHWC"), 3, 64),
+    ("ResNet18", dict(layer_type="DiverseBranchBlock", use_first_short_conv=False), 3, 64),  # ResNet18_dbb.yaml
+    ("ResNeXt50_32x4d", dict(data_format="NHWC", input_image_channel=4), 4, 64),
+    ("SE_ResNeXt50_32x4d", dict(data_format="NHWC", input_image_channel=4), 4, 64),  # SE_ResNeXt101_..._ultra
+    ("MobileNetV2_x0_25", dict(data_format="NHWC"), 3, 64),
+    ("GoogLeNet", dict(data_format="NHWC"), 3, 224),
+])
+def test_paddleclas_model_kwargs(name, kwargs, channels, size, tmp_path):
+    peer = _peer_with_kwargs(name, **kwargs)
+    path = tmp_path / "w.pdparams"
+    paddle.save(peer.state_dict(), str(path))
+    ours = hubcls.create_model(name, pretrained=str(path), **kwargs)
+    ours.eval()
+    x = paddle.to_tensor(np.random.RandomState(1).standard_normal((1, channels, size, size)).astype("float32"))
+    ref = logits(peer, x)
+    got = logits(ours, x)
+    assert float(np.abs(ref - got).max()) <= ATOL * max(1.0, float(np.abs(ref).max()))
+    if kwargs.get("data_format") == "NHWC":
+        nchw = hubcls.create_model(name, pretrained=str(path), **{k: v for k, v in kwargs.items() if k != "data_format"})
+        nchw.eval()
+        np.testing.assert_allclose(logits(nchw, x), got, rtol=1e-5, atol=1e-5)
+        # features_only maps leave a channels-last model in NCHW, equal to the channels-first model's
+        fa = hubcls.create_model(name, pretrained=str(path), features_only=True, **kwargs)
+        fb = hubcls.create_model(name, pretrained=str(path), features_only=True,
+                                 **{k: v for k, v in kwargs.items() if k != "data_format"})
+        fa.eval()
+        fb.eval()
+        with paddle.no_grad():
+            for a, b in zip(fa(x), fb(x)):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_model_kwarg_errors():
+    with pytest.raises(ValueError, match="data_format must be 'NCHW' or 'NHWC'"):
+        hubcls.create_model("ResNet18", data_format="CHWN")
+    with pytest.raises(ValueError, match="layer_type must be one of ConvBNLayer, DiverseBranchBlock"):
+        hubcls.create_model("ResNet18", layer_type="RepVGGBlock")
+    with pytest.raises(ValueError, match="use_first_short_conv=False needs basic blocks"):
+        hubcls.create_model("ResNet50", use_first_short_conv=False)
+    with pytest.raises(ValueError, match="NCHW only"):
+        hubcls.create_model("ResNet18", layer_type="DiverseBranchBlock", data_format="NHWC")

@@ -277,6 +277,8 @@ def _smallest_arch_per_mapped_family():
 def test_every_registered_key_scheme_round_trips(name, tmp_path):
     """Save a model under each scheme its family registers (2.0, static, ...) and load it back:
     the loader must detect the scheme and reproduce the logits."""
+    from hubcls.models._static import _fold_for
+
     m = hubcls.create_model(name)
     schemes = W.candidate_schemes(m)
     sd = m.state_dict()
@@ -292,6 +294,11 @@ def test_every_registered_key_scheme_round_trips(name, tmp_path):
             continue
         file_keys = [mapping[k] for k in sd]
         assert len(set(file_keys)) == len(file_keys), f"{scheme}: two parameters map to one key"
+        if scheme == "static" and _fold_for(m) is not None:
+            # this family's static load reproduces the 2020 program's arithmetic (a folded dropout
+            # scale, a conv bias, fluid's upsampling), not this model's: tests/test_models_static.py
+            # checks it against the recorded 2020 program instead
+            continue
         if scheme == "static":
             d = tmp_path / scheme
             d.mkdir()

@@ -137,8 +137,11 @@ class FeatureExtractor(nn.Layer):
             self._hooks.append(layer.register_forward_post_hook(self._make_hook(pos)))
 
     def _make_hook(self, pos):
+        # a channels-last model (data_format='NHWC') hands its maps back in the common NCHW layout
+        channels_last = getattr(self.model, "data_format", "NCHW") == "NHWC"
+
         def hook(layer, inputs, output):
-            self._outs[pos] = output
+            self._outs[pos] = paddle.transpose(output, [0, 3, 1, 2]) if channels_last else output
         return hook
 
     def remove_hooks(self) -> None:

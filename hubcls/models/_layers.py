@@ -6,9 +6,9 @@ uses (``style="legendary"`` -> ``conv`` / ``bn`` as in ``ppcls/arch/backbone/leg
 ``style="zoo"`` -> ``_conv`` / ``_batch_norm`` as in release/2.0 and ``model_zoo``).
 
 Layers may also record the *static* (Paddle 1.x ``save_persistables``) name of each parameter in
-``self._static_names`` (attribute path inside the layer -> static file name); the static ``.tar``
-weight loader (hubcls.models._weights) collects them by walking the model, so a family never writes
-a separate static-name table.
+``self._static_names`` (attribute path inside the layer -> static file name); the static weight
+loader (hubcls.models._static) collects them by walking the model. Families whose layers do not
+carry names register a ``scheme="static"`` key map instead.
 """
 from __future__ import annotations
 
@@ -80,6 +80,26 @@ def get_act(act: Union[str, nn.Layer, None, bool]) -> Optional[nn.Layer]:
 
 
 _STYLES = {"legendary": ("conv", "bn"), "zoo": ("_conv", "_batch_norm")}
+DATA_FORMATS = ("NCHW", "NHWC")
+
+
+def check_data_format(data_format: str) -> str:
+    """'NCHW' or 'NHWC' (any case), else ValueError naming both."""
+    fmt = str(data_format).upper()
+    if fmt not in DATA_FORMATS:
+        raise ValueError(f"data_format must be 'NCHW' or 'NHWC', got {data_format!r}")
+    return fmt
+
+
+def to_channels_last(x: paddle.Tensor) -> paddle.Tensor:
+    """NCHW -> NHWC (a model built with data_format='NHWC' takes NCHW images like every other model
+    and runs channels-last inside, as PaddleClas's models do)."""
+    return paddle.transpose(x, [0, 2, 3, 1])
+
+
+def to_channels_first(x: paddle.Tensor) -> paddle.Tensor:
+    """NHWC -> NCHW (feature maps leave a channels-last model in the common layout)."""
+    return paddle.transpose(x, [0, 3, 1, 2])
 
 
 class ConvBNLayer(nn.Layer):
@@ -91,20 +111,23 @@ class ConvBNLayer(nn.Layer):
              'legendary' -> AvgPool2D(2, stride, padding='SAME', ceil_mode=True) as in legendary ResNet.
     static_name / bn_static_name: Paddle 1.x parameter prefixes (conv: ``<static_name>_weights``,
              BN: ``<bn_static_name>_{scale,offset,mean,variance}``).
+    data_format: 'NCHW' or 'NHWC' (channels-last, the layout of PaddleClas's ``data_format`` option).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, groups=1, act=None,
                  is_vd_mode=False, style="zoo", vd_pool="zoo", padding=None, dilation=1,
-                 static_name=None, bn_static_name=None, lr_mult=1.0):
+                 static_name=None, bn_static_name=None, lr_mult=1.0, data_format="NCHW"):
         super().__init__()
+        df = check_data_format(data_format)
         conv_attr, bn_attr = _STYLES[style]
         self._conv_attr, self._bn_attr = conv_attr, bn_attr
         self.is_vd_mode = is_vd_mode
         if is_vd_mode:
             if vd_pool == "legendary":
-                self.avg_pool = nn.AvgPool2D(kernel_size=2, stride=stride, padding="SAME", ceil_mode=True)
+                self.avg_pool = nn.AvgPool2D(kernel_size=2, stride=stride, padding="SAME", ceil_mode=True,
+                                             data_format=df)
             else:
-                self._pool2d_avg = nn.AvgPool2D(kernel_size=2, stride=2, padding=0, ceil_mode=True)
+                self._pool2d_avg = nn.AvgPool2D(kernel_size=2, stride=2, padding=0, ceil_mode=True, data_format=df)
             self._vd_pool_layer = "avg_pool" if vd_pool == "legendary" else "_pool2d_avg"
         if padding is None:
             padding = (kernel_size - 1) // 2 * dilation
@@ -112,8 +135,8 @@ class ConvBNLayer(nn.Layer):
         conv = nn.Conv2D(in_channels, out_channels, kernel_size,
                          stride=1 if (is_vd_mode and vd_pool == "legendary") else stride,
                          padding=padding, dilation=dilation, groups=groups,
-                         weight_attr=w_attr, bias_attr=False)
-        bn = nn.BatchNorm2D(out_channels)
+                         weight_attr=w_attr, bias_attr=False, data_format=df)
+        bn = nn.BatchNorm2D(out_channels, data_format=df)
         setattr(self, conv_attr, conv)
         setattr(self, bn_attr, bn)
         self.act = get_act(act)
@@ -148,12 +171,13 @@ class SEModule(nn.Layer):
     """
 
     def __init__(self, channels, reduction=16, kind="linear", gate="sigmoid", mid_channels=None,
-                 names=None, static_name=None, divisible=False):
+                 names=None, static_name=None, divisible=False, data_format="NCHW"):
         super().__init__()
         self.kind = kind
+        self.data_format = check_data_format(data_format)
         if mid_channels is None:
             mid_channels = make_divisible(channels / reduction) if divisible else int(channels / reduction)
-        self.pool = nn.AdaptiveAvgPool2D(1)
+        self.pool = nn.AdaptiveAvgPool2D(1, data_format=self.data_format)
         self.relu = nn.ReLU()
         self.gate = get_act(gate)
         if kind == "linear":
@@ -165,8 +189,8 @@ class SEModule(nn.Layer):
             l2 = nn.Linear(mid_channels, channels, weight_attr=paddle.ParamAttr(initializer=uni(-stdv2, stdv2)))
         elif kind == "conv":
             n1, n2 = names or ("conv1", "conv2")
-            l1 = nn.Conv2D(channels, mid_channels, 1)
-            l2 = nn.Conv2D(mid_channels, channels, 1)
+            l1 = nn.Conv2D(channels, mid_channels, 1, data_format=self.data_format)
+            l2 = nn.Conv2D(mid_channels, channels, 1, data_format=self.data_format)
         else:
             raise ValueError(f"SEModule kind must be 'linear' or 'conv', got {kind!r}")
         self._n1, self._n2 = n1, n2
@@ -187,7 +211,7 @@ class SEModule(nn.Layer):
         s = self.relu(getattr(self, self._n1)(s))
         s = self.gate(getattr(self, self._n2)(s))
         if self.kind == "linear":
-            s = s.unsqueeze([2, 3])
+            s = s.unsqueeze([2, 3] if self.data_format == "NCHW" else [1, 2])
         return x * s
 
 

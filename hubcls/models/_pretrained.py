@@ -75,10 +75,36 @@ class PretrainedCfg:
 
 STATIC_BASE = "https://paddle-imagenet-models-name.bj.bcebos.com/"
 
+# The Paddle 1.x static weight tars PaddleClas published (release/static ppcls/utils/pretrained.list;
+# its downloader fetched <STATIC_BASE><name>_pretrained.tar), for the names hubcls has.
+STATIC_TARS = frozenset("""
+    ResNet18 ResNet34 ResNet50 ResNet101 ResNet152 ResNet50_vc ResNet18_vd ResNet34_vd ResNet50_vd
+    ResNet50_vd_v2 ResNet101_vd ResNet152_vd ResNet200_vd ResNet50_vd_ssld ResNet50_vd_ssld_v2
+    Fix_ResNet50_vd_ssld_v2 ResNet101_vd_ssld MobileNetV3_large_x0_35 MobileNetV3_large_x0_5
+    MobileNetV3_large_x0_75 MobileNetV3_large_x1_0 MobileNetV3_large_x1_25 MobileNetV3_small_x0_35
+    MobileNetV3_small_x0_5 MobileNetV3_small_x0_75 MobileNetV3_small_x1_0 MobileNetV3_small_x1_25
+    MobileNetV3_large_x1_0_ssld MobileNetV3_small_x1_0_ssld MobileNetV2_x0_25 MobileNetV2_x0_5
+    MobileNetV2_x0_75 MobileNetV2 MobileNetV2_x1_5 MobileNetV2_x2_0 MobileNetV2_ssld MobileNetV1_x0_25
+    MobileNetV1_x0_5 MobileNetV1_x0_75 MobileNetV1 MobileNetV1_ssld ShuffleNetV2_x0_25 ShuffleNetV2_x0_33
+    ShuffleNetV2_x0_5 ShuffleNetV2 ShuffleNetV2_x1_5 ShuffleNetV2_x2_0 ShuffleNetV2_swish ResNeXt50_32x4d
+    ResNeXt50_64x4d ResNeXt101_32x4d ResNeXt101_64x4d ResNeXt152_32x4d ResNeXt152_64x4d ResNeXt50_vd_32x4d
+    ResNeXt50_vd_64x4d ResNeXt101_vd_32x4d ResNeXt101_vd_64x4d ResNeXt152_vd_32x4d ResNeXt152_vd_64x4d
+    SE_ResNet18_vd SE_ResNet34_vd SE_ResNet50_vd SE_ResNeXt50_32x4d SE_ResNeXt101_32x4d SE_ResNeXt50_vd_32x4d
+    SENet154_vd Res2Net50_26w_4s Res2Net50_vd_26w_4s Res2Net50_14w_8s Res2Net101_vd_26w_4s
+    Res2Net200_vd_26w_4s GoogLeNet InceptionV4 Xception41 Xception41_deeplab Xception65 Xception65_deeplab
+    Xception71 HRNet_W18_C HRNet_W30_C HRNet_W32_C HRNet_W40_C HRNet_W44_C HRNet_W48_C HRNet_W64_C DPN68
+    DPN92 DPN98 DPN107 DPN131 DenseNet121 DenseNet161 DenseNet169 DenseNet201 DenseNet264
+    EfficientNetB0_small EfficientNetB0 EfficientNetB1 EfficientNetB2 EfficientNetB3 EfficientNetB4
+    EfficientNetB5 EfficientNetB6 EfficientNetB7 ResNeXt101_32x8d_wsl ResNeXt101_32x16d_wsl
+    ResNeXt101_32x32d_wsl ResNeXt101_32x48d_wsl Fix_ResNeXt101_32x48d_wsl AlexNet SqueezeNet1_0
+    SqueezeNet1_1 VGG11 VGG13 VGG16 VGG19 DarkNet53 GhostNet_x0_5 GhostNet_x1_0 GhostNet_x1_3
+""".split())
+_STATIC_TAR_STEMS = {"DarkNet53": "DarkNet53_ImageNet1k", "ShuffleNetV2_x1_0": "ShuffleNetV2"}
+
 
 def static_url(name: str) -> str:
     """Paddle 1.x static weights of the 2020 zoo: a tar of one file per parameter."""
-    return f"{STATIC_BASE}{name}_pretrained.tar"
+    return f"{STATIC_BASE}{_STATIC_TAR_STEMS.get(name, name)}_pretrained.tar"
 
 
 def dygraph_url(name: str) -> str:
@@ -115,10 +141,11 @@ def _num(value, cast=float):
     return cast(value) if value not in (None, "") else None
 
 
-def zoo_cfg(name: str, arch: Optional[str] = None, *, static: bool = False, **overrides: Any) -> PretrainedCfg:
+def zoo_cfg(name: str, arch: Optional[str] = None, **overrides: Any) -> PretrainedCfg:
     """PretrainedCfg for a zoo-table model. ``arch`` defaults to the name itself (a weight variant
-    such as ``ResNet50_vd_ssld`` passes ``arch="ResNet50_vd"``). ``static``: the family also has
-    Paddle 1.x static tars, for the models of the 2020 README. Keyword overrides win over the table."""
+    such as ``ResNet50_vd_ssld`` passes ``arch="ResNet50_vd"``). The Paddle 1.x static tar URL is
+    set for the names PaddleClas published one for (:data:`STATIC_TARS`). Keyword overrides win
+    over the table."""
     row = zoo_table()[name]
     fields = dict(
         name=name,
@@ -133,7 +160,7 @@ def zoo_cfg(name: str, arch: Optional[str] = None, *, static: bool = False, **ov
         macs_g=_num(row["macs_g_today"]),
         in_2020_readme=row["in_2020_readme"] == "yes",
     )
-    if static and fields["in_2020_readme"]:
+    if name in STATIC_TARS or _STATIC_TAR_STEMS.get(name) in STATIC_TARS:
         fields["url_static"] = static_url(name)
     if fields["resize_short"] is None:
         # no release/2.0 config: PaddleClas's eval convention is resize_short = crop / 0.875

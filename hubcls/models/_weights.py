@@ -5,19 +5,10 @@ Formats read:
   legendary families: the legendary scheme) or one of the schemes registered for the family with
   ``register_key_map`` (release/2.0); detected by which scheme covers the file's keys.
 * ``.safetensors``.
-* Paddle 1.x static weights (``save_persistables``): a directory, or a ``.tar`` of one, holding one
-  file per parameter named by its static name (``res2a_branch2a_weights``, ``fc_0.w_0``). Each file
-  is a serialized LoDTensor::
-
-      uint32  lod-tensor version (0)
-      uint64  lod_level, then per level: uint64 byte size + that many bytes of size_t offsets
-      uint32  tensor version (0)
-      int32   size of the TensorDesc protobuf, then the protobuf:
-              field 1 (varint) data type (VarType.Type: 5=FP32, 6=FP64, 4=FP16, 3=INT64, 2=INT32, ...)
-              field 2 (int64, repeated, packed or not) dims
-      raw little-endian data, C order
-
-  (the same layout paddle.base.core.save_dense_tensor writes today; tests check both agree).
+* Paddle 1.x static weights (_static.py): per-parameter folders (``save_persistables``), combined
+  parameter files (``__params__``, ``params``, ``.pdiparams``), inference-model folders (``__model__``
+  + parameters; the program is parsed, never run), and ``.tar``s of any of them, keyed by each
+  family's static names (``res2a_branch2a_weights``, ``conv1_bn_scale``, ``fc_0.w_0``).
 
 A classifier of another size (fine-tuning) is skipped with one info line; any other mismatch raises
 WeightsError listing the keys.
@@ -25,160 +16,31 @@ WeightsError listing the keys.
 from __future__ import annotations
 
 import logging
-import struct
-import tarfile
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 
 from ..errors import WeightsError
 from ._safe_pickle import safe_load
+from ._static import (  # noqa: F401 - re-exported: the static readers' long-standing home
+    UnnamedTensors,
+    apply_static_fold,
+    apply_static_numerics,
+    is_static_file,
+    name_tensors,
+    read_lod_tensor,
+    read_static_dir,
+    read_static_file,
+    read_static_tar,
+    static_names,
+    write_lod_tensor,
+)
 
 log = logging.getLogger("hubcls.models")
 
 WEIGHTS_NAME = "model.pdparams"
 SAFETENSORS_NAME = "model.safetensors"
-
-# ---------------------------------------------------------------------------------------------
-# Paddle 1.x LoDTensor files
-_DTYPES = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16, 5: np.float32,
-           6: np.float64, 20: np.uint8, 21: np.int8}
-_DTYPE_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
-
-
-def _varint(buf: bytes, pos: int) -> Tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ValueError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _signed64(v: int) -> int:
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
-def _parse_tensor_desc(desc: bytes):
-    dtype, dims, pos = None, [], 0
-    while pos < len(desc):
-        tag, pos = _varint(desc, pos)
-        field, wire = tag >> 3, tag & 7
-        if field == 1 and wire == 0:
-            dtype, pos = _varint(desc, pos)
-        elif field == 2 and wire == 0:
-            v, pos = _varint(desc, pos)
-            dims.append(_signed64(v))
-        elif field == 2 and wire == 2:  # packed
-            n, pos = _varint(desc, pos)
-            end = pos + n
-            while pos < end:
-                v, pos = _varint(desc, pos)
-                dims.append(_signed64(v))
-        elif wire == 0:
-            _, pos = _varint(desc, pos)
-        elif wire == 2:
-            n, pos = _varint(desc, pos)
-            pos += n
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire}")
-    if dtype is None:
-        raise ValueError("TensorDesc without data_type")
-    return dtype, dims
-
-
-def read_lod_tensor(data: bytes, source: str = "<bytes>") -> np.ndarray:
-    """Decode one Paddle 1.x LoDTensor file (see module docstring) into a NumPy array."""
-    try:
-        pos = 0
-        (ver,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        if ver != 0:
-            raise ValueError(f"unsupported LoDTensor version {ver}")
-        (lod_level,) = struct.unpack_from("<Q", data, pos)
-        pos += 8
-        for _ in range(lod_level):
-            (n,) = struct.unpack_from("<Q", data, pos)
-            pos += 8 + n
-        (tver,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        if tver != 0:
-            raise ValueError(f"unsupported Tensor version {tver}")
-        (desc_size,) = struct.unpack_from("<i", data, pos)
-        pos += 4
-        dtype_code, dims = _parse_tensor_desc(data[pos:pos + desc_size])
-        pos += desc_size
-        if dtype_code not in _DTYPES:
-            raise ValueError(f"unsupported data type code {dtype_code}")
-        dtype = np.dtype(_DTYPES[dtype_code]).newbyteorder("<")
-        count = int(np.prod(dims)) if dims else 1
-        nbytes = count * dtype.itemsize
-        if len(data) - pos < nbytes:
-            raise ValueError(f"truncated data: need {nbytes} bytes, have {len(data) - pos}")
-        return np.frombuffer(data, dtype=dtype, count=count, offset=pos).reshape(dims).astype(dtype.newbyteorder("="))
-    except (struct.error, ValueError) as exc:
-        raise WeightsError(f"{source}: not a Paddle 1.x LoDTensor file ({exc})") from None
-
-
-def write_lod_tensor(path, array: np.ndarray) -> None:
-    """Write ``array`` in the Paddle 1.x LoDTensor layout (unpacked dims, as Paddle writes them)."""
-    arr = np.ascontiguousarray(array)
-    code = _DTYPE_CODES.get(arr.dtype)
-    if code is None:
-        raise ValueError(f"dtype {arr.dtype} has no Paddle code")
-
-    def varint(v):
-        v &= (1 << 64) - 1
-        out = bytearray()
-        while True:
-            b = v & 0x7F
-            v >>= 7
-            out.append(b | (0x80 if v else 0))
-            if not v:
-                return bytes(out)
-
-    desc = b"\x08" + varint(code) + b"".join(b"\x10" + varint(d) for d in arr.shape)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IQI", 0, 0, 0))
-        f.write(struct.pack("<i", len(desc)))
-        f.write(desc)
-        f.write(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
-
-
-def read_static_dir(directory) -> Dict[str, np.ndarray]:
-    d = Path(directory)
-    out = {}
-    for p in sorted(d.iterdir()):
-        if p.is_file() and not p.name.startswith(".") and p.suffix not in (".json", ".txt", ".md", ".yaml"):
-            out[p.name] = read_lod_tensor(p.read_bytes(), source=str(p))
-    if not out:
-        raise WeightsError(f"{d}: no parameter files found")
-    return out
-
-
-def read_static_tar(path) -> Dict[str, np.ndarray]:
-    """A static-weights tar (``<Name>_pretrained/`` holding one file per parameter)."""
-    out = {}
-    try:
-        with tarfile.open(path) as tf:
-            for m in tf.getmembers():
-                if not m.isfile():
-                    continue
-                base = m.name.rsplit("/", 1)[-1]
-                if base.startswith(".") or base.endswith((".json", ".txt", ".md")):
-                    continue
-                out[base] = read_lod_tensor(tf.extractfile(m).read(), source=f"{path}:{m.name}")
-    except tarfile.TarError as exc:
-        raise WeightsError(f"{path}: not a readable tar ({exc})") from None
-    if not out:
-        raise WeightsError(f"{path}: no parameter files in the tar")
-    return out
-
 
 # ---------------------------------------------------------------------------------------------
 def read_state(path) -> Dict[str, np.ndarray]:
@@ -197,6 +59,8 @@ def read_state(path) -> Dict[str, np.ndarray]:
     if not p.is_file():  # a FIFO or device (or a symlink to one) would block or never end
         raise WeightsError(f"{p}: not a regular file, expected a weights file")
     name = p.name.lower()
+    if is_static_file(p):
+        return read_static_file(p)
     if name.endswith(".safetensors"):
         from safetensors.numpy import load_file
 
@@ -219,23 +83,6 @@ def read_state(path) -> Dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in state.items()}
 
 
-def static_names(model) -> Dict[str, str]:
-    """model state key -> Paddle 1.x static name, from layers' ``_static_names`` (see _layers.py)
-    plus a registered ``scheme="static"`` key map."""
-    from ._registry import key_maps_for
-
-    out = {}
-    for prefix, layer in model.named_sublayers(include_self=True):
-        names = getattr(layer, "_static_names", None)
-        if names:
-            for sub, static in names.items():
-                out[f"{prefix}.{sub}" if prefix else sub] = static
-    fn = key_maps_for(model).get("static")
-    if fn is not None:
-        out.update(fn(model))
-    return out
-
-
 def candidate_schemes(model) -> Dict[str, Dict[str, str]]:
     """scheme -> {model key: file key}; 'native' is the identity."""
     from ._registry import key_maps_for
@@ -253,13 +100,27 @@ def candidate_schemes(model) -> Dict[str, Dict[str, str]]:
     return schemes
 
 
-def _strip_prefix(state: Dict[str, np.ndarray], model_keys) -> Dict[str, np.ndarray]:
-    # training checkpoints sometimes nest the backbone (backbone./Student./model.)
-    if any(k in state for k in model_keys):
+def _strip_prefix(state: Dict[str, np.ndarray], model_keys, wanted=()) -> Dict[str, np.ndarray]:
+    # training checkpoints sometimes nest the backbone (backbone./Student./model.); a folder of
+    # static files may sit one level down (<Name>_pretrained/conv1_weights)
+    if any(k in state for k in model_keys) or any(k in state for k in wanted):
         return state
     for prefix in ("backbone.", "model.", "Student.", "student.", "module."):
         if state and all(k.startswith(prefix) for k in state):
             return {k[len(prefix):]: v for k, v in state.items()}
+    if state and all("/" in k for k in state) and len({k.split("/", 1)[0] for k in state}) == 1:
+        return {k.split("/", 1)[1]: v for k, v in state.items()}
+    return state
+
+
+def _prepare(model, state):
+    """A file's tensors ready for matching: a combined static file named from the model, prefixes
+    stripped, and - when the file is in the model's static names - the family's static fold."""
+    state = name_tensors(model, state)
+    st = static_names(model)
+    state = _strip_prefix(state, model.state_dict().keys(), wanted=st.values())
+    if st and sum(1 for n in st.values() if n in state) > sum(1 for k in model.state_dict() if k in state):
+        state = apply_static_fold(model, state)
     return state
 
 
@@ -279,7 +140,7 @@ def classifier_keys(model) -> set:
 def match_state(model, state: Dict[str, np.ndarray], source: str = "weights"):
     """-> (scheme, {model key: array}, skipped classifier keys). Raises WeightsError on mismatch."""
     model_sd = model.state_dict()
-    state = _strip_prefix(state, model_sd.keys())
+    state = _prepare(model, state)
     file_keys = set(state)
     schemes = candidate_schemes(model)
     best, best_hits = None, -1
@@ -327,7 +188,7 @@ def head_num_classes(model, state: Dict[str, np.ndarray]) -> Optional[int]:
     cls_keys = classifier_keys(model)
     if not cls_keys:
         return None
-    state = _strip_prefix(state, model.state_dict().keys())
+    state = _prepare(model, state)
     file_keys = set(state)
     best = max(candidate_schemes(model).values(), key=lambda m: sum(1 for fk in m.values() if fk in file_keys))
     shapes = {k.rsplit(".", 1)[-1]: tuple(state[best[k]].shape) for k in cls_keys if best.get(k) in file_keys}
@@ -352,6 +213,11 @@ def load_pretrained(model, path, source: Optional[str] = None, state: Optional[D
         if str(target.dtype).endswith(("float32", "float64", "float16")):
             arr = arr.astype(np.dtype(str(target.dtype).split(".")[-1].replace("paddle.", "")), copy=False)
         target.set_value(arr)
+    if scheme == "static":
+        numerics = apply_static_numerics(model)
+        if numerics:
+            log.info("%s: Paddle 1.x static weights; %s set to compute as the 2020 static program did (%s)",
+                     source, type(model).__name__, ", ".join(f"{k}={v}" for k, v in numerics.items()))
     if skipped:
         k0, got, want = skipped[0]
         log.info("%s: classifier %s has shape %s in the file and %s in the model; it keeps its "

@@ -12,7 +12,8 @@ from typing import Any
 from .._paddle import import_paddle
 from ._features import Backbone
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -89,6 +90,16 @@ class AlexNetModel(Backbone):
         x = F.relu(self._fc6(self._drop1(x)))
         x = F.relu(self._fc7(self._drop2(x)))
         return x if pre_logits else self._fc8(x)
+
+
+# Paddle 1.x static names (PaddleClas release/static alexnet.py): ``conv1`` .. ``conv5``, ``fc6`` ..
+# ``fc8``, each ``_weights`` + ``_offset``.
+_STATIC_RULES = [
+    *fc_rules(r"_conv([125])\._conv", r"conv\1"),
+    *fc_rules(r"_conv([34])", r"conv\1"),
+    *fc_rules(r"_fc([678])", r"fc\1"),
+]
+register_key_map("AlexNetModel", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -12,7 +12,8 @@ from typing import Any
 from .._paddle import import_paddle
 from ._features import Backbone
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -89,6 +90,24 @@ class DarkNet(Backbone):
     def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(self._pool(x), start_axis=1)
         return x if pre_logits else self._out(x)
+
+
+# Paddle 1.x static names (PaddleClas release/static darknet.py): YOLOv3-style dotted names,
+# ``yolo_input.conv.weights``, ``stage.<s>.<block>.<conv>.bn.var``, classifier ``fc_weights``.
+def _unit(unit, base):
+    join = (lambda part: lambda m: base(m) + part) if callable(base) else (lambda part: base + part)
+    return conv_bn_rules(unit, join(".conv"), join(".bn"), conv_attr="_conv", bn_attr="_bn",
+                         conv_suffix=".weights", bn_suffixes=(".scale", ".offset", ".mean", ".var"))
+
+
+_STATIC_RULES = [
+    *_unit(r"_conv1", "yolo_input"),
+    *_unit(r"_conv2", "yolo_input.downsample"),
+    *_unit(r"_basic_block_(\d)(\d+)\._conv([12])", lambda m: f"stage.{m[1]}.{int(m[2]) - 1}.{int(m[3]) - 1}"),
+    *_unit(r"_downsample_(\d)", r"stage.\1.downsample"),
+    *fc_rules(r"_out", "fc"),
+]
+register_key_map("DarkNet", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -10,7 +10,8 @@ from typing import Any
 from .._paddle import import_paddle
 from ._layers import BNActConv, ConvBN, PooledBackbone, linear
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import bn_rules, conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -103,6 +104,18 @@ class DenseNet(PooledBackbone):
             if i < len(self.transitions_):
                 x = self.transitions_[i](x)
         return self.final_act(self.batch_norm(x))
+
+
+# Paddle 1.x static names (PaddleClas release/static densenet.py): ``conv1``, dense layers
+# ``conv<b>_<i>_x1`` / ``_x2``, transitions ``conv<b>_blk``, the final BN ``conv5_blk_bn``, ``fc``.
+_STATIC_RULES = [
+    *conv_bn_rules(r"conv1_func", "conv1", "conv1_bn"),
+    *conv_bn_rules(r"db_conv_\d+\.(conv\d+_\d+)\.bn_ac_func([12])", r"\1_x\2", r"\1_x\2_bn"),
+    *conv_bn_rules(r"tr_(conv\d+_blk)\.conv_ac_func", r"\1", r"\1_bn"),
+    *bn_rules(r"batch_norm", "conv5_blk_bn"),
+    *fc_rules(r"out", "fc"),
+]
+register_key_map("DenseNet", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -11,7 +11,8 @@ from typing import Any, List, Union
 from .._paddle import import_paddle
 from ._layers import BNActConv, ConvBN, PooledBackbone, linear
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import bn_rules, conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -106,6 +107,19 @@ class DPN(PooledBackbone):
                 if tap._forward_post_hooks:
                     tap(x)
         return self.final_act(self.conv5_x_x_bn(paddle.concat(x, axis=1)))
+
+
+# Paddle 1.x static names (PaddleClas release/static dpn.py): stem ``conv1``, blocks ``dpn<n>`` numbered
+# through the network as here, their convs ``_match`` (projection), ``_conv1`` .. ``_conv3``, BN
+# ``<conv>_bn_*``; final BN ``final_concat_bn``, classifier ``fc``.
+_STATIC_RULES = [
+    *conv_bn_rules(r"conv1_x_1_func", "conv1", "conv1_bn"),
+    *[rule for attr, conv in (("c1x1_w", "match"), ("c1x1_a", "conv1"), ("c3x3_b", "conv2"), ("c1x1_c", "conv3"))
+      for rule in conv_bn_rules(rf"(dpn\d+)\.{attr}_func", rf"\1_{conv}", rf"\1_{conv}_bn")],
+    *bn_rules(r"conv5_x_x_bn", "final_concat_bn"),
+    *fc_rules(r"out", "fc"),
+]
+register_key_map("DPN", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -28,7 +28,8 @@ from .._paddle import import_paddle
 from ._features import Backbone
 from ._layers import make_divisible
 from ._pretrained import PretrainedCfg, zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -283,6 +284,24 @@ class EfficientNet(Backbone):
     def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(self._drop(self._pool(x)), start_axis=1)
         return x if pre_logits else self._fc(x)
+
+
+# Paddle 1.x static names (PaddleClas release/static efficientnet.py): ``_conv_stem`` + ``_bn0``, block
+# n's convs ``_blocks.<n>._expand_conv`` / ``_depthwise_conv`` / ``_project_conv`` with BN ``_bn0`` /
+# ``_bn1`` / ``_bn2``, SE ``_se_reduce`` / ``_se_expand``; ``_conv_head`` + ``_bn1``; ``_fc``.
+_EFF_CONVS = {"_ecn": ("_expand_conv", "_bn0"), "_dcn": ("_depthwise_conv", "_bn1"), "_pcn": ("_project_conv", "_bn2")}
+_EFF_BLOCK = r"_ef\.(?:_blocks|block)\.(\d+)\.\."
+_STATIC_RULES = [
+    (r"_ef\._conv_stem\._conv\._conv\._conv\.weight", "_conv_stem_weights"),
+    *bn_rules(r"_ef\._conv_stem\._conv\._bn", "_bn0"),
+    (_EFF_BLOCK + r"(_[edp]cn)\._conv\._conv\._conv\.weight", lambda m: f"_blocks.{m[1]}.{_EFF_CONVS[m[2]][0]}_weights"),
+    *bn_rules(_EFF_BLOCK + r"(_[edp]cn)\._conv\._bn", lambda m: f"_blocks.{m[1]}.{_EFF_CONVS[m[2]][1]}"),
+    *fc_rules(_EFF_BLOCK + r"_se\._conv([12])\._conv", lambda m: f"_blocks.{m[1]}._se_{('reduce', 'expand')[int(m[2]) - 1]}"),
+    (r"_conv\._conv\._conv\.weight", "_conv_head_weights"),
+    *bn_rules(r"_conv\._bn", "_bn1"),
+    *fc_rules(r"_fc", "_fc"),
+]
+register_key_map("EfficientNet", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -14,7 +14,8 @@ from .._paddle import import_paddle
 from ._features import Backbone
 from ._layers import ConvBNLayer, SEModule, make_divisible
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, register_static_fold, scale_tensor, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -125,6 +126,35 @@ class GhostNet(Backbone):
         x = self.dropout(self.fc_0(self.pool2d_gap(x)))
         x = paddle.flatten(x, start_axis=1)
         return x if pre_logits else self.fc_1(x)
+
+
+# Paddle 1.x static names (PaddleClas release/static ghostnet.py): the unit's path joined with "_"
+# (``_ghostbottleneck_3_ghost_module_1_primary_conv``), depthwise convs doubled
+# (``..._depthwise_depthwise``), BN ``<unit>_bn_scale`` / ``_bn_offset`` / ``_bn_mean`` but
+# ``<unit>_variance``; SE ``<block>_se_1`` / ``_se_2``; classifier ``fc_1``.
+def _joined(m):
+    return m[0].rsplit(".", 2)[0].replace(".", "_").replace("depthwise_conv", "depthwise_depthwise").replace(
+        "shortcut_depthwise", "shortcut_depthwise_depthwise")
+
+
+_STATIC_RULES = [
+    *conv_bn_rules(r"[\w.]+", _joined, _joined,
+                   bn_suffixes=("_bn_scale", "_bn_offset", "_bn_mean", "_variance")),
+    *fc_rules(r"(_ghostbottleneck_\d+)\.se_block\.squeeze", r"\1_se_1"),
+    *fc_rules(r"(_ghostbottleneck_\d+)\.se_block\.excitation", r"\1_se_2"),
+    *fc_rules(r"fc_1", "fc_1"),
+]
+register_key_map("GhostNet", static_map(_STATIC_RULES), scheme="static")
+
+
+def _fold_dropout(model, state):
+    # the 2020 program's dropout before fc_1 scaled by (1 - 0.2) at inference (fluid's default
+    # downgrade_in_infer); this model's dropout does not, so the scale moves into the weights
+    scale_tensor(state, "fc_1_weights", 0.8)
+    return state
+
+
+register_static_fold("GhostNet", _fold_dropout)
 
 
 @register_model

@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any, List, Union
 
 from .._paddle import import_paddle
-from ._layers import PooledBackbone, linear
+from ._layers import PooledBackbone, check_data_format, linear, to_channels_first, to_channels_last
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -20,28 +21,31 @@ F = nn.functional
 class ConvLayer(nn.Layer):
     """Bias-free conv with 'same' padding; GoogLeNet's only parametrised unit (``_conv``)."""
 
-    def __init__(self, in_ch, out_ch, k, stride=1):
+    def __init__(self, in_ch, out_ch, k, stride=1, data_format="NCHW"):
         super().__init__()
-        self._conv = nn.Conv2D(in_ch, out_ch, k, stride=stride, padding=(k - 1) // 2, bias_attr=False)
+        self._conv = nn.Conv2D(in_ch, out_ch, k, stride=stride, padding=(k - 1) // 2, bias_attr=False,
+                               data_format=data_format)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self._conv(x)
 
 
 class InceptionV1Block(nn.Layer):
-    def __init__(self, in_ch, f1, f3r, f3, f5r, f5, proj):
+    def __init__(self, in_ch, f1, f3r, f3, f5r, f5, proj, data_format="NCHW"):
         super().__init__()
-        self._conv1 = ConvLayer(in_ch, f1, 1)
-        self._conv3r = ConvLayer(in_ch, f3r, 1)
-        self._conv3 = ConvLayer(f3r, f3, 3)
-        self._conv5r = ConvLayer(in_ch, f5r, 1)
-        self._conv5 = ConvLayer(f5r, f5, 5)
-        self._pool = nn.MaxPool2D(kernel_size=3, stride=1, padding=1)
-        self._convprj = ConvLayer(in_ch, proj, 1)
+        df = dict(data_format=data_format)
+        self._conv1 = ConvLayer(in_ch, f1, 1, **df)
+        self._conv3r = ConvLayer(in_ch, f3r, 1, **df)
+        self._conv3 = ConvLayer(f3r, f3, 3, **df)
+        self._conv5r = ConvLayer(in_ch, f5r, 1, **df)
+        self._conv5 = ConvLayer(f5r, f5, 5, **df)
+        self._pool = nn.MaxPool2D(kernel_size=3, stride=1, padding=1, **df)
+        self._convprj = ConvLayer(in_ch, proj, 1, **df)
+        self._axis = 1 if data_format == "NCHW" else 3
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         y = paddle.concat([self._conv1(x), self._conv3(self._conv3r(x)), self._conv5(self._conv5r(x)),
-                           self._convprj(self._pool(x))], axis=1)
+                           self._convprj(self._pool(x))], axis=self._axis)
         return F.relu(y)
 
 
@@ -67,16 +71,19 @@ class GoogLeNetModel(PooledBackbone):
     classifier_name = "_fc_out"
     min_input_size = 224  # the aux heads (and PaddleClas's model, which always runs them) need 224
 
-    def __init__(self, num_classes=1000, aux_logits=False, class_num=None):
+    def __init__(self, num_classes=1000, aux_logits=False, class_num=None, data_format="NCHW"):
+        """data_format: PaddleClas's argument; 'NHWC' runs the trunk channels-last (the model still
+        takes NCHW images and gives the same logits; the aux heads see NCHW maps)."""
         super().__init__()
         num_classes = class_num if class_num is not None else num_classes
         self.num_classes = num_classes
-        self._conv = ConvLayer(3, 64, 7, 2)
-        self._pool = nn.MaxPool2D(kernel_size=3, stride=2)
-        self._conv_1 = ConvLayer(64, 64, 1)
-        self._conv_2 = ConvLayer(64, 192, 3)
+        self.data_format = df = check_data_format(data_format)
+        self._conv = ConvLayer(3, 64, 7, 2, data_format=df)
+        self._pool = nn.MaxPool2D(kernel_size=3, stride=2, data_format=df)
+        self._conv_1 = ConvLayer(64, 64, 1, data_format=df)
+        self._conv_2 = ConvLayer(64, 192, 3, data_format=df)
         for name, *cfg in _V1_BLOCKS:
-            setattr(self, f"_ince{name}", InceptionV1Block(*cfg))
+            setattr(self, f"_ince{name}", InceptionV1Block(*cfg, data_format=df))
         self.global_pool = nn.AdaptiveAvgPool2D(1)
         self.head_drop = nn.Dropout(p=0.4, mode="downscale_in_infer")
         self.num_features = 1024
@@ -96,14 +103,20 @@ class GoogLeNetModel(PooledBackbone):
         self._taps = None
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        nhwc = self.data_format == "NHWC"
+        if nhwc:
+            x = to_channels_last(x)
         x = self._pool(self._conv(x))
         x = self._pool(self._conv_2(self._conv_1(x)))
         x = self._pool(self._ince3b(self._ince3a(x)))
         ince4a = self._ince4a(x)
         ince4d = self._ince4d(self._ince4c(self._ince4b(ince4a)))
         x = self._pool(self._ince4e(ince4d))
-        self._taps = (ince4a, ince4d) if (self.training and self.aux_logits) else None
-        return self._ince5b(self._ince5a(x))
+        self._taps = None
+        if self.training and self.aux_logits:
+            self._taps = (to_channels_first(ince4a), to_channels_first(ince4d)) if nhwc else (ince4a, ince4d)
+        x = self._ince5b(self._ince5a(x))
+        return to_channels_first(x) if nhwc else x
 
     def forward(self, x: paddle.Tensor) -> Union[paddle.Tensor, List[paddle.Tensor]]:
         out = self.forward_head(self.forward_features(x))
@@ -134,6 +147,21 @@ class GoogLeNetModel(PooledBackbone):
         for i in (1, 2):  # the aux classifiers follow the main one
             setattr(self, f"_out{i}", linear(1024, num_classes) if num_classes else nn.Identity())
         self.set_aux_logits(self.aux_logits)
+
+
+# Paddle 1.x static names (PaddleClas release/static googlenet.py); its convs have no BN.
+_INCEPTION_CONVS = {"conv1": "1x1", "conv3r": "3x3_reduce", "conv3": "3x3", "conv5r": "5x5_reduce",
+                    "conv5": "5x5", "convprj": "3x3_proj"}
+_STATIC_RULES = [
+    (r"_conv\._conv\.weight", "conv1_weights"),
+    (r"_conv_1\._conv\.weight", "conv2_1x1_weights"),
+    (r"_conv_2\._conv\.weight", "conv2_3x3_weights"),
+    (r"_(ince\w+)\._(conv\w+)\._conv\.weight", lambda m: f"inception_{m[1]}_{_INCEPTION_CONVS[m[2]]}_weights"),
+    (r"_(conv_o[12])\._conv\.weight", r"\1_weights"),
+    *fc_rules(r"_fc_out", "out"),
+    *fc_rules(r"_(fc_o[12]|out[12])", r"\1"),
+]
+register_key_map("GoogLeNetModel", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -16,6 +16,7 @@ from .._paddle import import_paddle
 from ._layers import ConvBNLayer, PooledBackbone, linear
 from ._pretrained import zoo_cfg
 from ._registry import register_key_map, register_model, register_pretrained
+from ._static import register_static_fold
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -71,8 +72,24 @@ class BasicBlock(nn.Layer):
         return F.relu(x + y)
 
 
+def upsample_nearest(x: paddle.Tensor, scale: int, align_corners: bool = False) -> paddle.Tensor:
+    """Nearest-neighbour upsampling by an integer ``scale``. ``align_corners=True`` is fluid's
+    ``resize_nearest`` (the 2020 static programs): output k reads input int(k * (in-1)/(out-1) + 0.5),
+    which differs from the plain rule (k // scale) for scales above 2."""
+    if not align_corners or scale == 1:
+        return F.interpolate(x, scale_factor=scale, mode="nearest")
+    idx = []
+    for size in (x.shape[2], x.shape[3]):
+        out = size * scale
+        ratio = (size - 1) / (out - 1) if out > 1 else 0.0
+        idx.append(paddle.floor(paddle.arange(out, dtype="float32") * ratio + 0.5).astype("int64"))
+    return paddle.index_select(paddle.index_select(x, idx[0], axis=2), idx[1], axis=3)
+
+
 class FuseLayers(nn.Layer):
     """Every output branch i sums all input branches j, resampled to branch i's resolution."""
+
+    align_corners = False  # fluid's resize_nearest numerics (HRNet(upsample_align_corners=True))
 
     def __init__(self, channels):
         super().__init__()
@@ -99,7 +116,7 @@ class FuseLayers(nn.Layer):
                 if j > i:
                     y = self.residual_func_list[idx](xs[j])
                     idx += 1
-                    acc = acc + F.interpolate(y, scale_factor=2 ** (j - i), mode="nearest")
+                    acc = acc + upsample_nearest(y, 2 ** (j - i), self.align_corners)
                 elif j < i:
                     y = xs[j]
                     for _ in range(i - j):
@@ -146,7 +163,10 @@ class HRNet(PooledBackbone):
     classifier_name = "fc"
     key_family = "HRNet"
 
-    def __init__(self, width=18, has_se=False, num_classes=1000, class_num=None):
+    def __init__(self, width=18, has_se=False, num_classes=1000, class_num=None, upsample_align_corners=False):
+        """upsample_align_corners: upsample in the fuse layers as the 2020 static programs did
+        (fluid's resize_nearest); set when Paddle 1.x static weights load, so they give the
+        logits they gave then."""
         super().__init__()
         num_classes = class_num if class_num is not None else num_classes
         w = int(width)
@@ -175,6 +195,14 @@ class HRNet(PooledBackbone):
         self.global_pool = nn.AdaptiveAvgPool2D(1)
         self.num_classes = num_classes
         self.fc = linear(2048, num_classes)
+        self.set_upsample_align_corners(upsample_align_corners)
+
+    def set_upsample_align_corners(self, align_corners: bool) -> None:
+        """Switch every fuse layer's upsampling rule (see ``upsample_nearest``)."""
+        self.upsample_align_corners = bool(align_corners)
+        for layer in self.sublayers():
+            if isinstance(layer, FuseLayers):
+                layer.align_corners = self.upsample_align_corners
 
     def forward_branches(self, x: paddle.Tensor) -> List[paddle.Tensor]:
         """The four high-resolution branches after stage 4 (strides 4, 8, 16, 32)."""
@@ -291,6 +319,63 @@ def _to_20(key: str) -> str:
 def key_map_20(model: "HRNet") -> Dict[str, str]:
     """{legendary key of ``model``: release/2.0 file key} for the weight loader."""
     return {k: _to_20(k) for k in model.state_dict()}
+
+
+# --- Paddle 1.x static names (PaddleClas release/static hrnet.py) ---------------------------------
+_TR_STATIC = {"conv_tr1_1": "tr1_layer_1", "conv_tr1_2": "tr1_layer_2", "conv_tr2": "tr2_layer_3",
+              "conv_tr3": "tr3_layer_4", "conv_layer1_1": "layer1_1", "conv_layer1_2": "layer1_2",
+              "conv_last": "cls_head_last_conv"}
+_BN_STATIC = {"weight": "bn_scale", "bias": "bn_offset", "_mean": "bn_mean", "_variance": "bn_variance"}
+
+
+def _static_unit(parts: List[str]) -> str:
+    """The static base name of the unit at ``parts`` (a conv unit or an SE block's owner)."""
+    conv = lambda c: "downsample" if c == "conv_down" else c  # noqa: E731
+    if parts[0] in _TR_STATIC:
+        return _TR_STATIC[parts[0]]
+    if parts[0] == "layer1":
+        return f"layer2_{int(parts[1]) + 1}" + (f"_{conv(parts[2])}" if len(parts) > 2 else "")
+    if parts[0] in _STAGE_BRANCHES:
+        st, mod = parts[0], int(parts[2]) + 1
+        if parts[3] == "basic_block_list":
+            base = f"{st}_{mod}_branch_layer_{int(parts[4]) + 1}_{int(parts[5]) + 1}"
+            return base + (f"_{parts[6]}" if len(parts) > 6 else "")
+        suffix = {v: k for k, v in _fuse_index(_STAGE_BRANCHES[st]).items()}[int(parts[5])]
+        return f"{st}_{mod}_layer_{suffix}"
+    if parts[0] == "last_cls":
+        return f"cls_headconv_{int(parts[2]) + 1}" + (f"_{conv(parts[3])}" if len(parts) > 3 else "")
+    if parts[0] == "cls_head_conv_list":
+        return f"cls_head_add{int(parts[1]) + 1}"
+    raise KeyError(".".join(parts))
+
+
+@register_key_map("HRNet", scheme="static")
+def key_map_static(model: "HRNet") -> Dict[str, str]:
+    """{legendary key: Paddle 1.x static name}: unit names as in the 2020 program
+    (``st2_1_branch_layer_1_1_conv1``, ``st3_2_layer_3_1_2``, ``cls_headconv_1_downsample``), conv
+    ``<unit>_weights``, BN ``<unit>_bn_scale`` ..., SE ``fc<block>_sqz`` / ``_exc``, classifier ``fc``."""
+    out = {}
+    for key in model.state_dict():
+        head, leaf = key.rsplit(".", 1)
+        parts = head.split(".")
+        if parts == ["fc"]:
+            out[key] = f"fc_{'weights' if leaf == 'weight' else 'offset'}"
+        elif parts[-1] in ("fc_squeeze", "fc_excitation"):
+            kind = "sqz" if parts[-1] == "fc_squeeze" else "exc"
+            out[key] = f"fc{_static_unit(parts[:-2])}_{kind}_{'weights' if leaf == 'weight' else 'offset'}"
+        elif parts[-1] == "conv":
+            out[key] = f"{_static_unit(parts[:-1])}_weights"
+        elif parts[-1] == "bn":
+            out[key] = f"{_static_unit(parts[:-1])}_{_BN_STATIC[leaf]}"
+    return out
+
+
+def _static_numerics(model: "HRNet") -> Dict[str, Any]:
+    model.set_upsample_align_corners(True)
+    return {"upsample_align_corners": True}
+
+
+register_static_fold("HRNet", numerics=_static_numerics)
 
 
 # --- registry -----------------------------------------------------------------------------------

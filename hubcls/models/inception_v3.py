@@ -10,6 +10,7 @@ from .._paddle import import_paddle
 from ._layers import ConvBNLayer, PooledBackbone, linear
 from ._pretrained import zoo_cfg
 from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, register_static_fold, rename
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -146,7 +147,9 @@ class InceptionV3Model(PooledBackbone):
     key_family = "InceptionV3"
     min_input_size = 75  # 'valid' convs and pools: smaller inputs run out of pixels
 
-    def __init__(self, num_classes=1000, class_num=None):
+    def __init__(self, num_classes=1000, class_num=None, avg_pool_exclusive=False):
+        """avg_pool_exclusive: the blocks' 3x3 average pools leave the padding out of the mean, as
+        the 2020 static program did (fluid's default); set when Paddle 1.x static weights load."""
         super().__init__()
         num_classes = class_num if class_num is not None else num_classes
         self.num_classes = num_classes
@@ -162,10 +165,19 @@ class InceptionV3Model(PooledBackbone):
         # Taps whose maps stay within a pixel of input/reduction. The stride-8 stage (35px at 299)
         # is left out: 'valid' convs make it ~2px smaller than 299/8, which the generic
         # features_only contract (floor/ceil +-1) does not allow.
+        self.set_avg_pool_exclusive(avg_pool_exclusive)
         self.feature_info = [dict(num_chs=32, reduction=2, module="inception_stem.conv_1a_3x3"),
                              dict(num_chs=80, reduction=4, module="inception_stem.conv_3b_1x1"),
                              dict(num_chs=768, reduction=16, module="inception_block_list.7"),
                              dict(num_chs=2048, reduction=32, module="inception_block_list.10")]
+
+    def set_avg_pool_exclusive(self, exclusive: bool) -> None:
+        """Switch the blocks' average pools between PaddleClas 2.x (padding counted) and the 2020
+        static program (padding left out)."""
+        self.avg_pool_exclusive = bool(exclusive)
+        for layer in self.inception_block_list.sublayers():
+            if isinstance(layer, nn.AvgPool2D):
+                layer.exclusive = self.avg_pool_exclusive
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.inception_stem(x)
@@ -208,6 +220,31 @@ def map_20_keys(state_dict: dict) -> dict:
 def key_map_20(model: "InceptionV3Model") -> Dict[str, str]:
     """{legendary key of ``model``: release/2.0 file key} for the weight loader."""
     return {k: _v3_to_20(k) for k in model.state_dict()}
+
+
+@register_key_map("InceptionV3", scheme="static")
+def key_map_static(model: "InceptionV3Model") -> Dict[str, str]:
+    """Paddle 1.x static names (PaddleClas release/static inception_v3.py): stem convs by their own
+    names (``conv_1a_3x3``), block convs ``inception_<type>_<branch>_<n>`` (n counts the blocks of a
+    type; ``branch_pool_conv`` is ``branch_pool``), BN ``<conv>_bn``, classifier ``fc``."""
+    rules = [*conv_bn_rules(r"inception_stem\.(\w+)", r"\1", r"\1_bn", conv_attr="conv", bn_attr="bn"),
+             *fc_rules(r"fc", "fc")]
+    counts: Dict[str, int] = {}
+    for i, block in enumerate(model.inception_block_list):
+        kind = type(block).__name__[-1].lower()  # V3BlockA .. V3BlockE
+        counts[kind] = counts.get(kind, 0) + 1
+        base = lambda m, kind=kind, n=counts[kind]: f"inception_{kind}_{m[1].replace('_conv', '')}_{n}"
+        rules += conv_bn_rules(rf"inception_block_list\.{i}\.(\w+)", base, lambda m, b=base: b(m) + "_bn",
+                               conv_attr="conv", bn_attr="bn")
+    return rename(model.state_dict().keys(), rules)
+
+
+def _static_numerics(model: "InceptionV3Model") -> Dict[str, Any]:
+    model.set_avg_pool_exclusive(True)
+    return {"avg_pool_exclusive": True}
+
+
+register_static_fold("InceptionV3", numerics=_static_numerics)
 
 
 @register_model

@@ -6,7 +6,8 @@ from typing import Any
 from .._paddle import import_paddle
 from ._layers import ConvBN, PooledBackbone, linear
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -181,6 +182,45 @@ class InceptionV4Model(PooledBackbone):
         for name in self._order:
             x = getattr(self, name)(x)
         return x
+
+
+# Paddle 1.x static names (PaddleClas release/static inception_v4.py), per block type:
+# attribute of the conv -> its static suffix; blocks are ``inception_<a|b|c><n>`` /
+# ``reduction_<a|b>``, BN ``<conv>_bn``, classifier ``final_fc``.
+_V4_STEM = {"_conv_1": "conv1_3x3_s2", "_conv_2": "conv2_3x3_s1", "_conv_3": "conv3_3x3_s1",
+            "_conv2": "inception_stem1_3x3_s2", "_conv1_1": "inception_stem2_3x3_reduce",
+            "_conv1_2": "inception_stem2_3x3", "_conv2_1": "inception_stem2_1x7_reduce",
+            "_conv2_2": "inception_stem2_1x7", "_conv2_3": "inception_stem2_7x1",
+            "_conv2_4": "inception_stem2_3x3_2", "_conv3": "inception_stem3_3x3_s2"}
+_V4_BLOCKS = {
+    "inceptionA": {"_conv1": "1x1", "_conv2": "1x1_2", "_conv3_1": "3x3_reduce", "_conv3_2": "3x3",
+                   "_conv4_1": "3x3_2_reduce", "_conv4_2": "3x3_2", "_conv4_3": "3x3_3"},
+    "reductionA": {"_conv2": "3x3", "_conv3_1": "3x3_2_reduce", "_conv3_2": "3x3_2", "_conv3_3": "3x3_3"},
+    "inceptionB": {"_conv1": "1x1", "_conv2": "1x1_2", "_conv3_1": "1x7_reduce", "_conv3_2": "1x7",
+                   "_conv3_3": "7x1", "_conv4_1": "7x1_2_reduce", "_conv4_2": "1x7_2", "_conv4_3": "7x1_2",
+                   "_conv4_4": "1x7_3", "_conv4_5": "7x1_3"},
+    "reductionB": {"_conv2_1": "3x3_reduce", "_conv2_2": "3x3", "_conv3_1": "1x7_reduce", "_conv3_2": "1x7",
+                   "_conv3_3": "7x1", "_conv3_4": "3x3_2"},
+    "inceptionC": {"_conv1": "1x1", "_conv2": "1x1_2", "_conv3_0": "1x1_3", "_conv3_1": "1x3", "_conv3_2": "3x1",
+                   "_conv4_0": "1x1_4", "_conv4_00": "1x3_2", "_conv4_000": "3x1_2", "_conv4_1": "1x3_3",
+                   "_conv4_2": "3x1_3"},
+}
+
+
+def _v4_conv(m):
+    block, n, conv = m[1], m[2], m[3]
+    if block == "inception_stem":
+        return _V4_STEM[conv]
+    prefix = f"{block[:-1]}_{block[-1].lower()}{n or ''}"  # inceptionA_1 -> inception_a1
+    return f"{prefix}_{_V4_BLOCKS[block][conv]}"
+
+
+_STATIC_RULES = [
+    *conv_bn_rules(r"_(inception_stem|inception[ABC]|reduction[AB])(?:_(\d+))?\.(\w+)", _v4_conv,
+                   lambda m: _v4_conv(m) + "_bn"),
+    *fc_rules(r"out", "final_fc"),
+]
+register_key_map("InceptionV4Model", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -14,6 +14,7 @@ from ._features import Backbone
 from ._layers import ConvBNLayer
 from ._pretrained import zoo_cfg
 from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -113,6 +114,17 @@ def key_to_20(key: str) -> str:
 
 # the weight loader's hook: {model key: release/2.0 file key}
 register_key_map("MobileNetV1", lambda model: {k: key_to_20(k) for k in model.state_dict()}, scheme="2.0")
+
+# Paddle 1.x static names (PaddleClas release/static mobilenet_v1.py): stem ``conv1``, blocks by
+# their release/2.0 names with ``_dw`` / ``_sep`` convs, BN ``<conv>_bn``, classifier ``fc7``.
+_STATIC_RULES = [
+    *conv_bn_rules(r"conv", "conv1", "conv1_bn", conv_attr="conv", bn_attr="bn"),
+    *[rule for i, name in enumerate(_NAMES_20) for part, suffix in (("depthwise", "dw"), ("pointwise", "sep"))
+      for rule in conv_bn_rules(rf"blocks\.{i}\.{part}_conv", f"{name}_{suffix}", f"{name}_{suffix}_bn",
+                                conv_attr="conv", bn_attr="bn")],
+    *fc_rules(r"fc", "fc7"),
+]
+register_key_map("MobileNetV1", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

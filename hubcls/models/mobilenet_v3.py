@@ -17,6 +17,7 @@ from ._features import Backbone
 from ._layers import ConvBNLayer, SEModule, make_divisible
 from ._pretrained import zoo_cfg
 from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -163,6 +164,21 @@ def key_to_20(key: str) -> str:
 
 # the weight loader's hook: {model key: release/2.0 file key}
 register_key_map("MobileNetV3", lambda model: {k: key_to_20(k) for k in model.state_dict()}, scheme="2.0")
+
+# Paddle 1.x static names (PaddleClas release/static mobilenet_v3.py): stem ``conv1``, block i is
+# ``conv<i+2>`` with ``_expand`` / ``_depthwise`` / ``_linear`` convs and ``_se_1`` / ``_se_2``,
+# BN ``<conv>_bn``; then ``conv_last``, ``last_1x1_conv`` (no BN, no bias) and ``fc``.
+_V3_PARTS = {"expand_conv": "expand", "bottleneck_conv": "depthwise", "linear_conv": "linear"}
+_STATIC_RULES = [
+    *conv_bn_rules(r"conv", "conv1", "conv1_bn", conv_attr="conv", bn_attr="bn"),
+    *conv_bn_rules(r"blocks\.(\d+)\.(\w+_conv)", lambda m: f"conv{int(m[1]) + 2}_{_V3_PARTS[m[2]]}",
+                   lambda m: f"conv{int(m[1]) + 2}_{_V3_PARTS[m[2]]}_bn", conv_attr="conv", bn_attr="bn"),
+    *fc_rules(r"blocks\.(\d+)\.mid_se\.conv([12])", lambda m: f"conv{int(m[1]) + 2}_se_{m[2]}"),
+    *conv_bn_rules(r"last_second_conv", "conv_last", "conv_last_bn", conv_attr="conv", bn_attr="bn"),
+    (r"last_conv\.weight", "last_1x1_conv_weights"),
+    *fc_rules(r"fc", "fc"),
+]
+register_key_map("MobileNetV3", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -14,7 +14,8 @@ import numpy as np
 from .._paddle import import_paddle
 from ._layers import ConvBN, PooledBackbone, linear
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, folded_bn_mean, register_static_fold, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -95,6 +96,37 @@ class RegNet(PooledBackbone):
         for block in self.block_list:
             x = block(x)
         return x
+
+
+# --- Paddle 1.x static names (PaddleClas release/static regnet.py) --------------------------------
+# Units ``stem_conv`` and ``s<stage>_b<block>_branch2a|2b|2c|1``; their convs had a bias (fluid's
+# default), which the BatchNorm right after makes redundant: it folds into the BN mean.
+_REG_PARTS = {"conv0": "branch2a", "conv1": "branch2b", "conv2": "branch2c", "short": "branch1"}
+_REG_TF = dict(conv_suffix=".conv2d.output.1.w_0", bn_suffixes=("_bn.output.1.w_0", "_bn.output.1.b_0", "_bn_mean",
+                                                                "_bn_variance"))
+_STATIC_RULES = [
+    *conv_bn_rules(r"conv", "stem_conv", "stem_conv", **_REG_TF),
+    *conv_bn_rules(r"(s\d+_b\d+)\.(conv\d|short)", lambda m: f"{m[1]}_{_REG_PARTS[m[2]]}",
+                   lambda m: f"{m[1]}_{_REG_PARTS[m[2]]}", **_REG_TF),
+    *fc_rules(r"out", "fc_0", weight=".w_0", bias=".b_0"),
+]
+register_key_map("RegNet", static_map(_STATIC_RULES), scheme="static")
+
+
+def _static_units(model: "RegNet"):
+    for name, _ in model.named_sublayers():
+        if name == "conv" or (name.split(".")[-1] in _REG_PARTS and "." in name):
+            yield "stem_conv" if name == "conv" else f"{name.split('.')[0]}_{_REG_PARTS[name.split('.')[-1]]}"
+
+
+def _fold_conv_bias(model: "RegNet", state: dict) -> dict:
+    for unit in _static_units(model):
+        folded_bn_mean(state, f"{unit}.conv2d.output.1.b_0", f"{unit}_bn_mean")
+    return state
+
+
+register_static_fold("RegNet", _fold_conv_bias,
+                     extra=lambda model: [f"{unit}.conv2d.output.1.b_0" for unit in _static_units(model)])
 
 
 _REGNETX = {  # name: (w_a, w_0, w_m, depth, group width)

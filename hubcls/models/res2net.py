@@ -7,12 +7,14 @@ shortcut downsampling. Parameter names follow ``model_zoo/res2net.py`` / ``res2n
 """
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Dict
 
 from .._paddle import import_paddle
 from ._layers import ConvBN, ConvBNLayer, PooledBackbone, linear
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, rename
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -97,6 +99,29 @@ class Res2Net(PooledBackbone):
         for block in self.block_list:
             x = block(x)
         return x
+
+
+@register_key_map("Res2Net", scheme="static")
+def key_map_static(model: Res2Net) -> Dict[str, str]:
+    """Paddle 1.x static names (PaddleClas release/static res2net.py, res2net_vd.py): ResNet's fluid
+    naming - stem ``conv1`` / ``bn_conv1`` (vd: ``conv1_<k>`` / ``bnv1_<k>``), block ``res<s><x>``
+    with ``_branch2a`` / ``_branch2b_<k>`` / ``_branch2c`` / ``_branch1``, BN ``bn<s><x>_...``,
+    classifier ``fc``. Each block's name is the one its split convs carry (``res4b22_branch2b_1``)."""
+    keys = list(model.state_dict())
+    blocks = {}
+    for key in keys:
+        m = re.match(r"(bb_\d+_\d+)\.(res\w+?)_branch2b_\d+\.", key)
+        if m:
+            blocks[m[1]] = m[2]
+    bn = lambda conv: "bn" + conv[3:]  # noqa: E731 - res2a_branch2a -> bn2a_branch2a
+    rules = [*conv_bn_rules(r"conv1", "conv1", "bn_conv1"),
+             *conv_bn_rules(r"conv1_(\d)", r"conv1_\1", r"bnv1_\1"),
+             *fc_rules(r"out", "fc")]
+    for block, res in blocks.items():
+        for attr, part in (("conv0", "branch2a"), ("conv2", "branch2c"), ("short", "branch1")):
+            rules += conv_bn_rules(rf"{block}\.{attr}", f"{res}_{part}", bn(f"{res}_{part}"))
+        rules += conv_bn_rules(rf"{block}\.({res}_branch2b_\d+)", r"\1", lambda m: bn(m[1]))
+    return rename(keys, rules)
 
 
 @register_model

@@ -8,12 +8,16 @@ Parameter names follow ``model_zoo/resnest.py``.
 """
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Dict
+
+import numpy as np
 
 from .._paddle import import_paddle
 from ._layers import ConvBN, PooledBackbone, linear
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import bn_rules, conv_bn_rules, fc_rules, register_static_fold, rename, static_names
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -143,6 +147,58 @@ class ResNeSt(PooledBackbone):
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.max_pool2d(self.stem(x))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+# --- Paddle 1.x static names (PaddleClas release/static resnest.py) -------------------------------
+_ST = dict(conv_suffix="_weight")  # this family's convs end in "_weight", BN in "_scale" ... "_variance"
+
+
+def _static_block(layer: int, i: int) -> str:
+    # the 2020 code extends the block name cumulatively: layer2_bottleneck_1_bottleneck_2_bottleneck_3
+    return f"layer{layer}_bottleneck_0" if i == 0 else f"layer{layer}" + "".join(
+        f"_bottleneck_{k}" for k in range(1, i + 1))
+
+
+@register_key_map("ResNeSt", scheme="static")
+def key_map_static(model: "ResNeSt") -> Dict[str, str]:
+    """{key: static name}: stem ``conv1`` .. ``conv3``; block convs ``<block>_conv1``,
+    ``_splatconv_splat1`` / ``_splat2`` / ``_splat_weights`` (the attention conv; the 2020 one had no
+    bias, its zero bias is ``<block>_splatconv_splat_offset``), ``_conv3``; the projection shortcut
+    ``<block>_weights`` (avg-down) or ``<block>_shortcut_weights``, BN ``<block>_shortcut``; ``fc``."""
+    keys = list(model.state_dict())
+    out = rename(keys, [*conv_bn_rules(r"stem\.(conv\d)", r"\1", r"\1", **_ST), *fc_rules(r"out", "fc")])
+    by_block: Dict[tuple, list] = {}
+    for key in keys:
+        m = re.match(r"layer(\d)\.layer\d_bottleneck_(\d+)\.(.*)", key)
+        if m:
+            by_block.setdefault((int(m[1]), int(m[2])), []).append(m[3])
+    for (layer, i), subkeys in by_block.items():
+        block = _static_block(layer, i)
+        avg_down = getattr(model, f"layer{layer}").blocks_[i].avg_down
+        rules = [*conv_bn_rules(r"conv1", f"{block}_conv1", f"{block}_conv1", **_ST),
+                 *conv_bn_rules(r"conv2\.conv([12])", rf"{block}_splatconv_splat\1", rf"{block}_splatconv_splat\1", **_ST),
+                 *fc_rules(r"conv2\.conv3", f"{block}_splatconv_splat", weight="_weights"),
+                 *conv_bn_rules(r"conv3", f"{block}_conv3", f"{block}_conv3", **_ST),
+                 (r"conv4\.weight", f"{block}_weights" if avg_down else f"{block}_shortcut_weights"),
+                 *bn_rules(r"_batch_norm", f"{block}_shortcut")]
+        prefix = f"layer{layer}.layer{layer}_bottleneck_{i}."
+        out.update({prefix + k: v for k, v in rename(subkeys, rules).items()})
+    return out
+
+
+def _attention_biases(model: "ResNeSt") -> Dict[str, str]:
+    """{key: static name} of the attention convs' biases, which the 2020 program did not have."""
+    return {k: n for k, n in static_names(model).items() if n.endswith("_splatconv_splat_offset")}
+
+
+def _zero_attention_bias(model: "ResNeSt", state: dict) -> dict:
+    sd = model.state_dict()
+    for key, name in _attention_biases(model).items():
+        state.setdefault(name, np.zeros(sd[key].shape, dtype="float32"))
+    return state
+
+
+register_static_fold("ResNeSt", _zero_attention_bias, absent=lambda model: _attention_biases(model).values())
 
 
 @register_model

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ._features import Backbone
-from ._layers import ConvBNLayer, SEModule, linear, nn, paddle
+from ._layers import ConvBNLayer, SEModule, check_data_format, linear, nn, paddle, to_channels_first, to_channels_last
 from ._pretrained import zoo_cfg
 from ._registry import register_model, register_pretrained
+from ._static import register_static_fold, scale_tensor
 from .resnet import DEPTHS, stage_block_names
 
 
@@ -22,9 +23,9 @@ class ResNeXtBlock(nn.Layer):
     """Basic (two 3x3) or bottleneck (1x1, grouped 3x3, 1x1) block, optional SE, optional vd shortcut."""
 
     def __init__(self, in_ch, width, out_ch, stride, groups, bottleneck, shortcut, vd_short,
-                 se_reduction, names):
+                 se_reduction, names, data_format="NCHW"):
         super().__init__()
-        kw = dict(style="zoo", vd_pool="zoo")
+        kw = dict(style="zoo", vd_pool="zoo", data_format=data_format)
         bn = names.get("bn")  # callable static conv name -> BN name, or None for the default rule
         sn = names.get
 
@@ -41,7 +42,8 @@ class ResNeXtBlock(nn.Layer):
             self.conv0 = cb(in_ch, width, 3, s=stride, act="relu", key="a")
             self.conv1 = cb(width, out_ch, 3, key="b")
         self.bottleneck = bottleneck
-        self.scale = SEModule(out_ch, se_reduction, kind="linear", static_name=sn("se")) if se_reduction else None
+        self.scale = SEModule(out_ch, se_reduction, kind="linear", static_name=sn("se"),
+                              data_format=data_format) if se_reduction else None
         if not shortcut:
             self.short = cb(in_ch, out_ch, 1, s=1 if vd_short else stride, key="short", is_vd_mode=vd_short)
         self.shortcut = shortcut
@@ -64,24 +66,31 @@ class ResNeXt(Backbone):
     stem: 'vb' (7x7/64, attribute ``conv``) or 'vd' (three 3x3 convs ``conv1_1..3``);
     stem_width: channels of the vd stem's last conv (64; SENet154_vd/SE_ResNeXt_vd: 128);
     vd_shortcut: avg-pool downsampling shortcuts; se_reduction: SE after the last conv of each block;
-    naming: 'res' (res2a_branch2a...) or 'se' (conv2_1_x1...) Paddle 1.x names; fc_static: classifier names.
+    naming: 'res' (res2a_branch2a...) or 'se' (conv2_1_x1...) Paddle 1.x names; fc_static: classifier names;
+    static_dropout: the dropout the 2020 static program ran before its classifier (fluid scaled by
+    1 - p at inference; this model has no dropout there), folded into static weights as they load.
+    input_image_channel / data_format: PaddleClas's arguments (input channels; 'NHWC' runs
+    channels-last inside - the model still takes NCHW images and gives the same logits).
     """
 
     classifier_name = "out"
 
     def __init__(self, layers=50, cardinality=1, widths=(64, 128, 256, 512), out_mult=4, stem="vb",
                  stem_width=64, vd_shortcut=False, se_reduction=None, naming="res",
-                 fc_static=("fc_0.w_0", "fc_0.b_0"), stem_static=None, num_classes=1000,
-                 class_num=None):
+                 fc_static=("fc_0.w_0", "fc_0.b_0"), stem_static=None, static_dropout=0.0, num_classes=1000,
+                 class_num=None, input_image_channel=3, data_format="NCHW"):
         super().__init__()
+        self.fc_static, self.static_dropout = tuple(fc_static), float(static_dropout)
+        self.data_format = df = check_data_format(data_format)
+        self.input_image_channel = int(input_image_channel)
         num_classes = class_num if class_num is not None else num_classes
         self.layers, self.num_classes = layers, num_classes
         bottleneck = layers >= 50
-        kw = dict(style="zoo", vd_pool="zoo", act="relu")
+        kw = dict(style="zoo", vd_pool="zoo", act="relu", data_format=df)
         bn_rule = (lambda st: st + "_bn") if naming == "se" else None
         if stem == "vd":
             half = stem_width // 2
-            chans = [(3, half, 2), (half, half, 1), (half, stem_width, 1)]
+            chans = [(self.input_image_channel, half, 2), (half, half, 1), (half, stem_width, 1)]
             st_names = stem_static or ["conv1_1", "conv1_2", "conv1_3"]
             self._stem_names = ["conv1_1", "conv1_2", "conv1_3"]
             for attr, (i, o, s), st in zip(self._stem_names, chans, st_names):
@@ -90,11 +99,11 @@ class ResNeXt(Backbone):
             in_ch = stem_width
         else:
             st = (stem_static or ["conv1"])[0]
-            self.conv = ConvBNLayer(3, 64, 7, stride=2, static_name=st,
+            self.conv = ConvBNLayer(self.input_image_channel, 64, 7, stride=2, static_name=st,
                                     bn_static_name=bn_rule(st) if bn_rule else None, **kw)
             self._stem_names = ["conv"]
             in_ch = 64
-        self.pool2d_max = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
+        self.pool2d_max = nn.MaxPool2D(kernel_size=3, stride=2, padding=1, data_format=df)
         self.block_list, self.feature_info = [], []
         n_se = 1 if layers in (50, 101) else 3
         for s, n in enumerate(DEPTHS[layers]):
@@ -115,7 +124,7 @@ class ResNeXt(Backbone):
                 block = ResNeXtBlock(in_ch, widths[s], out_ch, stride=2 if (i == 0 and s != 0) else 1,
                                  groups=cardinality, bottleneck=bottleneck, shortcut=i != 0,
                                  vd_short=vd_shortcut and not (s == 0 and i == 0),
-                                 se_reduction=se_reduction, names=names)
+                                 se_reduction=se_reduction, names=names, data_format=df)
                 self.add_sublayer(f"bb_{s}_{i}", block)
                 self.block_list.append(block)
                 in_ch = out_ch
@@ -125,12 +134,14 @@ class ResNeXt(Backbone):
         self.out = linear(in_ch, num_classes, static_names=fc_static)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        if self.data_format == "NHWC":
+            x = to_channels_last(x)
         for name in self._stem_names:
             x = getattr(self, name)(x)
         x = self.pool2d_max(x)
         for block in self.block_list:
             x = block(x)
-        return x
+        return to_channels_first(x) if self.data_format == "NHWC" else x
 
     def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = self.pool2d_avg(x).flatten(1)
@@ -141,6 +152,15 @@ class ResNeXt(Backbone):
 WIDTHS_32X4D = (128, 256, 512, 1024)
 WIDTHS_64X4D = (256, 512, 1024, 2048)
 _FC_STATIC = ("fc_weights", "fc_offset")
+
+
+def _fold_static_dropout(model: ResNeXt, state: dict) -> dict:
+    if model.static_dropout:
+        scale_tensor(state, model.fc_static[0], 1.0 - model.static_dropout)
+    return state
+
+
+register_static_fold("ResNeXt", _fold_static_dropout)
 
 
 def build_resnext(kwargs: Dict[str, Any], **arch: Any) -> ResNeXt:
@@ -239,18 +259,18 @@ def ResNet50_vc(**kwargs: Any) -> ResNeXt:
 
 
 default_cfgs = [
-    zoo_cfg("ResNeXt50_32x4d", static=True),
-    zoo_cfg("ResNeXt50_vd_32x4d", static=True),
-    zoo_cfg("ResNeXt50_64x4d", static=True),
-    zoo_cfg("ResNeXt50_vd_64x4d", static=True),
-    zoo_cfg("ResNeXt101_32x4d", static=True),
-    zoo_cfg("ResNeXt101_vd_32x4d", static=True),
-    zoo_cfg("ResNeXt101_64x4d", static=True),
-    zoo_cfg("ResNeXt101_vd_64x4d", static=True),
-    zoo_cfg("ResNeXt152_32x4d", static=True),
-    zoo_cfg("ResNeXt152_vd_32x4d", static=True),
-    zoo_cfg("ResNeXt152_64x4d", static=True),
-    zoo_cfg("ResNeXt152_vd_64x4d", static=True),
-    zoo_cfg("ResNet50_vc", static=True),
+    zoo_cfg("ResNeXt50_32x4d"),
+    zoo_cfg("ResNeXt50_vd_32x4d"),
+    zoo_cfg("ResNeXt50_64x4d"),
+    zoo_cfg("ResNeXt50_vd_64x4d"),
+    zoo_cfg("ResNeXt101_32x4d"),
+    zoo_cfg("ResNeXt101_vd_32x4d"),
+    zoo_cfg("ResNeXt101_64x4d"),
+    zoo_cfg("ResNeXt101_vd_64x4d"),
+    zoo_cfg("ResNeXt152_32x4d"),
+    zoo_cfg("ResNeXt152_vd_32x4d"),
+    zoo_cfg("ResNeXt152_64x4d"),
+    zoo_cfg("ResNeXt152_vd_64x4d"),
+    zoo_cfg("ResNet50_vc"),
 ]
 register_pretrained(*default_cfgs)

@@ -12,7 +12,8 @@ from typing import Any
 from .._paddle import import_paddle
 from ._layers import PooledBackbone, get_act, linear
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -88,6 +89,20 @@ class ResNeXtWSL(PooledBackbone):
         for name in self.block_names:
             x = getattr(self, name)(x)
         return x
+
+
+# Paddle 1.x static names (PaddleClas release/static resnext101_wsl.py keeps the names of the
+# converted PyTorch/WSL checkpoint): ``conv1.weight``, ``bn1.running_mean``, ``layer<L>.<i>.conv<k>``,
+# ``layer<L>.<i>.downsample.0`` / ``.1``, ``fc.weight``.
+_TORCH = dict(conv_suffix=".weight", bn_suffixes=(".weight", ".bias", ".running_mean", ".running_var"), bn_attr="_bn")
+_STATIC_RULES = [
+    *conv_bn_rules(r"_conv_stem", "conv1", "bn1", **_TORCH),
+    *conv_bn_rules(r"_conv(\d)_(\d+)\._conv(\d)", lambda m: f"layer{m[1]}.{m[2]}.conv{int(m[3]) + 1}",
+                   lambda m: f"layer{m[1]}.{m[2]}.bn{int(m[3]) + 1}", **_TORCH),
+    *conv_bn_rules(r"_conv(\d)_(\d+)\._short\._conv", r"layer\1.\2.downsample.0", r"layer\1.\2.downsample.1", **_TORCH),
+    *fc_rules(r"_out", "fc", weight=".weight", bias=".bias"),
+]
+register_key_map("ResNeXtWSL", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -39,14 +39,14 @@ def SE_ResNet50_vd(**kwargs: Any) -> ResNeXt:
 def SE_ResNeXt50_32x4d(**kwargs: Any) -> ResNeXt:
     """SE-ResNeXt-50 32x4d."""
     return build_resnext(kwargs, layers=50, cardinality=32, widths=WIDTHS_32X4D, out_mult=2, se_reduction=16,
-                         naming="se", fc_static=_FC_STATIC_SE)
+                         naming="se", fc_static=_FC_STATIC_SE, static_dropout=0.5)
 
 
 @register_model
 def SE_ResNeXt101_32x4d(**kwargs: Any) -> ResNeXt:
     """SE-ResNeXt-101 32x4d."""
     return build_resnext(kwargs, layers=101, cardinality=32, widths=WIDTHS_32X4D, out_mult=2, se_reduction=16,
-                         naming="se", fc_static=_FC_STATIC_SE)
+                         naming="se", fc_static=_FC_STATIC_SE, static_dropout=0.5)
 
 
 @register_model
@@ -62,16 +62,16 @@ def SENet154_vd(**kwargs: Any) -> ResNeXt:
     """SENet-154-vd: SE-ResNeXt-152 64x4d, vd stem (128) and shortcuts."""
     return build_resnext(kwargs, layers=152, cardinality=64, widths=WIDTHS_64X4D, out_mult=1, stem="vd",
                          stem_width=128, vd_shortcut=True, se_reduction=16, naming="se",
-                         fc_static=_FC_STATIC_SE)
+                         fc_static=_FC_STATIC_SE, static_dropout=0.2)
 
 
 default_cfgs = [
-    zoo_cfg("SE_ResNet18_vd", static=True),
-    zoo_cfg("SE_ResNet34_vd", static=True),
-    zoo_cfg("SE_ResNet50_vd", static=True),
-    zoo_cfg("SE_ResNeXt50_32x4d", static=True),
-    zoo_cfg("SE_ResNeXt101_32x4d", static=True),
-    zoo_cfg("SE_ResNeXt50_vd_32x4d", static=True),
-    zoo_cfg("SENet154_vd", static=True),
+    zoo_cfg("SE_ResNet18_vd"),
+    zoo_cfg("SE_ResNet34_vd"),
+    zoo_cfg("SE_ResNet50_vd"),
+    zoo_cfg("SE_ResNeXt50_32x4d"),
+    zoo_cfg("SE_ResNeXt101_32x4d"),
+    zoo_cfg("SE_ResNeXt50_vd_32x4d"),
+    zoo_cfg("SENet154_vd"),
 ]
 register_pretrained(*default_cfgs)

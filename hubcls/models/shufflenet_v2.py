@@ -13,7 +13,8 @@ from .._paddle import import_paddle
 from ._features import Backbone
 from ._layers import ConvBNLayer
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -136,6 +137,21 @@ class ShuffleNetV2Model(Backbone):
     def forward_head(self, x: paddle.Tensor, pre_logits: bool = False) -> paddle.Tensor:
         x = paddle.flatten(self._pool2d_avg(x), start_axis=1)
         return x if pre_logits else self._fc(x)
+
+
+# Paddle 1.x static names (PaddleClas release/static shufflenet_v2.py and _swish.py): stem
+# ``stage1_conv``, unit ``<s>_<i>`` is ``stage_<s>_<i>`` with convs numbered as in the 2020 code,
+# BN ``<conv>_bn``; ``conv5``; classifier ``fc6``.
+_SHUFFLE_CONVS = {"_conv_pw": "conv1", "_conv_dw": "conv2", "_conv_linear": "conv3", "_conv_pw_2": "conv1",
+                  "_conv_dw_2": "conv2", "_conv_linear_2": "conv3", "_conv_dw_1": "conv4", "_conv_linear_1": "conv5"}
+_STATIC_RULES = [
+    *conv_bn_rules(r"_conv1", "stage1_conv", "stage1_conv_bn"),
+    *conv_bn_rules(r"(\d+)_(\d+)\.(_conv_\w+)", lambda m: f"stage_{m[1]}_{m[2]}_{_SHUFFLE_CONVS[m[3]]}",
+                   lambda m: f"stage_{m[1]}_{m[2]}_{_SHUFFLE_CONVS[m[3]]}_bn"),
+    *conv_bn_rules(r"_last_conv", "conv5", "conv5_bn"),
+    *fc_rules(r"_fc", "fc6"),
+]
+register_key_map("ShuffleNetV2Model", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

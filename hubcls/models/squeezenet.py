@@ -11,7 +11,8 @@ from typing import Any
 from .._paddle import import_paddle
 from ._features import Backbone
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -95,6 +96,17 @@ class SqueezeNet(Backbone):
             return paddle.flatten(self._avg_pool(x), start_axis=1)
         x = F.relu(self._conv9(self._drop(x)))
         return paddle.flatten(self._avg_pool(x), start_axis=1)
+
+
+# Paddle 1.x static names (PaddleClas release/static squeezenet.py): biased convs ``conv1``,
+# ``fire<n>_squeeze1x1`` / ``_expand1x1`` / ``_expand3x3`` (n = module + 1), classifier conv ``conv10``.
+_FIRE_PARTS = {"_conv": "squeeze1x1", "_conv_path1": "expand1x1", "_conv_path2": "expand3x3"}
+_STATIC_RULES = [
+    *fc_rules(r"_conv", "conv1"),
+    *fc_rules(r"_conv(\d)\.(_conv\w*)\._conv", lambda m: f"fire{int(m[1]) + 1}_{_FIRE_PARTS[m[2]]}"),
+    *fc_rules(r"_conv9", "conv10"),
+]
+register_key_map("SqueezeNet", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

@@ -14,6 +14,7 @@ from .._paddle import import_paddle
 from ._features import Backbone
 from ._pretrained import zoo_cfg
 from ._registry import register_key_map, register_model, register_pretrained
+from ._static import fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -110,6 +111,15 @@ def key_to_20(key: str) -> str:
 
 # the weight loader's hook: {model key: release/2.0 file key}
 register_key_map("VGG", lambda model: {k: key_to_20(k) for k in model.state_dict()}, scheme="2.0")
+
+
+# Paddle 1.x static names (PaddleClas release/static vgg.py): bias-free convs ``conv<block>_<n>``,
+# classifier layers ``fc6`` .. ``fc8``.
+_STATIC_RULES = [
+    (r"conv_block_(\d)\.conv(\d)\.weight", r"conv\1_\2_weights"),
+    *fc_rules(r"fc([123])", lambda m: f"fc{int(m[1]) + 5}"),
+]
+register_key_map("VGG", static_map(_STATIC_RULES), scheme="static")
 
 
 @register_model

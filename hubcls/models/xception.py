@@ -15,7 +15,8 @@ from typing import Any
 from .._paddle import import_paddle
 from ._layers import ConvBN, PooledBackbone, get_act, linear
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
+from ._static import conv_bn_rules, fc_rules, static_map
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -267,6 +268,60 @@ class XceptionDeeplab(PooledBackbone):
         # PaddleClas drops out on the feature map, before pooling
         x = paddle.flatten(self.global_pool(self.head_drop(x)), start_axis=1)
         return x if pre_logits else self._fc(x)
+
+
+# --- Paddle 1.x static names (PaddleClas release/static xception.py, xception_deeplab.py) ---------
+def _bn_prefixed(base):
+    return lambda m: "bn_" + (base(m) if callable(base) else m.expand(base))
+
+
+def _sep_rules(unit, base):
+    """A SeparableConv at ``unit``: ``<base>_sep`` (pointwise) and ``<base>_dw``, BN ``bn_<conv>``."""
+    rules = []
+    for attr, kind in (("_pointwise_conv", "sep"), ("_depthwise_conv", "dw")):
+        conv = (lambda m, kind=kind: f"{base(m)}_{kind}") if callable(base) else f"{base}_{kind}"
+        rules += conv_bn_rules(rf"{unit}\.{attr}", conv, _bn_prefixed(conv))
+    return rules
+
+
+_BRANCH = {"_conv1": "2a", "_conv2": "2b", "_conv_0": "2a", "_conv_1": "2b", "_conv_2": "2c"}
+_XCEPTION_RULES = [
+    *conv_bn_rules(r"_entry_flow\._(conv[12])", r"entry_flow_\1", r"bn_entry_flow_\1"),
+    (r"_(entry|middle)_flow\._conv_(\d+)\._short\.weight", r"\1_flow_\2_branch1_weights"),
+    *_sep_rules(r"_(entry|middle)_flow\._conv_(\d+)\.(_conv_?\d)",
+                lambda m: f"{m[1]}_flow_{m[2]}_branch{_BRANCH[m[3]]}_weights"),
+    (r"_exit_flow\._conv_0\._short\.weight", "exit_flow_1_branch1_weights"),
+    *_sep_rules(r"_exit_flow\._conv_0\._conv_([12])", lambda m: f"exit_flow_1_branch2{'ab'[int(m[1]) - 1]}_weights"),
+    *_sep_rules(r"_exit_flow\._conv_([12])", lambda m: f"exit_flow_{int(m[1]) + 1}"),
+    *fc_rules(r"_exit_flow\._out", "fc"),
+]
+register_key_map("Xception", static_map(_XCEPTION_RULES), scheme="static")
+
+# DeepLab variant: TensorFlow-style names (``xception_65/entry_flow/block1/separable_conv1/depthwise/
+# weights``, BN ``.../BatchNorm/gamma|beta|moving_mean|moving_variance``); a '/' is a sub-folder in a
+# per-parameter folder.
+_TF_BN = ("/BatchNorm/gamma", "/BatchNorm/beta", "/BatchNorm/moving_mean", "/BatchNorm/moving_variance")
+
+
+@register_key_map("XceptionDeeplab", scheme="static")
+def _xception_deeplab_static(model: "XceptionDeeplab") -> dict:
+    net = model.backbone
+    tf = dict(conv_suffix="/weights", bn_suffixes=_TF_BN)
+    block = rf"(?:({net}/\w+_flow/block\d+)|_exit_flow_(\d))"
+
+    def where(m):
+        return m[1] or f"{net}/exit_flow/block{m[2]}"
+
+    rules = [
+        *conv_bn_rules(r"_(conv[12])", rf"{net}/entry_flow/\1", rf"{net}/entry_flow/\1", bn_attr="_bn", **tf),
+        *conv_bn_rules(rf"{block}\._short", lambda m: f"{where(m)}/shortcut", lambda m: f"{where(m)}/shortcut",
+                       bn_attr="_bn", **tf),
+    ]
+    for i, part in ((1, "depthwise"), (2, "pointwise")):
+        unit = lambda m, part=part: f"{where(m)}/separable_conv{m[3]}/{part}"  # noqa: E731
+        rules += conv_bn_rules(rf"{block}\._conv(\d)", unit, unit, conv_attr=f"_conv{i}", bn_attr=f"_bn{i}", **tf)
+    rules += fc_rules(r"_fc", "fc", bias="_bias")
+    return static_map(rules)(model)
 
 
 # --- registry -----------------------------------------------------------------------------------
