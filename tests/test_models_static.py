@@ -190,7 +190,10 @@ def test_inference_model_folders_written_by_paddle(model_file, params_file, tmp_
     program = S.parse_program((d / model_file).read_bytes())
     assert {v.name for v in program} == {n for n, _ in named}
     assert {v.name: v.shape for v in program} == {n: a.shape for n, a in named}
-    assert_2020_logits(hubcls.create_model(SMALL, pretrained=str(d)), SMALL)
+    if not model_file.endswith(".pdmodel"):
+        # (a folder holding inference.pdmodel is an export directory to the model resolver, whose
+        # program runs through the Predictor; its parameter file named directly loads as weights)
+        assert_2020_logits(hubcls.create_model(SMALL, pretrained=str(d)), SMALL)
     if params_file is not None:  # the parameter file named directly finds its program beside it
         assert_2020_logits(hubcls.create_model(SMALL, pretrained=str(d / params_file)), SMALL)
     tar = tmp_path / "exported.tar"
