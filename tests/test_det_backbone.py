@@ -142,11 +142,126 @@ def test_any_zoo_model_through_features_only():
     (dict(norm_type="group_norm"), "norm_type"),
     (dict(return_idx=[4]), "return_idx"),
     (dict(lr_mult_list=[1.0, 1.0]), "lr_mult_list"),
-    (dict(variant="c"), "variant"),
+    (dict(variant="e"), "variant"),
     (dict(depth=42), "depth"),
+    (dict(groups=32, base_width=4), "basic blocks"),
+    (dict(ch_in=33), "ch_in"),
+    (dict(groups=3, base_width=7, depth=50, pretrained=True), "no zoo model"),
 ])
 def test_bad_settings_are_clear_errors(kwargs, match):
     args = dict(depth=18, variant="d")
     args.update(kwargs)
     with pytest.raises(ConfigError, match=match):
         HubclsResNet(**args)
+
+
+# ---------------------------------------------------------------------------------------------
+# PaddleDetection's own ResNet / SENet (pip paddledet 2.6): every argument with its meaning. The
+# peer gets random weights (BN statistics and DCN offsets included), its state_dict is loaded into
+# HubclsResNet through the "ppdet" key scheme, and the feature maps must be identical.
+PPDET_CASES = [
+    dict(depth=50, variant="d", return_idx=[1, 2, 3], dcn_v2_stages=[3], freeze_at=-1, freeze_norm=False,
+         norm_decay=0.0),                                                  # PP-YOLO r50vd_dcn
+    dict(depth=18, variant="a"),
+    dict(depth=50, variant="a", num_stages=3, return_idx=[0, 2]),
+    dict(depth=34, variant="c", ch_in=32),
+    dict(depth=50, variant="b", groups=32, base_width=4),                 # -> zoo ResNeXt50_32x4d
+    dict(depth=50, variant="d", groups=32, base_width=8, lr_mult_list=[0.1, 0.2, 0.3, 0.4]),
+    dict(depth=34, variant="d", std_senet=True),                          # -> zoo SE_ResNet34_vd
+    dict(depth=50, variant="b", groups=16, base_width=4, std_senet=True, dcn_v2_stages=[1, 2], ch_in=48),
+]
+
+
+def _ppdet_peer(cls, kwargs, seed=0):
+    from test_models_parity import randomize
+
+    paddle.seed(seed)
+    with paddle.utils.unique_name.guard():
+        peer = cls(**kwargs)
+    randomize(peer, seed)
+    rng = np.random.RandomState(seed + 1)
+    for n, p in peer.named_parameters():
+        if "conv_offset" in n:  # DCNv2 offsets start at zero; make them matter
+            p.set_value((rng.standard_normal(p.shape) * 0.01).astype("float32"))
+    return peer
+
+
+def _same_features(peer, ours, shape=(1, 3, 96, 128)):
+    peer.eval()
+    ours.eval()
+    x = paddle.to_tensor(np.random.RandomState(7).standard_normal(shape).astype("float32"))
+    with paddle.no_grad():
+        a, b = peer({"image": x}), ours({"image": x})
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(v.numpy(), u.numpy(), rtol=1e-5, atol=1e-5 * float(np.abs(u.numpy()).max()))
+
+
+@pytest.mark.parametrize("kwargs", PPDET_CASES, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+def test_every_ppdet_resnet_argument(kwargs, tmp_path):
+    pytest.importorskip("ppdet", reason="pip paddledet==2.6.0 (tests/install_peers.sh) not installed")
+    from ppdet.modeling.backbones.resnet import ResNet
+
+    peer = _ppdet_peer(ResNet, kwargs)
+    path = tmp_path / "ppdet_backbone.pdparams"
+    paddle.save(peer.state_dict(), str(path))
+    ours = HubclsResNet(pretrained=str(path), **kwargs)
+    assert [(s.channels, s.stride) for s in ours.out_shape] == [(s.channels, s.stride) for s in peer.out_shape]
+    _same_features(peer, ours)
+    # the same freezing and learning rates as PaddleDetection's parameters
+    ref = {n: (p.stop_gradient, p.optimize_attr["learning_rate"]) for n, p in peer.named_parameters()}
+    from hubcls.models._weights import candidate_schemes
+
+    ppdet_name = candidate_schemes(ours.model)["ppdet"]
+    for n, p in ours.model.named_parameters():
+        if n.endswith(("_mean", "_variance")):  # BN statistics: never optimised
+            continue
+        assert (p.stop_gradient, p.optimize_attr["learning_rate"]) == ref[ppdet_name[n]], n
+
+
+def test_hubcls_senet_is_ppdet_senet(tmp_path):
+    pytest.importorskip("ppdet", reason="pip paddledet==2.6.0 (tests/install_peers.sh) not installed")
+    from ppdet.modeling.backbones.senet import SENet
+
+    from hubcls.det import HubclsSENet
+
+    kwargs = dict(depth=50, variant="d", groups=32, base_width=4)  # SE_ResNeXt50_vd_32x4d
+    peer = _ppdet_peer(SENet, kwargs)
+    path = tmp_path / "senet.pdparams"
+    paddle.save(peer.state_dict(), str(path))
+    ours = HubclsSENet(pretrained=str(path), **kwargs)
+    assert ours.name == "SE_ResNeXt50_vd_32x4d"
+    _same_features(peer, ours)
+
+
+def test_defaults_are_ppdet_defaults():
+    """A PaddleDetection config that leaves an argument out gets PaddleDetection's default."""
+    ppdet_resnet = pytest.importorskip("ppdet.modeling.backbones.resnet")
+    import inspect
+
+    theirs = inspect.signature(ppdet_resnet.ResNet.__init__).parameters
+    ours = inspect.signature(HubclsResNet.__init__).parameters
+    for name, p in theirs.items():
+        if name == "self":
+            continue
+        assert name in ours, f"HubclsResNet does not take PaddleDetection's {name!r}"
+        default = ours[name].default
+        assert list(default) == list(p.default) if isinstance(p.default, (list, tuple)) else default == p.default, name
+
+
+def test_sync_bn_falls_back_to_batch_norm_on_cpu_and_norm_decay():
+    """norm_type='sync_bn' on CPU (or one process) keeps plain BatchNorm, as PaddleDetection does:
+    PP-YOLO's config runs its eval forward on a CPU. norm_decay is the norm layers' own L2 decay."""
+    b = HubclsResNet(depth=18, variant="d", norm_type="sync_bn", freeze_norm=False, norm_decay=0.0)
+    norms = [layer for layer in b.model.sublayers() if isinstance(layer, paddle.nn.layer.norm._BatchNormBase)]
+    assert norms and not any(isinstance(layer, paddle.nn.SyncBatchNorm) for layer in norms)
+    b.eval()
+    assert len(b({"image": paddle.randn([1, 3, 64, 64])})) == 4
+    for layer in norms:
+        for p in (layer.weight, layer.bias):
+            assert isinstance(p.regularizer, paddle.regularizer.L2Decay) and p.regularizer._coeff == 0.0
+    decayed = HubclsResNet(depth=18, norm_decay=1e-4)
+    w = next(layer for layer in decayed.model.sublayers() if isinstance(layer, paddle.nn.BatchNorm2D)).weight
+    assert w.regularizer._coeff == pytest.approx(1e-4)
+    # a conv weight keeps the optimizer's own decay
+    assert decayed.model.stem[0].conv.weight.regularizer is None

@@ -2,14 +2,15 @@
 
 ``register_with_ppdet()`` applies the Paddle 3 compatibility layer for pip ``paddledet`` 2.6
 (:mod:`hubcls.det.ppdet_compat`) and registers :class:`HubclsResNet` and :class:`HubclsBackbone` in
-PaddleDetection's workspace, so its YAML configs can say ``backbone: HubclsResNet``. Importing
+PaddleDetection's workspace, so its YAML configs can say ``backbone: HubclsResNet`` (or
+``HubclsSENet``) where they said ``ResNet`` (``SENet``), keeping the section's arguments. Importing
 hubcls.det does not import PaddleDetection.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .backbone import DeformableConvV2, HubclsBackbone, HubclsResNet  # noqa: F401
+from .backbone import DeformableConvV2, HubclsBackbone, HubclsResNet, HubclsSENet  # noqa: F401
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "det"
 _registered = False
@@ -29,7 +30,7 @@ def register_with_ppdet() -> None:
     from . import ppdet_compat
 
     ppdet_compat.apply()
-    for cls in (HubclsBackbone, HubclsResNet):
+    for cls in (HubclsBackbone, HubclsResNet, HubclsSENet):
         if cls.__name__ not in global_config:
             register(serializable(cls))
     _registered = True

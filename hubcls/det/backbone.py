@@ -14,6 +14,7 @@ Stage indices follow PaddleDetection: 0 is res2 (stride 4) ... 3 is res5 (stride
 """
 from __future__ import annotations
 
+import re
 from typing import List, Optional, Sequence
 
 from .._paddle import import_paddle
@@ -74,6 +75,14 @@ def _shape_spec(channels, stride):
     return ShapeSpec(channels=channels, stride=stride)
 
 
+def _multi_gpu() -> bool:
+    """PaddleDetection's condition for SyncBatchNorm: GPUs and more than one process."""
+    try:
+        return paddle.device.get_device().startswith("gpu") and paddle.distributed.get_world_size() > 1
+    except Exception:  # noqa: BLE001 - no distributed runtime: a single process
+        return False
+
+
 def _as_list(value, name) -> List:
     if isinstance(value, int):
         return [value]
@@ -87,11 +96,16 @@ class HubclsBackbone(nn.Layer):
 
     name: zoo model name (``ResNet50_vd``, ``MobileNetV3_large_x1_0``, ...).
     pretrained: False, True (official classification weights), a weight file/dir or URL — any
-        format ``hubcls.create_model`` loads, in either PaddleClas key scheme.
+        format ``hubcls.create_model`` loads (either PaddleClas key scheme, Paddle 1.x static,
+        PaddleDetection's backbone names); a file without the classifier (a detector's backbone)
+        loads too, and deformable-conv offsets missing from it start at zero.
     return_idx: stages whose feature maps are returned (indices into the model's feature_info).
     freeze_at: freeze the stem and stages 0..freeze_at (-1: train everything).
-    norm_type: 'bn' (BatchNorm, frozen when ``freeze_norm``), 'sync_bn' (cross-device BN for
-        multi-GPU training), 'frozen_bn' (= 'bn' with freeze_norm=True).
+    norm_type: 'bn' (BatchNorm, frozen when ``freeze_norm``), 'sync_bn' (cross-device BN; as in
+        PaddleDetection it becomes SyncBatchNorm only on GPUs with more than one process, plain
+        BatchNorm otherwise), 'frozen_bn' (= 'bn' with freeze_norm=True).
+    norm_decay: L2 weight decay of the norm layers' scale and shift (PaddleDetection's meaning:
+        it replaces the optimizer's decay for them; 0 = none).
     freeze_norm: BN layers use their running statistics and get no gradient (PaddleDetection's
         default for ResNet backbones).
     lr_mult_list: per-stage learning-rate multipliers (one per stage of feature_info, or 4 for
@@ -104,7 +118,7 @@ class HubclsBackbone(nn.Layer):
     def __init__(self, name: str = "ResNet50_vd", pretrained=False, return_idx: Sequence[int] = (0, 1, 2, 3),
                  freeze_at: int = 0, norm_type: str = "bn", freeze_norm: bool = True,
                  lr_mult_list: Optional[Sequence[float]] = None, dcn_v2_stages: Sequence[int] = (-1,),
-                 num_stages: Optional[int] = None):
+                 num_stages: Optional[int] = None, norm_decay: Optional[float] = None, _model=None):
         super().__init__()
         from ..models import create_model
 
@@ -112,8 +126,7 @@ class HubclsBackbone(nn.Layer):
             raise ConfigError(f"norm_type: {norm_type!r} is not one of {', '.join(NORM_TYPES)}")
         if norm_type == "frozen_bn":
             norm_type, freeze_norm = "bn", True
-        model = create_model(name, pretrained=pretrained)
-        model.reset_classifier(0)  # detection uses features only; drop the ImageNet classifier
+        model = create_model(name) if _model is None else _model  # weights load after the DCN swap
         info = list(getattr(model, "feature_info", None) or [])
         if not info:
             raise ConfigError(f"{name} does not describe its stages (feature_info); it cannot be a backbone")
@@ -130,20 +143,27 @@ class HubclsBackbone(nn.Layer):
         if lr_mult_list is None:
             lr_mult_list = [1.0] * n_stages
         lr_mult_list = [float(v) for v in lr_mult_list]
+        if len(lr_mult_list) == len(info) > n_stages:
+            lr_mult_list = lr_mult_list[:n_stages]  # PaddleDetection: always 4 entries, num_stages or not
         if len(lr_mult_list) != n_stages:
             raise ConfigError(f"lr_mult_list must have {n_stages} entries (one per stage), got {len(lr_mult_list)}")
 
         self.name, self.return_idx, self.freeze_at = name, return_idx, int(freeze_at)
         self.norm_type, self.freeze_norm = norm_type, bool(freeze_norm)
+        self.norm_decay = None if norm_decay is None else float(norm_decay)
         self.dcn_v2_stages, self.lr_mult_list = dcn_v2_stages, lr_mult_list
         self.model = model
+        self._info = info
+        unused = self._drop_stages(n_stages)
         self._info = info[:n_stages]
-        self._stage_of = self._partition_parameters()
 
         for stage in dcn_v2_stages:
             self._use_dcn_v2(stage, lr_mult_list[stage])
+        self._load(pretrained, unused)
+        model.reset_classifier(0)  # detection uses features only; drop the ImageNet classifier
+        self._stage_of = self._partition_parameters()
         self._apply_lr_mult_and_freeze()
-        if norm_type == "sync_bn":
+        if norm_type == "sync_bn" and _multi_gpu():
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self._hooks, self._outs = [], {}
         from ..models._features import _get_sublayer
@@ -153,42 +173,72 @@ class HubclsBackbone(nn.Layer):
             self._hooks.append(layer.register_forward_post_hook(self._hook(stage)))
         self._last_stage_module = _get_sublayer(self.model, self._info[n_stages - 1]["module"])
 
+    def _drop_stages(self, n_stages: int) -> set:
+        """Remove the blocks of stages >= n_stages from the ResNet families' models (PaddleDetection
+        builds only num_stages stages: no compute, no parameters for the rest). Returns the keys of
+        unused stages left in other models (weights for them may be absent)."""
+        if n_stages >= len(self._info):
+            return set()
+        drop = {id(layer) for stage in range(n_stages, len(self._info)) for layer in self._stage_layers(stage)}
+        m = self.model
+        if isinstance(getattr(m, "blocks", None), nn.Sequential):  # ResNet: blocks.<i>
+            m.blocks = nn.Sequential(*[b for b in m.blocks if id(b) not in drop])
+            return set()
+        if isinstance(getattr(m, "block_list", None), list):  # ResNeXt & co.: bb_<stage>_<i>
+            for name, layer in list(m.named_children()):
+                if id(layer) in drop:
+                    delattr(m, name)
+            m.block_list = [b for b in m.block_list if id(b) not in drop]
+            return set()
+        return {f"{n}.{k}" for n, layer in m.named_sublayers() if id(layer) in drop for k in layer.state_dict()}
+
+    def _load(self, pretrained, unused=frozenset()) -> None:
+        if pretrained in (False, None):
+            return
+        from ..models._builder import locate_weights
+        from ..models._weights import classifier_keys, load_pretrained
+
+        cfg = getattr(self.model, "pretrained_cfg", None)
+        if pretrained is True and cfg is None:
+            raise ConfigError(f"{self.name}: no official weights for this backbone configuration; "
+                              f"pretrained= takes a weights file")
+        path = locate_weights(cfg, pretrained)
+        offsets = {k for k in self.model.state_dict() if ".conv_offset." in k}
+        load_pretrained(self.model, path, missing_ok=classifier_keys(self.model) | offsets | set(unused))
+
     # -- stage bookkeeping ---------------------------------------------------------------------
     def _partition_parameters(self) -> dict:
-        """Parameter name -> stage index (-1: stem; None: after the last used stage)."""
-        names = [n for n, _ in self.model.named_parameters()]
-        ends = []
-        for stage in self._info:
-            prefix = stage["module"] + "."
-            last = max((i for i, n in enumerate(names) if n.startswith(prefix)), default=None)
-            if last is None:
-                raise ConfigError(f"{self.name}: stage module {stage['module']} has no parameters")
-            ends.append(last)
-        first_stage_prefix = self._info[0]["module"].rsplit(".", 1)[0] + "."
-        stage_of, s = {}, 0
-        for i, n in enumerate(names):
-            while s < len(ends) and i > ends[s]:
-                s += 1
-            if s >= len(ends):
-                stage_of[n] = None
-            elif s == 0 and not n.startswith(first_stage_prefix):
-                stage_of[n] = -1  # stem: parameters before the first stage's container
-            else:
-                stage_of[n] = s
+        """Parameter name -> stage index (-1: stem, before the first stage; None: after the last
+        used stage)."""
+        owner = {}
+        for stage in range(len(self._info)):
+            params = [p for layer in self._stage_layers(stage) for p in layer.parameters()]
+            if not params:
+                raise ConfigError(f"{self.name}: stage module {self._info[stage]['module']} has no parameters")
+            owner.update({id(p): stage for p in params})
+        stage_of, after_stem = {}, False
+        for n, p in self.model.named_parameters():
+            stage = owner.get(id(p))
+            after_stem = after_stem or stage is not None
+            stage_of[n] = stage if stage is not None else (None if after_stem else -1)
         return stage_of
 
     def _stage_layers(self, stage: int):
-        """Blocks of ``stage`` (children of the stage container between two feature modules)."""
+        """Blocks of ``stage``: the siblings of its feature module from the previous stage's end on
+        (``blocks.5`` -> ``blocks.3 .. blocks.5``; ``bb_1_3`` -> ``bb_1_0 .. bb_1_3``)."""
         from ..models._features import _get_sublayer
 
         path = self._info[stage]["module"]
-        parent, _, idx = path.rpartition(".")
-        if not idx.isdigit():
+        parent, _, leaf = path.rpartition(".")
+        container = _get_sublayer(self.model, parent) if parent else self.model
+        if leaf.isdigit():
+            prev = self._info[stage - 1]["module"].rpartition(".") if stage > 0 else None
+            start = int(prev[2]) + 1 if prev is not None and prev[0] == parent and prev[2].isdigit() else 0
+            return [container[i] for i in range(start, int(leaf) + 1)]
+        m = re.fullmatch(r"(.*?)(\d+)", leaf)
+        if m is None:
             return [_get_sublayer(self.model, path)]
-        start = int(self._info[stage - 1]["module"].rpartition(".")[2]) + 1 if stage > 0 and \
-            self._info[stage - 1]["module"].rpartition(".")[0] == parent else 0
-        container = _get_sublayer(self.model, parent)
-        return [container[i] for i in range(start, int(idx) + 1)]
+        return [getattr(container, f"{m[1]}{i}") for i in range(int(m[2]) + 1) if hasattr(container, f"{m[1]}{i}")]
 
     def _use_dcn_v2(self, stage: int, lr_mult: float):
         swapped = 0
@@ -208,21 +258,23 @@ class HubclsBackbone(nn.Layer):
         params = dict(self.model.named_parameters())
         for name, p in params.items():
             stage = self._stage_of.get(name)
-            if stage is None and ".conv_offset." in name:  # DCN offsets added after partitioning
-                stage = self._stage_of.get(name.split(".conv_offset.")[0] + ".weight")
             if stage is None:
                 continue
+            if stage >= 0:  # frozen parameters keep their multiplier too, as in PaddleDetection
+                p.optimize_attr["learning_rate"] = self.lr_mult_list[stage]
             if stage in frozen_stages:
                 p.stop_gradient = True
-            elif stage >= 0:
-                p.optimize_attr["learning_rate"] = self.lr_mult_list[stage]
-        if self.freeze_norm:
-            for layer in self.model.sublayers():
-                if isinstance(layer, nn.layer.norm._BatchNormBase):
-                    layer._use_global_stats = True
-                    for p in layer.parameters():
-                        p.stop_gradient = True
-                        p.optimize_attr["learning_rate"] = 0.0
+        for layer in self.model.sublayers():
+            if not isinstance(layer, nn.layer.norm._BatchNormBase):
+                continue
+            if self.norm_decay is not None:
+                for p in (layer.weight, layer.bias):
+                    p.regularizer = paddle.regularizer.L2Decay(self.norm_decay)
+            if self.freeze_norm:
+                layer._use_global_stats = True
+                for p in layer.parameters():
+                    p.stop_gradient = True
+                    p.optimize_attr["learning_rate"] = 0.0
 
     # -- PaddleDetection interface ---------------------------------------------------------------
     def _hook(self, stage):
@@ -242,22 +294,111 @@ class HubclsBackbone(nn.Layer):
         return [outs[i] for i in self.return_idx]
 
 
-class HubclsResNet(HubclsBackbone):
-    """ResNet / ResNet-vd backbone with PaddleDetection's ResNet arguments (PSS-DET uses
-    ``depth=50, variant='d', freeze_at=0, dcn_v2_stages=[1, 2, 3], lr_mult_list=[0.05, 0.05, 0.1, 0.15]``
-    with ResNet50_vd_ssld weights)."""
+VARIANTS = ("a", "b", "c", "d")
+_STAGE_WIDTHS = (64, 128, 256, 512)  # PaddleDetection's ch_out per stage
 
-    def __init__(self, depth: int = 50, variant: str = "d", pretrained=False, weights: Optional[str] = None,
-                 return_idx: Sequence[int] = (0, 1, 2, 3), freeze_at: int = 0, norm_type: str = "bn",
-                 freeze_norm: bool = True, lr_mult_list: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
-                 dcn_v2_stages: Sequence[int] = (-1,), num_stages: int = 4):
-        if variant not in ("b", "d"):
-            raise ConfigError(f"variant: {variant!r} is not one of 'b' (ResNet), 'd' (ResNet-vd)")
+
+def _zoo_name(depth, ch_in, variant, groups, base_width, std_senet) -> Optional[str]:
+    """The zoo architecture that is exactly this PaddleDetection ResNet, if there is one (its
+    official classification weights then load with pretrained=True)."""
+    vd = "_vd" if variant == "d" else ""
+    if variant not in ("b", "d"):
+        return None
+    if not std_senet and ch_in == 64:
+        if groups == 1 and base_width == 64:
+            return f"ResNet{depth}{vd}"
+        if (groups, base_width) in ((32, 4), (64, 4)) and depth in (50, 101, 152):
+            return f"ResNeXt{depth}{vd}_{groups}x{base_width}d"
+        return None
+    if std_senet:
+        table = {(18, 64, "d", 1, 64): "SE_ResNet18_vd", (34, 64, "d", 1, 64): "SE_ResNet34_vd",
+                 (50, 64, "d", 1, 64): "SE_ResNet50_vd", (50, 64, "b", 32, 4): "SE_ResNeXt50_32x4d",
+                 (101, 64, "b", 32, 4): "SE_ResNeXt101_32x4d", (50, 128, "d", 32, 4): "SE_ResNeXt50_vd_32x4d",
+                 (152, 128, "d", 64, 4): "SENet154_vd"}
+        return table.get((depth, ch_in, variant, groups, base_width))
+    return None
+
+
+def _resnet_model(depth, ch_in, variant, groups, base_width, std_senet):
+    """PaddleDetection's ResNet(depth, ch_in, variant, groups, base_width, std_senet) as a hubcls
+    ResNeXt (the general model_zoo ResNet), classifier-free until weights load."""
+    from ..models.resnext import ResNeXt
+
+    bottleneck = depth >= 50
+    expansion = 4 if bottleneck else 1
+    # ResNeXt: each stage's grouped 3x3 conv is int(ch_out * base_width / 64) * groups wide
+    widths = [int(c * base_width / 64.0) * groups for c in _STAGE_WIDTHS] if bottleneck else list(_STAGE_WIDTHS)
+    return ResNeXt(layers=depth, cardinality=groups, widths=widths, out_mult=expansion * _STAGE_WIDTHS[0] / widths[0],
+                   stem="vd" if variant in ("c", "d") else "vb", stem_width=ch_in, vd_shortcut=variant == "d",
+                   se_reduction=16 if std_senet else None, stride_in_1x1=variant == "a")
+
+
+class HubclsResNet(HubclsBackbone):
+    """PaddleDetection's ResNet / ResNeXt / SE-ResNet(X) backbone, built from hubcls's models.
+
+    Takes every argument of PaddleDetection 2.6's ``ResNet`` with its meaning and default
+    (ppdet/modeling/backbones/resnet.py): ``depth`` (18/34/50/101/152), ``ch_in`` (stem width),
+    ``variant`` ('a': stride on the 1x1 conv; 'b'; 'c': three-conv stem; 'd': + average-pool
+    shortcuts), ``lr_mult_list``, ``groups`` / ``base_width`` (ResNeXt: the 3x3 conv of a stage is
+    int(ch_out * base_width / 64) * groups wide), ``norm_type`` ('bn', 'sync_bn'), ``norm_decay``,
+    ``freeze_norm``, ``freeze_at``, ``return_idx``, ``dcn_v2_stages``, ``num_stages``, ``std_senet``
+    (squeeze-excitation after each block's last conv); so a PaddleDetection config swaps
+    ``backbone: ResNet`` for ``backbone: HubclsResNet`` with its ``ResNet:`` section unchanged.
+
+    hubcls's own: ``pretrained`` (True: the official classification weights of the zoo model this
+    configuration is - ResNet50_vd, ResNeXt101_vd_64x4d, SE_ResNeXt50_vd_32x4d, ...; or a weights file
+    in any format hubcls reads, PaddleDetection backbone weights included) and ``weights`` (a weight
+    variant of that architecture, e.g. ``ResNet50_vd_ssld``). PSS-DET uses ``depth=50, variant='d',
+    freeze_at=0, dcn_v2_stages=[1, 2, 3], lr_mult_list=[0.05, 0.05, 0.1, 0.15]`` with ResNet50_vd_ssld.
+    """
+
+    def __init__(self, depth: int = 50, ch_in: int = 64, variant: str = "b",
+                 lr_mult_list: Sequence[float] = (1.0, 1.0, 1.0, 1.0), groups: int = 1, base_width: int = 64,
+                 norm_type: str = "bn", norm_decay: float = 0.0, freeze_norm: bool = True, freeze_at: int = 0,
+                 return_idx: Sequence[int] = (0, 1, 2, 3), dcn_v2_stages: Sequence[int] = (-1,),
+                 num_stages: int = 4, std_senet: bool = False, pretrained=False, weights: Optional[str] = None):
+        if variant not in VARIANTS:
+            raise ConfigError(f"variant: {variant!r} is not one of 'a', 'b', 'c', 'd' (PaddleDetection's ResNet variants)")
         if depth not in (18, 34, 50, 101, 152, 200):
             raise ConfigError(f"depth: {depth} is not one of 18, 34, 50, 101, 152, 200")
-        name = f"ResNet{depth}" + ("_vd" if variant == "d" else "")
-        if weights:  # weight variant such as ResNet50_vd_ssld: same architecture, other weights
+        if depth < 50 and (groups != 1 or base_width != 64):
+            raise ConfigError(f"groups={groups}, base_width={base_width}: depth {depth} uses basic blocks, "
+                              f"which take groups=1 and base_width=64 only")
+        if ch_in % 2 or ch_in <= 0:
+            raise ConfigError(f"ch_in: {ch_in} must be a positive even number of channels")
+        name = _zoo_name(depth, ch_in, variant, groups, base_width, std_senet)
+        model = None
+        if name is None:
+            if weights or pretrained is True:
+                raise ConfigError(f"no zoo model is a ResNet with depth={depth}, ch_in={ch_in}, variant={variant!r}, "
+                                  f"groups={groups}, base_width={base_width}, std_senet={std_senet}, so there are no "
+                                  f"official weights for it; pretrained= takes a weights file")
+            model = _resnet_model(depth, ch_in, variant, groups, base_width, std_senet)
+            name = f"ResNet(depth={depth}, variant={variant!r}, groups={groups}, base_width={base_width})"
+        elif weights:  # weight variant such as ResNet50_vd_ssld: same architecture, other weights
+            from ..models import resolve
+
+            if resolve(weights).arch != resolve(name).arch:
+                raise ConfigError(f"weights: {weights} are weights of {resolve(weights).arch}, "
+                                  f"not of this backbone ({name})")
             name = weights
         super().__init__(name, pretrained=pretrained, return_idx=return_idx, freeze_at=freeze_at,
                          norm_type=norm_type, freeze_norm=freeze_norm, lr_mult_list=lr_mult_list,
-                         dcn_v2_stages=dcn_v2_stages, num_stages=num_stages)
+                         dcn_v2_stages=dcn_v2_stages, num_stages=num_stages, norm_decay=norm_decay, _model=model)
+        self.depth, self.ch_in, self.variant, self.groups = int(depth), int(ch_in), variant, int(groups)
+        self.base_width, self.std_senet = int(base_width), bool(std_senet)
+
+
+class HubclsSENet(HubclsResNet):
+    """PaddleDetection's ``SENet`` backbone (ppdet/modeling/backbones/senet.py): its ResNet with a
+    128-channel stem and squeeze-excitation, same arguments and defaults (``std_senet=True``)."""
+
+    def __init__(self, depth: int = 50, variant: str = "b", lr_mult_list: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+                 groups: int = 1, base_width: int = 64, norm_type: str = "bn", norm_decay: float = 0.0,
+                 freeze_norm: bool = True, freeze_at: int = 0, return_idx: Sequence[int] = (0, 1, 2, 3),
+                 dcn_v2_stages: Sequence[int] = (-1,), std_senet: bool = True, num_stages: int = 4,
+                 pretrained=False, weights: Optional[str] = None):
+        super().__init__(depth=depth, ch_in=128, variant=variant, lr_mult_list=lr_mult_list, groups=groups,
+                         base_width=base_width, norm_type=norm_type, norm_decay=norm_decay, freeze_norm=freeze_norm,
+                         freeze_at=freeze_at, return_idx=return_idx, dcn_v2_stages=dcn_v2_stages,
+                         num_stages=num_stages, std_senet=std_senet, pretrained=pretrained, weights=weights)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import types
 
+
 def _concat(paddle):
     def concat(x, axis=0, name=None):
         # Paddle 2 semantics: counts from paddle.shape(t)[0] were 1-D; promote 0-D ones.

@@ -49,6 +49,31 @@ def _initialize_lazy(model):
             p.initialize()
 
 
+def locate_weights(cfg: PretrainedCfg, weights: Union[bool, str, os.PathLike, None]) -> Optional[Path]:
+    """The local file behind ``weights`` (True: ``cfg``'s official file, downloaded into the cache;
+    a URL: downloaded and verified; a path: checked to exist; False/None: None)."""
+    if weights is True:
+        if not cfg.has_weights:
+            raise WeightsError(f"{cfg.name} has no official pretrained weights; "
+                               f"models with weights: hubcls.list_models(pretrained=True)")
+        from ._download import fetch_weights
+
+        return fetch_weights(cfg)
+    if isinstance(weights, (str, os.PathLike)) and not isinstance(weights, bool):
+        source = os.fspath(weights)
+        if _is_url(source):
+            from ._download import download, validate_weights
+
+            return download(source, validate=validate_weights)
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise WeightsError(f"pretrained={source!r}: no such file or directory")
+        return path
+    if weights not in (False, None):
+        raise TypeError(f"weights must be bool, a path or a URL, got {type(weights).__name__}")
+    return None
+
+
 def build_from_cfg(cfg: PretrainedCfg, weights: Union[bool, str, os.PathLike, None], *, num_classes: Optional[int] = None,
                    features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
                    kwargs: Optional[dict] = None) -> "paddle.nn.Layer":
@@ -58,27 +83,7 @@ def build_from_cfg(cfg: PretrainedCfg, weights: Union[bool, str, os.PathLike, No
     file's classifier is skipped with one info line: fine-tuning)."""
     kwargs = dict(kwargs or {})
     # locate (download) the weights before building, so a missing file fails fast
-    path = None
-    if weights is True:
-        if not cfg.has_weights:
-            raise WeightsError(f"{cfg.name} has no official pretrained weights; "
-                               f"models with weights: hubcls.list_models(pretrained=True)")
-        from ._download import fetch_weights
-
-        path = fetch_weights(cfg)
-    elif isinstance(weights, (str, os.PathLike)) and not isinstance(weights, bool):
-        source = os.fspath(weights)
-        if _is_url(source):
-            from ._download import download, validate_weights
-
-            path = download(source, validate=validate_weights)
-        else:
-            path = Path(source).expanduser()
-            if not path.exists():
-                raise WeightsError(f"pretrained={source!r}: no such file or directory")
-    elif weights not in (False, None):
-        raise TypeError(f"weights must be bool, a path or a URL, got {type(weights).__name__}")
-
+    path = locate_weights(cfg, weights)
     builder = get_arch(cfg.arch)
     n_cls = cfg.num_classes if num_classes is None else int(num_classes)
     model = _build(builder, n_cls, kwargs, lazy=path is not None)

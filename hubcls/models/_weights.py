@@ -137,8 +137,9 @@ def classifier_keys(model) -> set:
     return {k for k in model.state_dict().keys() if k.startswith(name + ".")}
 
 
-def match_state(model, state: Dict[str, np.ndarray], source: str = "weights"):
-    """-> (scheme, {model key: array}, skipped classifier keys). Raises WeightsError on mismatch."""
+def match_state(model, state: Dict[str, np.ndarray], source: str = "weights", missing_ok=()):
+    """-> (scheme, {model key: array}, skipped classifier keys). Raises WeightsError on mismatch.
+    ``missing_ok``: model keys the file may lack (they keep their current values)."""
     model_sd = model.state_dict()
     state = _prepare(model, state)
     file_keys = set(state)
@@ -149,7 +150,8 @@ def match_state(model, state: Dict[str, np.ndarray], source: str = "weights"):
         if hits > best_hits:
             best, best_hits = scheme, hits
     mapping = schemes[best]
-    missing = [k for k, fk in mapping.items() if fk not in file_keys]
+    missing_ok = set(missing_ok)
+    missing = [k for k, fk in mapping.items() if fk not in file_keys and k not in missing_ok]
     used = set(mapping.values())
     unexpected = sorted(file_keys - used)
     cls_keys = classifier_keys(model)
@@ -200,12 +202,14 @@ def head_num_classes(model, state: Dict[str, np.ndarray]) -> Optional[int]:
     return int(w[1]) if len(w) == 2 else int(w[0])  # Linear: (in, out); 1x1 conv: (out, in, 1, 1)
 
 
-def load_pretrained(model, path, source: Optional[str] = None, state: Optional[Dict[str, np.ndarray]] = None):
+def load_pretrained(model, path, source: Optional[str] = None, state: Optional[Dict[str, np.ndarray]] = None,
+                    missing_ok=()):
     """Load weights from ``path`` into ``model`` (``state``: ``path`` already read); returns the
-    detected key scheme."""
+    detected key scheme. ``missing_ok``: model keys the file may lack (a detection backbone's
+    classifier, which it drops, and its fresh deformable-conv offsets)."""
     source = source or str(path)
     state = read_state(path) if state is None else state
-    scheme, matched, skipped = match_state(model, state, source=source)
+    scheme, matched, skipped = match_state(model, state, source=source, missing_ok=missing_ok)
     model_sd = model.state_dict()
     for k, arr in matched.items():
         target = model_sd[k]

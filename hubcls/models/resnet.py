@@ -299,6 +299,45 @@ register_key_map("ResNet", lambda m: _resnet_20_map(m, "name"), scheme="2.0")
 register_key_map("ResNet", lambda m: _resnet_20_map(m, "bb"), scheme="2.0-bb")
 
 
+# PaddleDetection 2.x backbone names (ppdet/modeling/backbones/resnet.py): stem ``conv1.conv1`` (vd:
+# ``conv1.conv1_1`` ..), stages ``res<s>.<block>`` with ``branch2a/b/c`` and ``short`` (``short.conv``
+# behind vd's average pool), each ``conv`` + ``norm``; a DCNv2 conv's offsets are ``conv_offset``.
+# hubcls.det's backbones load PaddleDetection backbone weights through it.
+_PPDET_SUB = {"conv": "conv", "_conv": "conv", "bn": "norm", "_batch_norm": "norm"}
+
+
+def ppdet_unit(head: str, rest: str) -> str:
+    """``<head>`` + a ConvBNLayer-relative key (``conv.weight``, ``_batch_norm._mean``, a DCNv2
+    conv's ``conv.conv_offset.bias``) in PaddleDetection's ConvNormLayer naming."""
+    parts = rest.split(".")
+    if parts[0] in ("conv", "_conv") and len(parts) == 3 and parts[1] == "conv_offset":
+        return f"{head}.conv_offset.{parts[2]}"  # a DCNv2 conv: its offset predictor sits beside it
+    return f"{head}.{_PPDET_SUB[parts[0]]}.{'.'.join(parts[1:])}"
+
+
+def _resnet_ppdet_map(model):
+    idx = _block_index(model)
+    stem = ["conv1_1", "conv1_2", "conv1_3"] if model.variant == "vd" else ["conv1"]
+    out = {}
+    for key in model.state_dict().keys():
+        if key.startswith("stem."):
+            _, n, rest = key.split(".", 2)
+            out[key] = ppdet_unit(f"conv1.{stem[int(n)]}", rest)
+        elif key.startswith("blocks."):
+            _, n, unit, rest = key.split(".", 3)
+            s, _, name = idx[int(n)]
+            block = model.blocks[int(n)]
+            if unit == "short":
+                pooled = getattr(block.short, "is_vd_mode", False)
+                out[key] = ppdet_unit(f"res{s + 2}.{name}.short" + (".conv" if pooled else ""), rest)
+            elif unit.startswith("conv"):
+                out[key] = ppdet_unit(f"res{s + 2}.{name}.branch2{'abc'[int(unit[4:])]}", rest)
+    return out
+
+
+register_key_map("ResNet", _resnet_ppdet_map, scheme="ppdet")
+
+
 # ---------------------------------------------------------------------------------------------
 @register_model
 def ResNet18(**kwargs: Any) -> ResNet:

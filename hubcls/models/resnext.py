@@ -14,16 +14,16 @@ from typing import Any, Dict
 from ._features import Backbone
 from ._layers import ConvBNLayer, SEModule, check_data_format, linear, nn, paddle, to_channels_first, to_channels_last
 from ._pretrained import zoo_cfg
-from ._registry import register_model, register_pretrained
+from ._registry import register_key_map, register_model, register_pretrained
 from ._static import register_static_fold, scale_tensor
-from .resnet import DEPTHS, stage_block_names
+from .resnet import DEPTHS, ppdet_unit, stage_block_names
 
 
 class ResNeXtBlock(nn.Layer):
     """Basic (two 3x3) or bottleneck (1x1, grouped 3x3, 1x1) block, optional SE, optional vd shortcut."""
 
     def __init__(self, in_ch, width, out_ch, stride, groups, bottleneck, shortcut, vd_short,
-                 se_reduction, names, data_format="NCHW"):
+                 se_reduction, names, data_format="NCHW", stride_in_1x1=False):
         super().__init__()
         kw = dict(style="zoo", vd_pool="zoo", data_format=data_format)
         bn = names.get("bn")  # callable static conv name -> BN name, or None for the default rule
@@ -34,9 +34,9 @@ class ResNeXtBlock(nn.Layer):
             return ConvBNLayer(i, o, k, stride=s, groups=g, act=act, static_name=st,
                                bn_static_name=bn(st) if (bn and st) else None, **kw, **extra)
 
-        if bottleneck:
-            self.conv0 = cb(in_ch, width, 1, act="relu", key="a")
-            self.conv1 = cb(width, width, 3, s=stride, g=groups, act="relu", key="b")
+        if bottleneck:  # the stride sits on the 3x3 conv (PaddleDetection's variant 'a': on the 1x1)
+            self.conv0 = cb(in_ch, width, 1, s=stride if stride_in_1x1 else 1, act="relu", key="a")
+            self.conv1 = cb(width, width, 3, s=1 if stride_in_1x1 else stride, g=groups, act="relu", key="b")
             self.conv2 = cb(width, out_ch, 1, key="c")
         else:
             self.conv0 = cb(in_ch, width, 3, s=stride, act="relu", key="a")
@@ -64,13 +64,14 @@ class ResNeXt(Backbone):
     layers: depth (DEPTHS key); cardinality: groups of the 3x3 conv (1 = plain ResNet);
     widths: per-stage width of the 3x3 conv; out_mult: stage output = width * out_mult;
     stem: 'vb' (7x7/64, attribute ``conv``) or 'vd' (three 3x3 convs ``conv1_1..3``);
-    stem_width: channels of the vd stem's last conv (64; SENet154_vd/SE_ResNeXt_vd: 128);
+    stem_width: channels the stem outputs (64; SENet154_vd/SE_ResNeXt_vd: 128);
     vd_shortcut: avg-pool downsampling shortcuts; se_reduction: SE after the last conv of each block;
     naming: 'res' (res2a_branch2a...) or 'se' (conv2_1_x1...) Paddle 1.x names; fc_static: classifier names;
     static_dropout: the dropout the 2020 static program ran before its classifier (fluid scaled by
     1 - p at inference; this model has no dropout there), folded into static weights as they load.
     input_image_channel / data_format: PaddleClas's arguments (input channels; 'NHWC' runs
     channels-last inside - the model still takes NCHW images and gives the same logits).
+    stride_in_1x1: bottleneck blocks stride on their first 1x1 conv (PaddleDetection's variant 'a').
     """
 
     classifier_name = "out"
@@ -78,7 +79,7 @@ class ResNeXt(Backbone):
     def __init__(self, layers=50, cardinality=1, widths=(64, 128, 256, 512), out_mult=4, stem="vb",
                  stem_width=64, vd_shortcut=False, se_reduction=None, naming="res",
                  fc_static=("fc_0.w_0", "fc_0.b_0"), stem_static=None, static_dropout=0.0, num_classes=1000,
-                 class_num=None, input_image_channel=3, data_format="NCHW"):
+                 class_num=None, input_image_channel=3, data_format="NCHW", stride_in_1x1=False):
         super().__init__()
         self.fc_static, self.static_dropout = tuple(fc_static), float(static_dropout)
         self.data_format = df = check_data_format(data_format)
@@ -99,10 +100,10 @@ class ResNeXt(Backbone):
             in_ch = stem_width
         else:
             st = (stem_static or ["conv1"])[0]
-            self.conv = ConvBNLayer(self.input_image_channel, 64, 7, stride=2, static_name=st,
+            self.conv = ConvBNLayer(self.input_image_channel, stem_width, 7, stride=2, static_name=st,
                                     bn_static_name=bn_rule(st) if bn_rule else None, **kw)
             self._stem_names = ["conv"]
-            in_ch = 64
+            in_ch = stem_width
         self.pool2d_max = nn.MaxPool2D(kernel_size=3, stride=2, padding=1, data_format=df)
         self.block_list, self.feature_info = [], []
         n_se = 1 if layers in (50, 101) else 3
@@ -120,11 +121,12 @@ class ResNeXt(Backbone):
                     r = res_names[i]
                     names = {"a": r + "_branch2a", "b": r + "_branch2b", "c": r + "_branch2c",
                              "short": r + "_branch1", "se": "fc_" + r}
-                out_ch = widths[s] * out_mult
+                out_ch = int(round(widths[s] * out_mult))
                 block = ResNeXtBlock(in_ch, widths[s], out_ch, stride=2 if (i == 0 and s != 0) else 1,
                                  groups=cardinality, bottleneck=bottleneck, shortcut=i != 0,
                                  vd_short=vd_shortcut and not (s == 0 and i == 0),
-                                 se_reduction=se_reduction, names=names, data_format=df)
+                                 se_reduction=se_reduction, names=names, data_format=df,
+                                 stride_in_1x1=stride_in_1x1)
                 self.add_sublayer(f"bb_{s}_{i}", block)
                 self.block_list.append(block)
                 in_ch = out_ch
@@ -161,6 +163,38 @@ def _fold_static_dropout(model: ResNeXt, state: dict) -> dict:
 
 
 register_static_fold("ResNeXt", _fold_static_dropout)
+
+
+def _resnext_ppdet_map(model: ResNeXt) -> Dict[str, str]:
+    """PaddleDetection 2.x backbone names (its ResNet with groups / base_width / std_senet, see
+    resnet._resnet_ppdet_map): stem ``conv1.conv1_1`` .. (vb: ``conv1.res_conv1`` when grouped),
+    ``res<s>.<block>.branch2a`` .., ``short`` / ``short.conv``, SE ``se.squeeze`` / ``se.extract``."""
+    names = {}
+    for s, n in enumerate(DEPTHS[model.layers]):
+        for i, name in enumerate(stage_block_names(model.layers, s, n)):
+            names[f"bb_{s}_{i}"] = f"res{s + 2}.{name}"
+    grouped = any(getattr(b.conv1, "_conv", None) is not None and b.conv1._conv._groups > 1 for b in model.block_list)
+    stem = {"conv": "res_conv1" if grouped else "conv1", "conv1_1": "conv1_1", "conv1_2": "conv1_2", "conv1_3": "conv1_3"}
+    se = {"squeeze": "squeeze", "excitation": "extract"}
+    out = {}
+    for key in model.state_dict():
+        unit, rest = key.split(".", 1)
+        if unit in stem and unit in model._stem_names:
+            out[key] = ppdet_unit(f"conv1.{stem[unit]}", rest)
+        elif unit in names:
+            part, rest = rest.split(".", 1)
+            block = getattr(model, unit)
+            if part == "scale":
+                layer, param = rest.split(".")
+                out[key] = f"{names[unit]}.se.{se[layer]}.{param}"
+            elif part == "short":
+                out[key] = ppdet_unit(f"{names[unit]}.short" + (".conv" if block.short.is_vd_mode else ""), rest)
+            else:
+                out[key] = ppdet_unit(f"{names[unit]}.branch2{'abc'[int(part[4:])]}", rest)
+    return out
+
+
+register_key_map("ResNeXt", _resnext_ppdet_map, scheme="ppdet")
 
 
 def build_resnext(kwargs: Dict[str, Any], **arch: Any) -> ResNeXt:
