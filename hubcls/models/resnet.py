@@ -8,7 +8,7 @@ ResNet50_vc (a release/2.0 model_zoo architecture) lives in resnext.py with the 
 """
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -306,12 +306,15 @@ register_key_map("ResNet", lambda m: _resnet_20_map(m, "bb"), scheme="2.0-bb")
 _PPDET_SUB = {"conv": "conv", "_conv": "conv", "bn": "norm", "_batch_norm": "norm"}
 
 
-def ppdet_unit(head: str, rest: str) -> str:
+def ppdet_unit(head: str, rest: str) -> Optional[str]:
     """``<head>`` + a ConvBNLayer-relative key (``conv.weight``, ``_batch_norm._mean``, a DCNv2
-    conv's ``conv.conv_offset.bias``) in PaddleDetection's ConvNormLayer naming."""
+    conv's ``conv.conv_offset.bias``) in PaddleDetection's ConvNormLayer naming; None for a layer
+    PaddleDetection has no name for (a DiverseBranchBlock's branches): that key keeps its own name."""
     parts = rest.split(".")
     if parts[0] in ("conv", "_conv") and len(parts) == 3 and parts[1] == "conv_offset":
         return f"{head}.conv_offset.{parts[2]}"  # a DCNv2 conv: its offset predictor sits beside it
+    if parts[0] not in _PPDET_SUB:
+        return None
     return f"{head}.{_PPDET_SUB[parts[0]]}.{'.'.join(parts[1:])}"
 
 
@@ -332,7 +335,7 @@ def _resnet_ppdet_map(model):
                 out[key] = ppdet_unit(f"res{s + 2}.{name}.short" + (".conv" if pooled else ""), rest)
             elif unit.startswith("conv"):
                 out[key] = ppdet_unit(f"res{s + 2}.{name}.branch2{'abc'[int(unit[4:])]}", rest)
-    return out
+    return {k: v for k, v in out.items() if v is not None}
 
 
 register_key_map("ResNet", _resnet_ppdet_map, scheme="ppdet")

@@ -191,7 +191,7 @@ def _resnext_ppdet_map(model: ResNeXt) -> Dict[str, str]:
                 out[key] = ppdet_unit(f"{names[unit]}.short" + (".conv" if block.short.is_vd_mode else ""), rest)
             else:
                 out[key] = ppdet_unit(f"{names[unit]}.branch2{'abc'[int(part[4:])]}", rest)
-    return out
+    return {k: v for k, v in out.items() if v is not None}
 
 
 register_key_map("ResNeXt", _resnext_ppdet_map, scheme="ppdet")
