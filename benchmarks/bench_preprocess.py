@@ -27,14 +27,16 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import cv2
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-import hubcls.ops as ops  # noqa: E402
 from _ops_images import photos  # noqa: E402
+
+import hubcls.ops as ops  # noqa: E402
 
 MEAN = np.float32([0.485, 0.456, 0.406])
 STD = np.float32([0.229, 0.224, 0.225])
@@ -183,15 +185,15 @@ def main(argv=None):
             out = np.empty((batch, 3, 224, 224), np.float32)
             for threads in (1, 2):
                 pool = ThreadPoolExecutor(threads) if threads > 1 else None
-                rates = {name: best_rate(lambda f=f: peer_batch(f, imgs, params, pool), batch, repeats, min_time)
+                rates = {name: best_rate(partial(peer_batch, f, imgs, params, pool), batch, repeats, min_time)
                          for name, f in peers.items()}
                 for isa in isas:
                     tag = "" if len(isas) == 1 else f" [{isa}]"
                     with ops.using_cpu_isa(isa):
-                        rates["hubcls (out=)" + tag] = best_rate(lambda: hub(imgs, params, threads, out), batch, repeats,
-                                                                 min_time)
-                        rates["hubcls" + tag] = best_rate(lambda: hub(imgs, params, threads, None), batch, repeats,
-                                                          min_time)
+                        rates["hubcls (out=)" + tag] = best_rate(partial(hub, imgs, params, threads, out), batch,
+                                                                 repeats, min_time)
+                        rates["hubcls" + tag] = best_rate(partial(hub, imgs, params, threads, None), batch,
+                                                          repeats, min_time)
                 if pool:
                     pool.shutdown()
                 ref = rates["hubcls (out=)" + ("" if len(isas) == 1 else f" [{isas[-1]}]")]

@@ -12,8 +12,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-import hubcls.ops as ops  # noqa: E402
 from _ops_images import photos  # noqa: E402
+
+import hubcls.ops as ops  # noqa: E402
 
 
 def main(iters=20, batch=64):

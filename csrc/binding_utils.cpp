@@ -13,10 +13,14 @@ ImageView image_view(const py::handle& obj, size_t index) {
   if (arr.dtype().kind() != 'u' || arr.itemsize() != 1) throw py::type_error(name + " must be uint8");
   ImageView v;
   if (arr.ndim() == 2) {
-    v.h = arr.shape(0); v.w = arr.shape(1); v.c = 1;
+    v.h = arr.shape(0);
+    v.w = arr.shape(1);
+    v.c = 1;
     if (arr.strides(1) != 1) throw ArgumentError(name + ": pixels must be contiguous");
   } else if (arr.ndim() == 3) {
-    v.h = arr.shape(0); v.w = arr.shape(1); v.c = arr.shape(2);
+    v.h = arr.shape(0);
+    v.w = arr.shape(1);
+    v.c = arr.shape(2);
     if (arr.strides(2) != 1 || arr.strides(1) != v.c) throw ArgumentError(name + ": pixels must be contiguous");
   } else {
     throw ArgumentError(name + " must have 2 (HW) or 3 (HWC) dimensions, got " + std::to_string(arr.ndim()));
@@ -45,12 +49,14 @@ void* out_buffer(py::array& out, py::ssize_t itemsize, py::ssize_t count) {
 void check_out_like(py::array& out, const py::array& x) {
   if (out.ndim() != x.ndim() || !std::equal(x.shape(), x.shape() + x.ndim(), out.shape()) || !out.dtype().is(x.dtype()))
     throw ArgumentError("out must have the batch's shape and dtype");
-  if (!(out.flags() & py::array::c_style) || !out.writeable()) throw ArgumentError("out must be C-contiguous and writeable");
+  if (!(out.flags() & py::array::c_style) || !out.writeable())
+    throw ArgumentError("out must be C-contiguous and writeable");
 }
 
 BatchView batch_view(py::array& a, bool nchw, bool need_writeable, const char* what) {
   const std::string w(what);
-  if (a.ndim() != 4) throw ArgumentError(w + " must be a 4-d batch (NCHW or NHWC), got " + std::to_string(a.ndim()) + " dims");
+  if (a.ndim() != 4)
+    throw ArgumentError(w + " must be a 4-d batch (NCHW or NHWC), got " + std::to_string(a.ndim()) + " dims");
   if (!(a.flags() & py::array::c_style)) throw ArgumentError(w + " must be C-contiguous");
   if (need_writeable && !a.writeable()) throw ArgumentError(w + " must be writeable");
   BatchView b;
@@ -62,8 +68,15 @@ BatchView batch_view(py::array& a, bool nchw, bool need_writeable, const char* w
   b.data = need_writeable ? a.mutable_data() : const_cast<void*>(a.data());
   b.nchw = nchw;
   b.n = a.shape(0);
-  if (nchw) { b.c = a.shape(1); b.h = a.shape(2); b.w = a.shape(3); }
-  else { b.h = a.shape(1); b.w = a.shape(2); b.c = a.shape(3); }
+  if (nchw) {
+    b.c = a.shape(1);
+    b.h = a.shape(2);
+    b.w = a.shape(3);
+  } else {
+    b.h = a.shape(1);
+    b.w = a.shape(2);
+    b.c = a.shape(3);
+  }
   if (b.c <= 0 || b.h <= 0 || b.w <= 0) throw ArgumentError(w + " has an empty dimension");
   return b;
 }
@@ -73,8 +86,15 @@ BatchView device_batch(uintptr_t ptr, std::array<int64_t, 4> shape, bool nchw, O
   BatchView b;
   b.data = reinterpret_cast<void*>(ptr);
   b.n = shape[0];
-  if (nchw) { b.c = shape[1]; b.h = shape[2]; b.w = shape[3]; }
-  else { b.h = shape[1]; b.w = shape[2]; b.c = shape[3]; }
+  if (nchw) {
+    b.c = shape[1];
+    b.h = shape[2];
+    b.w = shape[3];
+  } else {
+    b.h = shape[1];
+    b.w = shape[2];
+    b.c = shape[3];
+  }
   b.nchw = nchw;
   b.dtype = checked(dtype, "dtype");
   if (b.n < 0 || b.c <= 0 || b.h <= 0 || b.w <= 0) throw ArgumentError("device batch has an empty dimension");
@@ -83,7 +103,8 @@ BatchView device_batch(uintptr_t ptr, std::array<int64_t, 4> shape, bool nchw, O
 
 void check_table(const py::array& a, py::ssize_t rows, py::ssize_t cols, const char* what) {
   if (a.ndim() != 2 || a.shape(0) != rows || a.shape(1) != cols)
-    throw ArgumentError(std::string(what) + " must have shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ")");
+    throw ArgumentError(std::string(what) + " must have shape (" + std::to_string(rows) + ", " + std::to_string(cols) +
+                        ")");
 }
 
 }  // namespace bind

@@ -49,7 +49,8 @@ void check_table(const py::array& a, py::ssize_t rows, py::ssize_t cols, const c
 
 template <class E>
 E checked(E value, const char* what) {
-  if (!is_valid(value)) throw ArgumentError(std::string("unknown ") + what + " code " + std::to_string(static_cast<int>(value)));
+  if (!is_valid(value))
+    throw ArgumentError(std::string("unknown ") + what + " code " + std::to_string(static_cast<int>(value)));
   return value;
 }
 

@@ -92,9 +92,7 @@ PYBIND11_MODULE(_C, m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
-    } catch (const hubcls::ArgumentError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    }
+    } catch (const hubcls::ArgumentError& e) { PyErr_SetString(PyExc_ValueError, e.what()); }
   });
 
   // enums shared by several ops; Python reads their names (hubcls/ops/_common.py)
@@ -116,12 +114,15 @@ PYBIND11_MODULE(_C, m) {
   m.def("active_isa", &hubcls::active_isa, "The instruction-set level the CPU kernels use now");
   m.def("set_active_isa", &hubcls::set_active_isa, py::arg("isa"),
         "Use the CPU kernels of this level (tests, benchmarks); ValueError if this CPU or build cannot");
-  m.def("supported_isas", []() {
+  m.def(
+      "supported_isas",
+      []() {
         std::vector<Isa> out;
         for (Isa isa : {Isa::Scalar, Isa::AVX2, Isa::AVX512})
           if (hubcls::isa_supported(isa)) out.push_back(isa);
         return out;
-      }, "Levels compiled into this build that this CPU can run");
+      },
+      "Levels compiled into this build that this CPU can run");
   m.def("float_to_half", &hubcls::float_to_half, "float -> IEEE half bits (round to nearest even), portable routine");
 
   hubcls::bind::bind_resize_crop_normalize(m);
@@ -131,9 +132,17 @@ PYBIND11_MODULE(_C, m) {
   hubcls::bind::bind_jpeg_decode(m);  // present with libjpeg-turbo only (HUBCLS_WITH_JPEG)
 
 #ifdef HUBCLS_WITH_CUDA
-  m.def("cuda_pointer_device", [](uintptr_t ptr) { return hubcls::cuda_pointer_device_of(reinterpret_cast<const void*>(ptr)); },
-        "device ordinal of a CUDA pointer");
+  m.def(
+      "cuda_pointer_device",
+      [](uintptr_t ptr) { return hubcls::cuda_pointer_device_of(reinterpret_cast<const void*>(ptr)); },
+      "device ordinal of a CUDA pointer");
   m.def("cuda_device_count", &hubcls::cuda_device_count, "number of visible CUDA devices (0 without a driver)");
-  m.def("cuda_synchronize", [](int device) { py::gil_scoped_release r; hubcls::cuda_synchronize(device); }, "cudaDeviceSynchronize");
+  m.def(
+      "cuda_synchronize",
+      [](int device) {
+        py::gil_scoped_release r;
+        hubcls::cuda_synchronize(device);
+      },
+      "cudaDeviceSynchronize");
 #endif
 }

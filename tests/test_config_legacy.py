@@ -206,7 +206,7 @@ def _flowers_standin(root: Path, n_train=32, n_val=8, classes=102):
     lines = {"train": [], "val": []}
     k = 1
     for split, n in (("train", n_train), ("val", n_val)):
-        for i in range(n):
+        for _ in range(n):
             label = int(rng.integers(0, classes))
             img = (rng.random((96, 128, 3)) * 255).astype(np.uint8)
             name = f"jpg/image_{k:05d}.jpg"

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hubcls.data import (DemoDataset, Flowers102, ImageFolder, ImageNetDataset, MultiLabelDataset,
-                         build_dataset, make_demo_dataset, read_image)
+from hubcls.data import (
+    DemoDataset,
+    Flowers102,
+    ImageFolder,
+    ImageNetDataset,
+    MultiLabelDataset,
+    build_dataset,
+    make_demo_dataset,
+    read_image,
+)
 from hubcls.errors import ConfigError
 
 
@@ -156,9 +164,8 @@ def test_flowers102_missing_files(tmp_path):
 
 
 def test_demo_dataset_deterministic_and_config_entry(tmp_path):
-    a = make_demo_dataset(tmp_path / "a", num_classes=3, train_per_class=3, val_per_class=1, seed=5)
-    b = make_demo_dataset(tmp_path / "b", num_classes=3, train_per_class=3, val_per_class=1, seed=5)
-    c = make_demo_dataset(tmp_path / "c", num_classes=3, train_per_class=3, val_per_class=1, seed=6)
+    for sub, seed in (("a", 5), ("b", 5), ("c", 6)):
+        make_demo_dataset(tmp_path / sub, num_classes=3, train_per_class=3, val_per_class=1, seed=seed)
     la = (tmp_path / "a" / "train_list.txt").read_text().split()
     assert la[:2] == ["images/circle/0000.jpg", "0"] and len(la) == 18
     f = "images/triangle/0002.jpg"

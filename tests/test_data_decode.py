@@ -1,15 +1,14 @@
 """hubcls.data.read_image: every awkward input either decodes to uint8 HxWx3 RGB or raises
 ImageDecodeError(source, reason). All cases are generated here."""
 import io
-import os
-import zlib
 import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from hubcls.data import read_image, image_size
+from hubcls.data import image_size, read_image
 from hubcls.errors import ImageDecodeError
 
 

@@ -13,8 +13,8 @@ import pytest
 paddle = pytest.importorskip("paddle")
 
 import hubcls  # noqa: E402
-from hubcls.deploy import Predictor, export_model  # noqa: E402
 from hubcls.data.label_lists import read_labels  # noqa: E402
+from hubcls.deploy import Predictor, export_model  # noqa: E402
 from hubcls.deploy.export import read_export  # noqa: E402
 from hubcls.errors import ConfigError, ExportError  # noqa: E402
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _deploy_helpers import dygraph_logits, informative_init, photos, softmax
 
 paddle = pytest.importorskip("paddle")

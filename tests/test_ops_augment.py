@@ -2,12 +2,12 @@
 random images: within 1 level on >= 99.9% of pixels (the build here is bit-exact)."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from _ops_images import photos
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageEnhance, ImageOps
 
 import hubcls.ops.augment as A
-
-from _ops_images import photos
 
 PIL_INTERP = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 

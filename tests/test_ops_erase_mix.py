@@ -2,7 +2,8 @@
 NumPy reference, and the PaddleClas policy draws against their definitions."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hubcls.ops as ops
 from hubcls.ops import reference as R

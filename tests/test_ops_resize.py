@@ -2,14 +2,14 @@
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from _ops_images import photos
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import hubcls.ops as ops
 from hubcls import _C
 from hubcls.ops import reference as R
-
-from _ops_images import photos
 
 INTERPS = ["nearest", "bilinear", "bicubic", "area"]
 CV2 = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}

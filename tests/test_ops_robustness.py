@@ -2,8 +2,8 @@
 call must either succeed or raise ValueError / TypeError — never crash or corrupt memory (run this
 file under the AddressSanitizer build too, see docs/preprocessing.md)."""
 import numpy as np
-import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hubcls.ops as ops
 import hubcls.ops.augment as A

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _hub_helpers import jpeg_bytes, photo
 
 paddle = pytest.importorskip("paddle")
@@ -184,9 +183,8 @@ def test_module_and_serve_model_dir_take_the_folder(exports, tmp_path):
     from fastapi.testclient import TestClient
 
     import hubcls.hub as hub
-    from hubcls.hub.serving import create_app
-
     from hubcls.deploy import Predictor
+    from hubcls.hub.serving import create_app
 
     folder = exports["json"]
     _config(folder / "inference_cls.yaml", folder)

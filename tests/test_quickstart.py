@@ -76,6 +76,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 def test_quickstart_uses_official_weights_when_the_host_answers(tmp_path, monkeypatch):
     """The model host is replaced by a loopback mirror serving a weights file the test writes."""
     import numpy as np
+
     import hubcls
     from hubcls._paddle import import_paddle
     from hubcls.engine.quickstart import quick_weights, run_quickstart
@@ -119,6 +120,7 @@ def test_quickstart_flowers102_recipe_wiring(tmp_path, monkeypatch):
     import numpy as np
     import scipy.io
     from PIL import Image
+
     from hubcls.engine.quickstart import build_config, run_quickstart
 
     data = tmp_path / "flowers"

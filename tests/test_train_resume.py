@@ -70,10 +70,10 @@ def _weights(out):
 
 def test_in_process_resume_is_exact(tmp_path):
     from hubcls._paddle import import_paddle
+    from hubcls.engine import checkpoint as ckpt
+    from hubcls.engine._synthetic import ArrayLoader, blobs, tiny_net
     from hubcls.engine.config import load_config
     from hubcls.engine.trainer import Trainer
-    from hubcls.engine._synthetic import ArrayLoader, blobs, tiny_net
-    from hubcls.engine import checkpoint as ckpt
 
     paddle = import_paddle()
 

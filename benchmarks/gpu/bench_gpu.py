@@ -12,7 +12,6 @@ Also checks hubcls CUDA == hubcls CPU on the same data before timing.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch

@@ -54,9 +54,8 @@ void bind_augment(py::module_& m) {
 #define HUBCLS_AUG_VALUE(name, py, kind) ops.value(#py, AugOp::name);
   HUBCLS_AUGMENT_OPS(HUBCLS_AUG_VALUE)
 #undef HUBCLS_AUG_VALUE
-  m.def("augment", &augment, py::arg("op"), py::arg("images"), py::arg("outputs"), py::arg("params"),
-        py::arg("interp"), py::arg("fill"), py::arg("num_threads"),
-        "Pillow-exact augment primitive over a list of images");
+  m.def("augment", &augment, py::arg("op"), py::arg("images"), py::arg("outputs"), py::arg("params"), py::arg("interp"),
+        py::arg("fill"), py::arg("num_threads"), "Pillow-exact augment primitive over a list of images");
 #ifdef HUBCLS_WITH_CUDA
   m.def("augment_cuda", &augment_on_device, "CUDA Pillow-exact augment primitive over device images");
 #endif

@@ -19,17 +19,17 @@ namespace hubcls {
 //   Affine        resampled through an inverse affine matrix (params[0..5])
 enum class AugKind : int { Lut, HistogramLut, Blend, MeanBlend, Affine };
 
-#define HUBCLS_AUGMENT_OPS(X)                  \
-  X(Invert, invert, Lut)                       \
-  X(Posterize, posterize, Lut)                 \
-  X(Solarize, solarize, Lut)                   \
-  X(SolarizeAdd, solarize_add, Lut)            \
-  X(Equalize, equalize, HistogramLut)          \
-  X(AutoContrast, autocontrast, HistogramLut)  \
-  X(Brightness, brightness, Blend)             \
-  X(Contrast, contrast, MeanBlend)             \
-  X(Color, color, Blend)                       \
-  X(Sharpness, sharpness, Blend)               \
+#define HUBCLS_AUGMENT_OPS(X)                 \
+  X(Invert, invert, Lut)                      \
+  X(Posterize, posterize, Lut)                \
+  X(Solarize, solarize, Lut)                  \
+  X(SolarizeAdd, solarize_add, Lut)           \
+  X(Equalize, equalize, HistogramLut)         \
+  X(AutoContrast, autocontrast, HistogramLut) \
+  X(Brightness, brightness, Blend)            \
+  X(Contrast, contrast, MeanBlend)            \
+  X(Color, color, Blend)                      \
+  X(Sharpness, sharpness, Blend)              \
   X(Affine, affine, Affine)
 
 enum class AugOp : int {
@@ -47,11 +47,10 @@ constexpr int kNumAugOps = 0
 #if defined(__CUDACC__)
 __host__ __device__
 #endif
-constexpr AugKind aug_kind(AugOp op) {
+    constexpr AugKind aug_kind(AugOp op) {
   switch (op) {
 #define HUBCLS_AUG_KIND(name, py, kind) \
-  case AugOp::name:                     \
-    return AugKind::kind;
+  case AugOp::name: return AugKind::kind;
     HUBCLS_AUGMENT_OPS(HUBCLS_AUG_KIND)
 #undef HUBCLS_AUG_KIND
   }

@@ -106,10 +106,15 @@ struct AxisMap {
   bool antialias, area_upscale;
 
   HUBCLS_HD AxisMap(int64_t in, double b0, double len, int64_t out, Interp ip, bool aa, bool area_up)
-      : in_size(in), out_size(out), box0(b0), box_len(len),
+      : in_size(in),
+        out_size(out),
+        box0(b0),
+        box_len(len),
         // cv2 takes the inverse of dst/src as its scale; use the same double so floor() ties agree
         scale(aa ? len / static_cast<double>(out) : 1.0 / (static_cast<double>(out) / len)),
-        interp(ip), antialias(aa), area_upscale(area_up) {}
+        interp(ip),
+        antialias(aa),
+        area_upscale(area_up) {}
 
   // Pillow's nearest accumulates its source position (x += step per output), so exact ties land
   // where its running sum does: callers keep x = first, x += step.
@@ -175,7 +180,8 @@ struct AxisMap {
         emit(static_cast<int64_t>(floor_d(center)), 1.0);
         return;
       }
-      for (int64_t i = xmin; i < xmax; ++i) emit(i, pil_filter(interp, (static_cast<double>(i) - center + 0.5) / fs) / total);
+      for (int64_t i = xmin; i < xmax; ++i)
+        emit(i, pil_filter(interp, (static_cast<double>(i) - center + 0.5) / fs) / total);
     }
   }
 };
@@ -265,7 +271,11 @@ HUBCLS_HD_TEMPLATE void make_lut(AugOp op, double p, const Count* hist, uint8_t*
     case AugOp::Equalize: {
       long long total = 0, last = 0, nonzero = 0;
       for (int v = 0; v < 256; ++v)
-        if (hist[v]) { total += hist[v]; last = hist[v]; ++nonzero; }
+        if (hist[v]) {
+          total += hist[v];
+          last = hist[v];
+          ++nonzero;
+        }
       if (nonzero <= 1) break;
       const long long step = (total - last) / 255;
       if (!step) break;
@@ -285,13 +295,13 @@ HUBCLS_HD_TEMPLATE void make_lut(AugOp op, double p, const Count* hist, uint8_t*
       const double scale = ddiv_rn(255.0, static_cast<double>(hi - lo));
       const double offset = -dmul_rn(static_cast<double>(lo), scale);
       for (int v = 0; v < 256; ++v) {
-        const int q = static_cast<int>(dadd_rn(dmul_rn(static_cast<double>(v), scale), offset));  // truncation, as int()
+        const int q =
+            static_cast<int>(dadd_rn(dmul_rn(static_cast<double>(v), scale), offset));  // truncation, as int()
         lut[v] = static_cast<uint8_t>(q < 0 ? 0 : (q > 255 ? 255 : q));
       }
       break;
     }
-    default:
-      break;
+    default: break;
   }
 }
 

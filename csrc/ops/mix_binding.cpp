@@ -18,7 +18,8 @@ void mix_blend(py::array x, bool nchw, I64 perm, F32 lam, py::array out, int num
 void mix_paste(py::array x, bool nchw, I64 perm, I32 boxes, py::array out, int num_threads) {
   const BatchView b = batch_view(x, nchw, false, "batch");
   check_out_like(out, x);
-  if (perm.size() != b.n || boxes.size() != 4 * b.n) throw ArgumentError("perm and boxes must have one entry per sample");
+  if (perm.size() != b.n || boxes.size() != 4 * b.n)
+    throw ArgumentError("perm and boxes must have one entry per sample");
   void* o = out.mutable_data();
   py::gil_scoped_release release;
   mix_paste_cpu(b, perm.data(), boxes.data(), o, num_threads);

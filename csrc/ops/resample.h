@@ -32,7 +32,7 @@ struct ResampleCoeffs {
 
 // area_upscale: cv2 INTER_AREA when either axis is enlarged switches BOTH axes to a 2-tap
 // "linear with area weights" formula; pass true for both axes in that case.
-ResampleCoeffs compute_resample_coeffs(int64_t in_size, double box0, double box_len, int64_t out_size,
-                                       Interp interp, bool antialias, bool area_upscale = false);
+ResampleCoeffs compute_resample_coeffs(int64_t in_size, double box0, double box_len, int64_t out_size, Interp interp,
+                                       bool antialias, bool area_upscale = false);
 
 }  // namespace hubcls

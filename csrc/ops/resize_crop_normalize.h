@@ -41,8 +41,8 @@ void check_params(const RCNParams& p);
 // boxes: n x 4 doubles (x, y, w, h) in source pixels; flips: n bytes (may be null). out: n x 3 x
 // out_h x out_w (NCHW) or n x out_h x out_w x 3 (NHWC) elements of p.dtype, contiguous.
 // Throws ArgumentError on invalid input; runs without touching Python (callers release the GIL).
-void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes,
-                               const uint8_t* flips, void* out, const RCNParams& p, int num_threads);
+void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes, const uint8_t* flips,
+                               void* out, const RCNParams& p, int num_threads);
 
 // The same pass for one image whose taps are already computed (start indices relative to `im`), on the
 // calling thread: for ops that produce only the source pixels the taps read (the JPEG decoder decodes

@@ -37,8 +37,8 @@ U8 flip_bytes(const py::object& flips, size_t n) {
 }
 
 void rcn_cpu(py::list images, F64 boxes, py::object flips, py::array out, int64_t out_h, int64_t out_w,
-             std::array<float, 3> mean, std::array<float, 3> std_, float scale, Interp interp, bool antialias, bool nchw,
-             OutDType dtype, bool swap_rb, int num_threads) {
+             std::array<float, 3> mean, std::array<float, 3> std_, float scale, Interp interp, bool antialias,
+             bool nchw, OutDType dtype, bool swap_rb, int num_threads) {
   const size_t n = images.size();
   std::vector<ImageView> views;
   views.reserve(n);
@@ -53,7 +53,8 @@ void rcn_cpu(py::list images, F64 boxes, py::object flips, py::array out, int64_
   resize_crop_normalize_cpu(views, bptr, fptr, optr, p, num_threads);
 }
 
-py::tuple resample_coeffs(int64_t in_size, double box0, double box_len, int64_t out_size, Interp interp, bool antialias) {
+py::tuple resample_coeffs(int64_t in_size, double box0, double box_len, int64_t out_size, Interp interp,
+                          bool antialias) {
   const auto c = compute_resample_coeffs(in_size, box0, box_len, out_size, checked(interp, "interpolation"), antialias);
   py::array_t<float> w({static_cast<py::ssize_t>(out_size), static_cast<py::ssize_t>(c.taps)});
   std::copy(c.weight.begin(), c.weight.end(), w.mutable_data());
@@ -76,7 +77,12 @@ void rcn_cuda(std::vector<uintptr_t> ptrs, I64 geoms, F64 boxes, py::object flip
   std::vector<DeviceImage> imgs(n);
   for (size_t i = 0; i < n; ++i) {
     const int64_t* g = geoms.data() + 4 * i;
-    imgs[i] = {reinterpret_cast<const uint8_t*>(ptrs[i]), g[0], g[1], g[2], g[3], {0, 0, 0, 0},
+    imgs[i] = {reinterpret_cast<const uint8_t*>(ptrs[i]),
+               g[0],
+               g[1],
+               g[2],
+               g[3],
+               {0, 0, 0, 0},
                flips.is_none() ? 0 : static_cast<int32_t>(fl.data()[i] != 0)};
     std::copy(boxes.data() + 4 * i, boxes.data() + 4 * i + 4, imgs[i].box);
   }

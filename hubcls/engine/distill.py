@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from ..errors import ConfigError
 from .config import _get, named_items
 from .losses import DISTILL_LOSSES, dml, js_div, kl_div  # noqa: F401 - re-exported
 from .trainer import Trainer, load_state_tolerant
+
 
 def _register_unlabeled_dataset():
     from ..data.datasets import DATASETS, Dataset
@@ -75,7 +75,7 @@ def build_teacher(dcfg: dict, log=print):
     if t.get("checkpoint"):
         from . import checkpoint as ckpt
 
-        load_state_tolerant(model, ckpt.load_weights(t["checkpoint"]), f"Distillation.teacher.checkpoint", log)
+        load_state_tolerant(model, ckpt.load_weights(t["checkpoint"]), "Distillation.teacher.checkpoint", log)
     return model
 
 

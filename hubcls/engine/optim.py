@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -308,7 +308,8 @@ def param_groups(model, lr_mult_list=None, no_wd_norm_bias=False, weight_decay=N
             groups[key] = g
         groups[key]["params"].append(p)
     if freeze_stages and frozen == 0:
-        warnings.warn(f"Arch.freeze_stages={freeze_stages} froze no parameter: the model's stage names were not recognised")
+        warnings.warn(f"Arch.freeze_stages={freeze_stages} froze no parameter: the model's stage names were not recognised",
+                      stacklevel=2)
     return list(groups.values())
 
 

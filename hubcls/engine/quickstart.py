@@ -7,7 +7,6 @@ predict on sample images -> report. Every step is the real code path of the matc
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -50,8 +49,8 @@ def quick_weights(model_name: str, timeout: float = 5.0):
 
 def build_config(dataset: str = "demo", data_dir: Optional[str] = None, output: str = "./output/quickstart",
                  overrides: Sequence[str] = ()):
-    from .config import load_config
     from ..errors import ConfigError
+    from .config import load_config
 
     out = Path(output)
     if dataset == "demo":
@@ -210,7 +209,7 @@ def run_quickstart(dataset="demo", data_dir=None, output="./output/quickstart", 
         how = "trained model"
     _say(f"[6/6] predict ({how}), top-{top_k}:")
     correct = 0
-    for (f, lab, name), p in zip(samples, preds):
+    for (f, _label, name), p in zip(samples, preds):
         ok = p and str(p[0][0]) == str(name)
         correct += bool(ok)
         short = "/".join(Path(f).parts[-2:])

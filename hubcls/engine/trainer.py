@@ -27,7 +27,8 @@ from .._paddle import import_paddle
 from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
 from .arch_args import _model_kwarg_error, check_arch_kwargs, model_kwargs
-from .config import _get, class_num as cfg_class_num, dump_config, named_items
+from .config import _get, dump_config, named_items
+from .config import class_num as cfg_class_num
 from .losses import CombinedLoss, main_logits
 from .metrics import METRICS, EvalResult, write_class_report, write_confusion_csv
 from .optim import build_optimizer
@@ -47,7 +48,7 @@ def select_device(name: str = "auto") -> str:
     name = str(name or "auto").lower()
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     if name == "gpu" and not has_gpu:
-        warnings.warn("Global.device=gpu but no CUDA device is available; using the CPU")
+        warnings.warn("Global.device=gpu but no CUDA device is available; using the CPU", stacklevel=2)
         name = "cpu"
     if name == "auto":
         name = "gpu" if has_gpu else "cpu"
@@ -185,7 +186,6 @@ class Trainer:
         paddle.seed(self.seed)
         np.random.seed(self.seed)
         self.epochs = int(_get(config, "Global.epochs", 1))
-        out = Path(_get(config, "Global.output_dir", "./output/"))
         self.output_dir = run_dir_of(config)
         self._log_fp = None
         self.vdl = None
@@ -324,7 +324,8 @@ class Trainer:
         if self.use_amp and self.device != "gpu":
             global _AMP_WARNED
             if not _AMP_WARNED:
-                warnings.warn("AMP is configured but this run is on the CPU: AMP is a no-op here (fp32 training)")
+                warnings.warn("AMP is configured but this run is on the CPU: AMP is a no-op here (fp32 training)",
+                              stacklevel=2)
                 _AMP_WARNED = True
             self.use_amp = False
         if self.use_amp:

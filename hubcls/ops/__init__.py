@@ -7,15 +7,29 @@ imports Paddle: the core works with NumPy arrays and DLPack tensors from any fra
 from __future__ import annotations
 
 from .. import _C
-from .geometry import random_resized_crop_box, resize_short_center_crop_box, resize_short_size
-from .resize import IMAGENET_MEAN, IMAGENET_STD, resize_crop_normalize, unpack_images
-from .erase import cutout, fill_rects, gridmask, hide_and_seek, random_erasing
-from .mix import cutmix, cutmix_box, mixup
-from .jpeg import jpeg_decode_resize, jpeg_decoder_available, jpeg_library
 from . import augment, policies
 from .cpu import cpu_isa, set_cpu_isa, supported_cpu_isas, using_cpu_isa
-from .policies import (draw_cutout_boxes, draw_gridmask_masks, draw_hide_and_seek, draw_random_erasing_params,
-                       gridmask_prob)
+from .erase import cutout, fill_rects, gridmask, hide_and_seek, random_erasing
+from .geometry import random_resized_crop_box, resize_short_center_crop_box, resize_short_size
+from .jpeg import jpeg_decode_resize, jpeg_decoder_available, jpeg_library
+from .mix import cutmix, cutmix_box, mixup
+from .policies import (
+    draw_cutout_boxes,
+    draw_gridmask_masks,
+    draw_hide_and_seek,
+    draw_random_erasing_params,
+    gridmask_prob,
+)
+from .resize import IMAGENET_MEAN, IMAGENET_STD, resize_crop_normalize, unpack_images
+
+__all__ = [
+    "IMAGENET_MEAN", "IMAGENET_STD", "augment", "core_build_info", "cpu_isa", "cutmix", "cutmix_box", "cutout",
+    "draw_cutout_boxes", "draw_gridmask_masks", "draw_hide_and_seek", "draw_random_erasing_params", "fill_rects",
+    "gridmask", "gridmask_prob", "hide_and_seek", "jpeg_decode_resize", "jpeg_decoder_available", "jpeg_library",
+    "mixup", "policies", "random_erasing", "random_resized_crop_box", "resize_crop_normalize",
+    "resize_short_center_crop_box", "resize_short_size", "set_cpu_isa", "supported_cpu_isas", "unpack_images",
+    "using_cpu_isa",
+]
 
 
 def core_build_info() -> dict:

@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from .. import _C
-from ._common import DTYPE_CODES, as_array, check_num_threads
 from . import _device
+from ._common import DTYPE_CODES, as_array, check_num_threads
 from .erase import batch_array, device_batch
 
 

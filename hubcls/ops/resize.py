@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 
 from .. import _C
 from . import _device
-from ._common import INTERPOLATIONS, as_array, check_dtype, check_image, check_layout, check_num_threads, size_hw, triple
+from ._common import (
+    INTERPOLATIONS,
+    as_array,
+    check_dtype,
+    check_image,
+    check_layout,
+    check_num_threads,
+    size_hw,
+    triple,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

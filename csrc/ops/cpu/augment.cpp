@@ -64,11 +64,15 @@ void blend_kernel(AugOp op, const ImageView& im, const MutableImageView& o, doub
 
 // Affine: Pillow's Image.transform(AFFINE). Nearest reproduces Pillow's incremental position
 // arithmetic (three code paths, as Pillow has); bilinear / bicubic sample with math::affine_filtered.
-void affine_kernel(const ImageView& im, const MutableImageView& o, const double* a, Interp interp, const uint8_t* fill) {
+void affine_kernel(const ImageView& im, const MutableImageView& o, const double* a, Interp interp,
+                   const uint8_t* fill) {
   const int64_t c = im.c, W = o.w, H = o.h;
-  auto put_fill = [&](uint8_t* d) { for (int64_t ch = 0; ch < c; ++ch) d[ch] = fill[ch]; };
+  auto put_fill = [&](uint8_t* d) {
+    for (int64_t ch = 0; ch < c; ++ch) d[ch] = fill[ch];
+  };
   auto put = [&](uint8_t* d, int64_t yi, int64_t xi) {
-    if (xi >= 0 && xi < im.w && yi >= 0 && yi < im.h) std::memcpy(d, im.data + yi * im.row_stride + xi * c, static_cast<size_t>(c));
+    if (xi >= 0 && xi < im.w && yi >= 0 && yi < im.h)
+      std::memcpy(d, im.data + yi * im.row_stride + xi * c, static_cast<size_t>(c));
     else put_fill(d);
   };
   if (interp == Interp::Nearest) {
@@ -76,7 +80,10 @@ void affine_kernel(const ImageView& im, const MutableImageView& o, const double*
     if (a[1] == 0 && a[3] == 0) {  // Pillow's ImagingScaleAffine: accumulated double positions
       std::vector<int64_t> xin(static_cast<size_t>(W));
       double xo = a[2] + a[0] * 0.5;
-      for (int64_t x = 0; x < W; ++x) { xin[static_cast<size_t>(x)] = coord(xo); xo += a[0]; }
+      for (int64_t x = 0; x < W; ++x) {
+        xin[static_cast<size_t>(x)] = coord(xo);
+        xo += a[0];
+      }
       double yo = a[5] + a[4] * 0.5;
       for (int64_t y = 0; y < H; ++y, yo += a[4]) {
         const int64_t yi = coord(yo);
@@ -115,7 +122,10 @@ void affine_kernel(const ImageView& im, const MutableImageView& o, const double*
     for (int64_t x = 0; x < W; ++x) {
       const double xin = a[0] * (x + 0.5) + a[1] * (y + 0.5) + a[2];
       const double yin = a[3] * (x + 0.5) + a[4] * (y + 0.5) + a[5];
-      if (xin < 0.0 || xin >= im.w || yin < 0.0 || yin >= im.h) { put_fill(d + x * c); continue; }
+      if (xin < 0.0 || xin >= im.w || yin < 0.0 || yin >= im.h) {
+        put_fill(d + x * c);
+        continue;
+      }
       for (int64_t ch = 0; ch < c; ++ch) d[x * c + ch] = math::affine_filtered(src, xin, yin, filter, ch);
     }
   }
@@ -135,21 +145,28 @@ void augment_cpu(AugOp op, const std::vector<ImageView>& in, const std::vector<M
     const ImageView& im = in[static_cast<size_t>(i)];
     const MutableImageView& o = out[static_cast<size_t>(i)];
     if (!im.data || im.h <= 0 || im.w <= 0) throw ArgumentError("augment: image " + std::to_string(i) + " is empty");
-    if (im.c != 1 && im.c != 3) throw ArgumentError("augment: image " + std::to_string(i) + " must have 1 or 3 channels");
-    if (!o.data || o.c != im.c || o.h <= 0 || o.w <= 0) throw ArgumentError("augment: bad output for image " + std::to_string(i));
-    if (kind != AugKind::Affine && (o.h != im.h || o.w != im.w)) throw ArgumentError("augment: output must match the input size");
+    if (im.c != 1 && im.c != 3)
+      throw ArgumentError("augment: image " + std::to_string(i) + " must have 1 or 3 channels");
+    if (!o.data || o.c != im.c || o.h <= 0 || o.w <= 0)
+      throw ArgumentError("augment: bad output for image " + std::to_string(i));
+    if (kind != AugKind::Affine && (o.h != im.h || o.w != im.w))
+      throw ArgumentError("augment: output must match the input size");
     const double* p = params + 6 * i;
     for (int k = 0; k < (kind == AugKind::Affine ? 6 : 1); ++k)
-      if (!std::isfinite(p[k])) throw ArgumentError("augment: parameter of image " + std::to_string(i) + " is not finite");
-    if (op == AugOp::Posterize && (p[0] < 1 || p[0] > 8)) throw ArgumentError("augment: posterize bits must be in [1, 8]");
+      if (!std::isfinite(p[k]))
+        throw ArgumentError("augment: parameter of image " + std::to_string(i) + " is not finite");
+    if (op == AugOp::Posterize && (p[0] < 1 || p[0] > 8))
+      throw ArgumentError("augment: posterize bits must be in [1, 8]");
   }
   parallel_for(n, num_threads, [&](int64_t i) {
     const ImageView& im = in[static_cast<size_t>(i)];
     const MutableImageView& o = out[static_cast<size_t>(i)];
     const double* p = params + 6 * i;
     switch (kind) {
-      case AugKind::Lut: case AugKind::HistogramLut: lut_kernel(op, im, o, p[0]); break;
-      case AugKind::Blend: case AugKind::MeanBlend: blend_kernel(op, im, o, p[0]); break;
+      case AugKind::Lut:
+      case AugKind::HistogramLut: lut_kernel(op, im, o, p[0]); break;
+      case AugKind::Blend:
+      case AugKind::MeanBlend: blend_kernel(op, im, o, p[0]); break;
       case AugKind::Affine: affine_kernel(im, o, p, interp, fill); break;
     }
   });

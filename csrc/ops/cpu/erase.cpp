@@ -13,7 +13,8 @@ namespace {
 
 void check_batch(const BatchView& b, const char* op) {
   if (!b.data) throw ArgumentError(std::string(op) + ": batch is null");
-  if (b.n < 0 || b.c <= 0 || b.h <= 0 || b.w <= 0) throw ArgumentError(std::string(op) + ": batch has an empty dimension");
+  if (b.n < 0 || b.c <= 0 || b.h <= 0 || b.w <= 0)
+    throw ArgumentError(std::string(op) + ": batch has an empty dimension");
 }
 
 }  // namespace
@@ -25,17 +26,21 @@ void fill_rects_cpu(const BatchView& b, int64_t n_rects, const int32_t* rect_sam
   // validate everything before touching memory; rects are grouped by sample
   for (int64_t r = 0; r < n_rects; ++r) {
     const int32_t s = rect_sample[r];
-    if (s < 0 || s >= b.n) throw ArgumentError("fill_rects: rect " + std::to_string(r) + " names sample " + std::to_string(s) + " outside the batch");
+    if (s < 0 || s >= b.n)
+      throw ArgumentError("fill_rects: rect " + std::to_string(r) + " names sample " + std::to_string(s) +
+                          " outside the batch");
     if (r > 0 && rect_sample[r - 1] > s) throw ArgumentError("fill_rects: rects must be sorted by sample");
     const int32_t* q = rects + 4 * r;
     if (pix_offset && pix_offset[r] >= 0) {
       const int64_t rw = std::max<int64_t>(q[2] - q[0], 0), rh = std::max<int64_t>(q[3] - q[1], 0);
-      if (pix_offset[r] + rw * rh * b.c > n_pixels) throw ArgumentError("fill_rects: per-pixel values of rect " + std::to_string(r) + " are too short");
+      if (pix_offset[r] + rw * rh * b.c > n_pixels)
+        throw ArgumentError("fill_rects: per-pixel values of rect " + std::to_string(r) + " are too short");
     }
   }
   std::vector<int64_t> first(static_cast<size_t>(b.n));
   for (int64_t s = 0; s < b.n; ++s)
-    first[static_cast<size_t>(s)] = std::lower_bound(rect_sample, rect_sample + n_rects, static_cast<int32_t>(s)) - rect_sample;
+    first[static_cast<size_t>(s)] =
+        std::lower_bound(rect_sample, rect_sample + n_rects, static_cast<int32_t>(s)) - rect_sample;
   parallel_for(b.n, num_threads, [&](int64_t i) {
     for (int64_t r = first[static_cast<size_t>(i)]; r < n_rects && rect_sample[r] == i; ++r) {
       const int32_t* q = rects + 4 * r;

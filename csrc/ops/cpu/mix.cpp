@@ -14,7 +14,8 @@ void check_perm(const BatchView& x, const int64_t* perm, const char* op) {
   if (!x.data) throw ArgumentError(std::string(op) + ": batch is null");
   for (int64_t i = 0; i < x.n; ++i)
     if (perm[i] < 0 || perm[i] >= x.n)
-      throw ArgumentError(std::string(op) + ": perm[" + std::to_string(i) + "] = " + std::to_string(perm[i]) + " is outside the batch");
+      throw ArgumentError(std::string(op) + ": perm[" + std::to_string(i) + "] = " + std::to_string(perm[i]) +
+                          " is outside the batch");
 }
 
 template <class T, class F>
@@ -53,8 +54,7 @@ void mix_blend_cpu(const BatchView& x, const int64_t* perm, const float* lam, vo
         const uint16_t* a = static_cast<const uint16_t*>(x.data) + i * m;
         const uint16_t* b = static_cast<const uint16_t*>(x.data) + j * m;
         uint16_t* o = static_cast<uint16_t*>(out) + i * m;
-        for (int64_t k = 0; k < m; ++k)
-          o[k] = float_to_half(l * half_to_float(a[k]) + (1.f - l) * half_to_float(b[k]));
+        for (int64_t k = 0; k < m; ++k) o[k] = float_to_half(l * half_to_float(a[k]) + (1.f - l) * half_to_float(b[k]));
         break;
       }
     }
@@ -78,10 +78,12 @@ void mix_paste_cpu(const BatchView& x, const int64_t* perm, const int32_t* boxes
     if (x.nchw) {
       for (int64_t ch = 0; ch < x.c; ++ch)
         for (int64_t y = y0; y < y1; ++y)
-          std::memcpy(o + x.offset(i, ch, y, x0) * isz, src + x.offset(j, ch, y, x0) * isz, static_cast<size_t>(x1 - x0) * isz);
+          std::memcpy(o + x.offset(i, ch, y, x0) * isz, src + x.offset(j, ch, y, x0) * isz,
+                      static_cast<size_t>(x1 - x0) * isz);
     } else {
       for (int64_t y = y0; y < y1; ++y)
-        std::memcpy(o + x.offset(i, 0, y, x0) * isz, src + x.offset(j, 0, y, x0) * isz, static_cast<size_t>((x1 - x0) * x.c) * isz);
+        std::memcpy(o + x.offset(i, 0, y, x0) * isz, src + x.offset(j, 0, y, x0) * isz,
+                    static_cast<size_t>((x1 - x0) * x.c) * isz);
     }
   });
 }

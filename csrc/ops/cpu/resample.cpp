@@ -11,8 +11,8 @@
 
 namespace hubcls {
 
-ResampleCoeffs compute_resample_coeffs(int64_t in_size, double box0, double box_len, int64_t out_size,
-                                       Interp interp, bool antialias, bool area_upscale) {
+ResampleCoeffs compute_resample_coeffs(int64_t in_size, double box0, double box_len, int64_t out_size, Interp interp,
+                                       bool antialias, bool area_upscale) {
   if (in_size <= 0 || out_size <= 0) throw ArgumentError("resample: sizes must be positive");
   if (!(box_len > 0) || !std::isfinite(box0) || !std::isfinite(box_len))
     throw ArgumentError("resample: box length must be positive and finite");

@@ -69,12 +69,13 @@ void check_box(const double* bx, int64_t img_h, int64_t img_w, int64_t index) {
   const double x = bx[0], y = bx[1], w = bx[2], h = bx[3];
   const double eps = 1e-3;
   auto name = [&] { return "resize_crop_normalize: box " + std::to_string(index); };
-  if (!(std::isfinite(x) && std::isfinite(y) && std::isfinite(w) && std::isfinite(h))) throw ArgumentError(name() + " contains NaN or infinity");
+  if (!(std::isfinite(x) && std::isfinite(y) && std::isfinite(w) && std::isfinite(h)))
+    throw ArgumentError(name() + " contains NaN or infinity");
   if (!(w > 0 && h > 0)) throw ArgumentError(name() + ": width and height must be positive");
   if (x < -eps || y < -eps || x + w > img_w + eps || y + h > img_h + eps)
     throw ArgumentError(name() + " (" + std::to_string(x) + ", " + std::to_string(y) + ", " + std::to_string(w) + ", " +
-                        std::to_string(h) + ") lies outside its " + std::to_string(img_w) + "x" + std::to_string(img_h) +
-                        " image");
+                        std::to_string(h) + ") lies outside its " + std::to_string(img_w) + "x" +
+                        std::to_string(img_h) + " image");
 }
 
 void clamp_box(const double* bx, int64_t img_h, int64_t img_w, double* out) {
@@ -108,7 +109,8 @@ void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const doubl
   check_params(p);
   for (int64_t i = 0; i < n; ++i) {
     const ImageView& im = images[i];
-    if (!im.data || im.h <= 0 || im.w <= 0) throw ArgumentError("resize_crop_normalize: image " + std::to_string(i) + " is empty");
+    if (!im.data || im.h <= 0 || im.w <= 0)
+      throw ArgumentError("resize_crop_normalize: image " + std::to_string(i) + " is empty");
     if (im.c != 1 && im.c != 3 && im.c != 4)
       throw ArgumentError("resize_crop_normalize: image " + std::to_string(i) + " has " + std::to_string(im.c) +
                           " channels; expected 1, 3 or 4");

@@ -25,15 +25,15 @@ struct Job {
   int64_t row_stride;
   int c;
   Axis x, y;
-  bool flip;              // output column x shows the resampled column out_w - 1 - x
-  int64_t y0, y1;         // output rows to write
+  bool flip;       // output column x shows the resampled column out_w - 1 - x
+  int64_t y0, y1;  // output rows to write
   int64_t out_h, out_w;
   bool nchw;
   OutDType dtype;
-  bool stream;            // non-temporal stores (outputs far larger than the caches)
-  int in_of_out[3];       // output channel -> source channel (channel swap, grey replication)
-  float a[3], b[3];       // output = resampled * a + b, per output channel
-  void* out;              // this image's output (3 x out_h x out_w or out_h x out_w x 3 elements)
+  bool stream;       // non-temporal stores (outputs far larger than the caches)
+  int in_of_out[3];  // output channel -> source channel (channel swap, grey replication)
+  float a[3], b[3];  // output = resampled * a + b, per output channel
+  void* out;         // this image's output (3 x out_h x out_w or out_h x out_w x 3 elements)
 };
 
 void rows_scalar(const Job& job);

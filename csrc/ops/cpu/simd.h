@@ -89,7 +89,7 @@ inline void load_px(const uint8_t* p, bool swap, VF* out) {
     return;
   }
   const __m512i v = C == 3 ? _mm512_maskz_loadu_epi8((__mmask64{1} << 48) - 1, p) : _mm512_loadu_si512(p);
-  const uint8_t(*tab)[64] = C == 3 ? kPx3.idx : kPx4.idx;
+  const uint8_t (*tab)[64] = C == 3 ? kPx3.idx : kPx4.idx;
   for (int ch = 0; ch < 3; ++ch) {
     const __m512i idx = _mm512_load_si512(tab[swap ? 2 - ch : ch]);
     out[ch] = _mm512_cvtepi32_ps(_mm512_maskz_permutexvar_epi8(0x1111111111111111ull, idx, v));
@@ -155,11 +155,13 @@ inline VI vload_i(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast
 inline void vstore(float* p, VF v) { _mm256_storeu_ps(p, v); }
 inline void copy64(uint8_t* dst, const uint8_t* src) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32),
+                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32)));
 }
 inline void vstream_line(uint8_t* dst, const uint8_t* src) {
   _mm256_stream_si256(reinterpret_cast<__m256i*>(dst), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
-  _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + 32), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32)));
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + 32),
+                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32)));
 }
 inline VF vfma(VF a, VF b, VF c) { return _mm256_fmadd_ps(a, b, c); }
 inline VF vmul(VF a, VF b) { return _mm256_mul_ps(a, b); }
@@ -194,7 +196,7 @@ inline void load_px(const uint8_t* p, bool swap, VF* out) {
   const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + (C == 3 ? 8 : 16)));
   const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-  const uint8_t(*tab)[32] = C == 3 ? kPx3.idx : kPx4.idx;
+  const uint8_t (*tab)[32] = C == 3 ? kPx3.idx : kPx4.idx;
   for (int ch = 0; ch < 3; ++ch) {
     const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(tab[swap ? 2 - ch : ch]));
     out[ch] = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(v, idx));
@@ -285,7 +287,11 @@ inline VF vpermute4(VF a, VF b, VF c, VF d, VI idx) { return idx == 0 ? a : (idx
 inline VF vgather(const float* p, VI idx) { return p[idx]; }
 inline void vstore_f16(uint16_t* p, VF v) { *p = float_to_half(v); }
 inline void vstore_u8(uint8_t* p, VF v) { *p = to_u8_scalar(v); }
-inline void interleave3(VF p0, VF p1, VF p2, VF& a, VF& b, VF& c) { a = p0; b = p1; c = p2; }
+inline void interleave3(VF p0, VF p1, VF p2, VF& a, VF& b, VF& c) {
+  a = p0;
+  b = p1;
+  c = p2;
+}
 inline void vfence() {}
 #endif
 

@@ -79,7 +79,9 @@ __global__ void affine_kernel(const Img* imgs, Interp interp, const uint8_t* fil
     const uint8_t* s = im.in + yi * im.in_stride + xi * c;
     for (int64_t ch = 0; ch < c; ++ch) d[ch] = s[ch];
   };
-  auto put_fill = [&]() { for (int64_t ch = 0; ch < c; ++ch) d[ch] = fill[ch]; };
+  auto put_fill = [&]() {
+    for (int64_t ch = 0; ch < c; ++ch) d[ch] = fill[ch];
+  };
   if (interp == Interp::Nearest) {
     auto coord = [](double v) -> int64_t { return v < 0.0 ? -1 : static_cast<int64_t>(v); };
     int64_t xi, yi;
@@ -110,8 +112,14 @@ __global__ void affine_kernel(const Img* imgs, Interp interp, const uint8_t* fil
       } else {
         double xo = __dadd_rn(__dadd_rn(a[2], __dmul_rn(a[1], 0.5)), __dmul_rn(a[0], 0.5));
         double yo = __dadd_rn(__dadd_rn(a[5], __dmul_rn(a[4], 0.5)), __dmul_rn(a[3], 0.5));
-        for (int64_t j = 0; j < y; ++j) { xo = __dadd_rn(xo, a[1]); yo = __dadd_rn(yo, a[4]); }
-        for (int64_t j = 0; j < x; ++j) { xo = __dadd_rn(xo, a[0]); yo = __dadd_rn(yo, a[3]); }
+        for (int64_t j = 0; j < y; ++j) {
+          xo = __dadd_rn(xo, a[1]);
+          yo = __dadd_rn(yo, a[4]);
+        }
+        for (int64_t j = 0; j < x; ++j) {
+          xo = __dadd_rn(xo, a[0]);
+          yo = __dadd_rn(yo, a[3]);
+        }
         xi = coord(xo);
         yi = coord(yo);
       }
@@ -123,7 +131,10 @@ __global__ void affine_kernel(const Img* imgs, Interp interp, const uint8_t* fil
   const double xc = static_cast<double>(x) + 0.5, yc = static_cast<double>(y) + 0.5;
   const double xin = __dadd_rn(__dadd_rn(__dmul_rn(a[0], xc), __dmul_rn(a[1], yc)), a[2]);
   const double yin = __dadd_rn(__dadd_rn(__dmul_rn(a[3], xc), __dmul_rn(a[4], yc)), a[5]);
-  if (xin < 0.0 || xin >= im.w || yin < 0.0 || yin >= im.h) { put_fill(); return; }
+  if (xin < 0.0 || xin >= im.w || yin < 0.0 || yin >= im.h) {
+    put_fill();
+    return;
+  }
   const math::AugImage src = src_of(im);
   const int filter = interp == Interp::Bilinear ? 1 : 2;
   for (int64_t ch = 0; ch < c; ++ch) d[ch] = math::affine_filtered(src, xin, yin, filter, ch);
@@ -146,13 +157,22 @@ void augment_cuda(AugOp op, const std::vector<ImageView>& in, const std::vector<
   for (int64_t i = 0; i < n; ++i) {
     const ImageView& s = in[static_cast<size_t>(i)];
     const MutableImageView& o = out[static_cast<size_t>(i)];
-    if (!s.data || s.h <= 0 || s.w <= 0 || (s.c != 1 && s.c != 3)) throw ArgumentError("augment: bad device image " + std::to_string(i));
+    if (!s.data || s.h <= 0 || s.w <= 0 || (s.c != 1 && s.c != 3))
+      throw ArgumentError("augment: bad device image " + std::to_string(i));
     if (!o.data || o.c != s.c || (kind != AugKind::Affine && (o.h != s.h || o.w != s.w)))
       throw ArgumentError("augment: bad device output " + std::to_string(i));
-    if (op == AugOp::Posterize && (params[6 * i] < 1 || params[6 * i] > 8)) throw ArgumentError("augment: posterize bits must be in [1, 8]");
+    if (op == AugOp::Posterize && (params[6 * i] < 1 || params[6 * i] > 8))
+      throw ArgumentError("augment: posterize bits must be in [1, 8]");
     Img& m = imgs[static_cast<size_t>(i)];
-    m.in = s.data; m.out = o.data; m.h = s.h; m.w = s.w; m.c = s.c; m.in_stride = s.row_stride;
-    m.oh = o.h; m.ow = o.w; m.out_stride = o.row_stride;
+    m.in = s.data;
+    m.out = o.data;
+    m.h = s.h;
+    m.w = s.w;
+    m.c = s.c;
+    m.in_stride = s.row_stride;
+    m.oh = o.h;
+    m.ow = o.w;
+    m.out_stride = o.row_stride;
     for (int k = 0; k < 6; ++k) m.p[k] = params[6 * i + k];
     max_in = std::max(max_in, s.h * s.w);
     max_out = std::max(max_out, o.h * o.w);
@@ -164,19 +184,24 @@ void augment_cuda(AugOp op, const std::vector<ImageView>& in, const std::vector<
   const int threads = 256;
   const dim3 grid_in(static_cast<unsigned>((max_in + threads - 1) / threads), static_cast<unsigned>(n));
   switch (kind) {
-    case AugKind::Lut: case AugKind::HistogramLut: {
+    case AugKind::Lut:
+    case AugKind::HistogramLut: {
       unsigned int* hist = s.upload<unsigned int>(nullptr, static_cast<size_t>(n * 3 * 256));
-      cuda::check(cudaMemsetAsync(hist, 0, static_cast<size_t>(n * 3 * 256) * sizeof(unsigned int), stream), "cudaMemsetAsync");
+      cuda::check(cudaMemsetAsync(hist, 0, static_cast<size_t>(n * 3 * 256) * sizeof(unsigned int), stream),
+                  "cudaMemsetAsync");
       if (kind == AugKind::HistogramLut) stats_kernel<<<grid_in, threads, 0, stream>>>(d_imgs, hist, nullptr, 1);
       uint8_t* luts = s.upload<uint8_t>(nullptr, static_cast<size_t>(n * 3 * 256));
-      lut_kernel<<<static_cast<unsigned>((n * 3 + 63) / 64), 64, 0, stream>>>(d_imgs, op, hist, luts, static_cast<int>(n));
+      lut_kernel<<<static_cast<unsigned>((n * 3 + 63) / 64), 64, 0, stream>>>(d_imgs, op, hist, luts,
+                                                                              static_cast<int>(n));
       apply_lut_kernel<<<grid_in, threads, 0, stream>>>(d_imgs, luts);
       break;
     }
-    case AugKind::Blend: case AugKind::MeanBlend: {
+    case AugKind::Blend:
+    case AugKind::MeanBlend: {
       unsigned long long* sums = s.upload<unsigned long long>(nullptr, static_cast<size_t>(n));
       if (kind == AugKind::MeanBlend) {
-        cuda::check(cudaMemsetAsync(sums, 0, static_cast<size_t>(n) * sizeof(unsigned long long), stream), "cudaMemsetAsync");
+        cuda::check(cudaMemsetAsync(sums, 0, static_cast<size_t>(n) * sizeof(unsigned long long), stream),
+                    "cudaMemsetAsync");
         stats_kernel<<<grid_in, threads, 0, stream>>>(d_imgs, nullptr, sums, 0);
       }
       blend_kernel<<<grid_in, threads, 0, stream>>>(d_imgs, op, sums);

@@ -13,7 +13,8 @@ namespace hubcls {
 namespace cuda {
 
 inline void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("hubcls CUDA error in ") + what + ": " + cudaGetErrorString(e));
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("hubcls CUDA error in ") + what + ": " + cudaGetErrorString(e));
 }
 
 // Makes `device` current for the scope and restores the previous device.

@@ -50,7 +50,8 @@ __global__ void fill_rects_kernel(BatchDesc b, const int32_t* rect_sample, const
   const bool per_pixel = pix_off[r] >= 0;
   const int64_t full_w = q[2] - q[0];
   for (int64_t ch = 0; ch < b.c; ++ch) {
-    const float v = per_pixel ? pixels[pix_off[r] + ((y - q[1]) * full_w + (x - q[0])) * b.c + ch] : cvals[r * b.c + ch];
+    const float v =
+        per_pixel ? pixels[pix_off[r] + ((y - q[1]) * full_w + (x - q[0])) * b.c + ch] : cvals[r * b.c + ch];
     store_dev(b, offset_of(b, i, ch, y, x), v);
   }
 }
@@ -71,7 +72,8 @@ void fill_rects_cuda(const BatchView& b, int64_t n_rects, const int32_t* rect_sa
                      int device, uintptr_t stream_handle) {
   int64_t max_area = 0;
   for (int64_t r = 0; r < n_rects; ++r) {
-    if (rect_sample[r] < 0 || rect_sample[r] >= b.n) throw ArgumentError("fill_rects: rect names a sample outside the batch");
+    if (rect_sample[r] < 0 || rect_sample[r] >= b.n)
+      throw ArgumentError("fill_rects: rect names a sample outside the batch");
     const int32_t* q = rects + 4 * r;
     const int64_t rw = std::max<int64_t>(std::min<int64_t>(q[2], b.w) - std::max<int64_t>(q[0], 0), 0);
     const int64_t rh = std::max<int64_t>(std::min<int64_t>(q[3], b.h) - std::max<int64_t>(q[1], 0), 0);
@@ -105,7 +107,8 @@ void mask_fill_cuda(const BatchView& b, const uint8_t* masks, const float* value
   const uint8_t* d_m = s.upload(masks, static_cast<size_t>(total));
   const float* d_v = s.upload(value, static_cast<size_t>(b.c));
   const int threads = 256;
-  mask_fill_kernel<<<static_cast<unsigned>((total + threads - 1) / threads), threads, 0, stream>>>(desc_of(b), d_m, d_v);
+  mask_fill_kernel<<<static_cast<unsigned>((total + threads - 1) / threads), threads, 0, stream>>>(desc_of(b), d_m,
+                                                                                                   d_v);
   cuda::check_launch("mask_fill kernel");
 }
 

@@ -10,9 +10,13 @@ namespace hubcls {
 namespace {
 
 template <class T>
-__device__ __forceinline__ float ld(const T* p, int64_t i) { return static_cast<float>(p[i]); }
+__device__ __forceinline__ float ld(const T* p, int64_t i) {
+  return static_cast<float>(p[i]);
+}
 template <>
-__device__ __forceinline__ float ld<__half>(const __half* p, int64_t i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld<__half>(const __half* p, int64_t i) {
+  return __half2float(p[i]);
+}
 
 __device__ __forceinline__ void st(float* p, int64_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void st(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
@@ -38,8 +42,13 @@ __global__ void paste_kernel(const T* x, const int64_t* perm, const int32_t* box
   if (k >= n * m) return;
   const int64_t i = k / m, e = k % m;
   int64_t y, xx;
-  if (nchw) { y = (e / w) % h; xx = e % w; }
-  else { y = e / (w * c); xx = (e / c) % w; }
+  if (nchw) {
+    y = (e / w) % h;
+    xx = e % w;
+  } else {
+    y = e / (w * c);
+    xx = (e / c) % w;
+  }
   const int32_t* q = boxes + 4 * i;
   const bool inside = xx >= q[0] && xx < q[2] && y >= q[1] && y < q[3];
   out[k] = inside ? x[perm[i] * m + e] : x[k];
@@ -76,7 +85,8 @@ void mix_blend_cuda(const BatchView& x, const int64_t* perm, const float* lam, v
   const unsigned blocks = static_cast<unsigned>((total + threads - 1) / threads);
   by_dtype(x.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    blend_kernel<T><<<blocks, threads, 0, stream>>>(static_cast<const T*>(x.data), d_perm, d_lam, static_cast<T*>(out), x.n, m);
+    blend_kernel<T>
+        <<<blocks, threads, 0, stream>>>(static_cast<const T*>(x.data), d_perm, d_lam, static_cast<T*>(out), x.n, m);
   });
   cuda::check_launch("mixup kernel");
 }
@@ -95,8 +105,8 @@ void mix_paste_cuda(const BatchView& x, const int64_t* perm, const int32_t* boxe
   const unsigned blocks = static_cast<unsigned>((total + threads - 1) / threads);
   by_dtype(x.dtype, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    paste_kernel<T><<<blocks, threads, 0, stream>>>(static_cast<const T*>(x.data), d_perm, d_boxes, static_cast<T*>(out),
-                                                    x.n, x.c, x.h, x.w, x.nchw);
+    paste_kernel<T><<<blocks, threads, 0, stream>>>(static_cast<const T*>(x.data), d_perm, d_boxes,
+                                                    static_cast<T*>(out), x.n, x.c, x.h, x.w, x.nchw);
   });
   cuda::check_launch("cutmix kernel");
 }

@@ -118,10 +118,13 @@ void resize_crop_normalize_cuda(const std::vector<DeviceImage>& images, void* ou
   cuda::Scratch scratch(stream);
   const DeviceImage* d_imgs = scratch.upload(imgs.data(), imgs.size());
   Params p;
-  p.out_h = rp.out_h; p.out_w = rp.out_w;
+  p.out_h = rp.out_h;
+  p.out_w = rp.out_w;
   normalize_coeffs(rp, p.a, p.b);
   p.interp = rp.interp;
-  p.antialias = rp.antialias; p.nchw = rp.nchw; p.swap_rb = rp.swap_rb;
+  p.antialias = rp.antialias;
+  p.nchw = rp.nchw;
+  p.swap_rb = rp.swap_rb;
   const int threads = 256;
   const int64_t pixels = rp.out_h * rp.out_w;
   if (n > 65535) throw ArgumentError("resize_crop_normalize: at most 65535 images per CUDA launch");
@@ -133,9 +136,15 @@ void resize_crop_normalize_cuda(const std::vector<DeviceImage>& images, void* ou
   auto launch = [&](auto tag) {
     constexpr int MT = decltype(tag)::value;
     switch (rp.dtype) {
-      case OutDType::Float32: rcn_kernel<float, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<float*>(out), p); break;
-      case OutDType::Float16: rcn_kernel<__half, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<__half*>(out), p); break;
-      case OutDType::UInt8: rcn_kernel<uint8_t, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<uint8_t*>(out), p); break;
+      case OutDType::Float32:
+        rcn_kernel<float, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<float*>(out), p);
+        break;
+      case OutDType::Float16:
+        rcn_kernel<__half, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<__half*>(out), p);
+        break;
+      case OutDType::UInt8:
+        rcn_kernel<uint8_t, MT><<<grid, threads, 0, stream>>>(d_imgs, static_cast<uint8_t*>(out), p);
+        break;
     }
   };
   if (need <= 4) launch(std::integral_constant<int, 4>{});
