@@ -421,3 +421,105 @@ def test_geometric_ops_on_chw_input():
         b = hwc_first(img, sample_rng(0, 0, i))
         assert a.shape == (3, 30, 40)
         np.testing.assert_array_equal(a, b.transpose(2, 0, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# ColorJitter / PCALighting (PaddleClas's ResNet18_dbb config): paddle.vision's functional ops on
+# Pillow images are the reference PaddleClas's ColorJitter runs.
+@pytest.mark.parametrize("kind,factor", [("brightness", 1.3), ("brightness", 0.2), ("contrast", 0.7),
+                                         ("saturation", 1.4), ("saturation", 0.0), ("hue", 0.23), ("hue", -0.4)])
+def test_color_jitter_steps_equal_paddle_vision(kind, factor):
+    import paddle.vision.transforms.functional as TF
+    from PIL import Image
+
+    from hubcls.data.transforms import ColorJitter
+
+    img = (np.random.default_rng(0).random((37, 53, 3)) * 255).astype(np.uint8)
+    ref = {"brightness": TF.adjust_brightness, "contrast": TF.adjust_contrast,
+           "saturation": TF.adjust_saturation, "hue": TF.adjust_hue}[kind](Image.fromarray(img), factor)
+    np.testing.assert_array_equal(ColorJitter.run_steps(img, [(kind, factor)]), np.asarray(ref))
+
+
+def test_color_jitter_draws_every_factor_in_range_in_random_order():
+    import paddle.vision.transforms.functional as TF
+    from PIL import Image
+
+    from hubcls.data.transforms import ColorJitter
+    from hubcls.data.transforms._base import Context
+
+    op = AUGMENTERS.build("ColorJitter", dict(brightness=0.4, hue=0.4, saturation=0.4), where="t")
+    orders, fns = set(), {"brightness": TF.adjust_brightness, "saturation": TF.adjust_saturation, "hue": TF.adjust_hue}
+    img = (np.random.default_rng(1).random((24, 20, 3)) * 255).astype(np.uint8)
+    for seed in range(12):
+        steps = op.draw(np.random.default_rng(seed))
+        assert sorted(k for k, _ in steps) == ["brightness", "hue", "saturation"]
+        factors = dict(steps)
+        assert 0.6 <= factors["brightness"] <= 1.4 and 0.6 <= factors["saturation"] <= 1.4
+        assert -0.4 <= factors["hue"] <= 0.4
+        orders.add(tuple(k for k, _ in steps))
+        ref = Image.fromarray(img)
+        for k, f in steps:  # paddle.vision's ColorJitter with the same draws, in the same order
+            ref = fns[k](ref, f)
+        got = op.apply(img, np.random.default_rng(seed), Context())
+        np.testing.assert_array_equal(got, np.asarray(ref))
+        chw = op.apply(np.ascontiguousarray(img.transpose(2, 0, 1)), np.random.default_rng(seed), Context(layout="CHW"))
+        np.testing.assert_array_equal(chw.transpose(1, 2, 0), got)
+    assert len(orders) > 1  # the order is random
+    assert ColorJitter(brightness=0.5, prob=0.0).draw(np.random.default_rng(0)) == []
+    with pytest.raises(ConfigError, match="hue"):
+        ColorJitter(hue=0.7)
+    with pytest.raises(ConfigError, match="contrast"):
+        ColorJitter(contrast=-1)
+
+
+def test_pca_lighting_is_paddleclas_formula():
+    """PaddleClas: alpha ~ N(0, 0.1); rgb = (eigvec * alpha * eigval).sum(1), added per channel."""
+    from hubcls.data.transforms import PCALighting
+    from hubcls.data.transforms._base import Context
+
+    op = AUGMENTERS.build("PCALighting", None, where="t")
+    img = (np.random.default_rng(2).random((9, 7, 3)) * 255).astype(np.uint8)
+    out = op.apply(img, np.random.default_rng(5), Context())
+    alpha = np.random.default_rng(5).normal(0.0, 0.1, 3).astype(np.float32)
+    eigval = np.array(PCALighting.EIGVAL, np.float32)
+    eigvec = np.array(PCALighting.EIGVEC, np.float32)
+    rgb = (eigvec * np.broadcast_to(alpha.reshape(1, 3), (3, 3)) * np.broadcast_to(eigval.reshape(1, 3), (3, 3))).sum(1)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, img.astype(np.float32) + rgb.reshape(1, 1, 3), rtol=0, atol=1e-5)
+    chw = op.apply(np.ascontiguousarray(img.transpose(2, 0, 1)), np.random.default_rng(5), Context(layout="CHW"))
+    np.testing.assert_allclose(chw.transpose(1, 2, 0), out, atol=1e-6)
+
+
+def test_dbb_config_train_pipeline_runs():
+    """ResNet18_dbb.yaml's train ops (RandCrop, flip, ColorJitter, PCALighting, Normalize) end to end."""
+    ops = [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
+           {"RandCropImage": {"size": 32, "interpolation": "bilinear", "backend": "pil"}},
+           {"RandFlipImage": {"flip_code": 1}},
+           {"ColorJitter": {"brightness": 0.4, "hue": 0.4, "saturation": 0.4}},
+           {"PCALighting": None},
+           {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                               "order": ""}},
+           {"ToCHWImage": None}]
+    pipe = build_transforms(ops)
+    img = (np.random.default_rng(3).random((48, 40, 3)) * 255).astype(np.uint8)
+    out = pipe(img, sample_rng(0, 1, 0))
+    assert out.shape == (3, 32, 32) and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_pca_lighting_float_output_is_not_fused_with_normalize():
+    """The fused resize/normalise kernel takes uint8: after PCALighting's float image the pipeline
+    normalises op by op, with PaddleClas's arithmetic ((x + noise) * scale - mean) / std."""
+    from hubcls.data.transforms import PCALighting
+
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    ops = [{"ResizeImage": {"size": [20, 16]}}, {"PCALighting": None},
+           {"NormalizeImage": {"scale": "1.0/255.0", "mean": mean.tolist(), "std": std.tolist(), "order": ""}},
+           {"ToCHWImage": None}]
+    pipe = build_transforms(ops)
+    assert "per-sample [PCALighting -> NormalizeImage -> ToCHWImage]" in pipe.describe()
+    img = (np.random.default_rng(4).random((16, 20, 3)) * 255).astype(np.uint8)  # already 20x16: no resample
+    out = pipe(img, sample_rng(0, 2, 0))
+    noise = PCALighting().noise(sample_rng(0, 2, 0))
+    want = ((img.astype(np.float32) + noise.reshape(1, 1, 3)) / 255.0 - mean) / std
+    np.testing.assert_allclose(out, want.transpose(2, 0, 1), rtol=0, atol=1e-5)
+    assert build_transforms(ops[:2]).static_output_spec() == ((16, 20, 3), "float32")

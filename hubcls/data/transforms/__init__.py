@@ -5,7 +5,7 @@ Layout (one module per kind of op, as torchvision's ``transforms/v2``):
     _base.py       the AUGMENTERS registry, TransformOp, Context, SampleError, config readers
     _convert.py    DecodeImage, NormalizeImage, ToCHWImage
     _geometric.py  ResizeImage, CropImage, RandCropImage, RandFlipImage (+ GeomState for fusion)
-    _pixel.py      AutoAugment, RandAugment
+    _pixel.py      AutoAugment, RandAugment, ColorJitter, PCALighting
     _erase.py      Cutout, RandomErasing, HideAndSeek, GridMask
     _mix.py        batch ops: MixupOperator, CutmixOperator, OpSampler (BATCH_OPS registry)
     _pipeline.py   the compiler: build_transforms -> Pipeline, eval_transforms_for
@@ -58,12 +58,13 @@ from ._mix import (
     build_batch_transforms,
 )
 from ._pipeline import Pipeline, build_transforms, eval_ops_config, eval_transforms_for
-from ._pixel import AutoAugment, RandAugment
+from ._pixel import AutoAugment, ColorJitter, PCALighting, RandAugment
 
 __all__ = [
     "AUGMENTERS", "BATCH_OPS", "Context", "SampleError", "TransformOp", "ForeignOp", "GeometricOp", "GeomState",
     "build_op", "DecodeImage", "NormalizeImage", "ToCHWImage", "ResizeImage", "CropImage", "RandCropImage",
-    "RandFlipImage", "AutoAugment", "RandAugment", "Cutout", "RandomErasing", "HideAndSeek", "GridMask",
+    "RandFlipImage", "AutoAugment", "RandAugment", "ColorJitter", "PCALighting", "Cutout", "RandomErasing",
+    "HideAndSeek", "GridMask",
     "BatchOp", "MixupOperator", "CutmixOperator", "OpSampler", "BatchPipeline", "build_batch_transforms",
     "Pipeline", "build_transforms", "eval_ops_config", "eval_transforms_for",
 ]

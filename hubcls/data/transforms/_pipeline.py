@@ -97,8 +97,8 @@ class Pipeline:
     @staticmethod
     def _fusable_run(ops, i, layout) -> int:
         """End (exclusive) of the fusable run starting at i, or i when ops[i] cannot start one."""
-        if layout != "HWC":
-            return i
+        if layout != "HWC" or any(getattr(o, "out_dtype", "uint8") != "uint8" for o in ops[:i]):
+            return i  # the fused kernel takes uint8 HWC; after a float-producing op (PCALighting) op by op
         j = i
         resamples = 0
         geo = 0
@@ -140,6 +140,8 @@ class Pipeline:
                 if isinstance(op, NormalizeImage):
                     dtype = op.dtype
                     channels = op.channel_num
+                elif hasattr(op, "out_dtype"):
+                    dtype = op.out_dtype
                 if isinstance(op, ToCHWImage):
                     layout = "CHW"
         if size is None:
