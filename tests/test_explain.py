@@ -126,6 +126,10 @@ def test_module_explain_maps_onto_the_photo_and_writes_overlays(module, tmp_path
     np.testing.assert_array_equal(by_name.heatmap, by_index.heatmap)
     with pytest.raises(ConfigError, match="unknown class"):
         module.explain([imgs[0]], label="no such class")
+    with pytest.raises(ConfigError, match="class index 1000 out of range"):
+        module.explain([imgs[0]], label=1000)
+    with pytest.raises(ConfigError, match="stage 9 out of range"):
+        module.explain([imgs[0]], stage=9)
 
 
 def test_explain_cli(tmp_path):
