@@ -134,15 +134,18 @@ def test_module_explain_maps_onto_the_photo_and_writes_overlays(module, tmp_path
 
 def test_explain_cli(tmp_path):
     w = write_weights(tmp_path / "w.pdparams")
-    img = tmp_path / "cat.jpg"
-    img.write_bytes(jpeg_bytes(photo(2)))
-    r = subprocess.run([sys.executable, "-m", "hubcls", "explain", str(img), "-m", "MobileNetV3_small_x0_35",
+    imgs = [tmp_path / "cat.jpg", tmp_path / "more" / "cat.jpg"]  # one name twice: no overlay overwrites another
+    imgs[1].parent.mkdir()
+    for i, img in enumerate(imgs):
+        img.write_bytes(jpeg_bytes(photo(2 + i)))
+    r = subprocess.run([sys.executable, "-m", "hubcls", "explain", *map(str, imgs), "-m", "MobileNetV3_small_x0_35",
                         "--weights", str(w), "-o", str(tmp_path / "cams"), "--top-k", "2"],
                        capture_output=True, text=True, timeout=300, cwd=str(REPO))
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.strip().splitlines()
-    assert len(lines) == 2 and all(str(tmp_path / "cams") in line for line in lines)
-    assert sorted(p.name for p in (tmp_path / "cams").iterdir()) == ["cat_gradcam_1.png", "cat_gradcam_2.png"]
+    assert len(lines) == 4 and all(str(tmp_path / "cams") in line for line in lines)
+    assert sorted(p.name for p in (tmp_path / "cams").iterdir()) == [
+        "cat-2_gradcam_1.png", "cat-2_gradcam_2.png", "cat_gradcam_1.png", "cat_gradcam_2.png"]
 
 
 def test_demo_sample_renders_the_saved_image_again_with_its_mask(tmp_path):

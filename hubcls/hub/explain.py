@@ -208,6 +208,7 @@ def explain(module, images, *, label: Union[None, int, str] = None, top_k: int =
         stage = default_stage(model, pipeline.input_size)
     out = []
     out_path = Path(out_dir) if out_dir is not None else None
+    stems: dict = {}  # image index -> its file stem, unique within this call
     if out_path is not None:
         out_path.mkdir(parents=True, exist_ok=True)
     for i, rgb in enumerate(decoded):
@@ -225,7 +226,7 @@ def explain(module, images, *, label: Union[None, int, str] = None, top_k: int =
             e = Explanation(pipeline.labels[c], c, float(probs[rank, c]), to_image(cam, box, *rgb.shape[:2]),
                             rgb, stage=path)
             if out_path is not None:
-                e.path = str(out_path / _png_name(items[i], i, rank if len(wanted) > 1 else None))
+                e.path = str(out_path / _png_name(items[i], i, rank if len(wanted) > 1 else None, stems))
                 _write_png(e.path, e.overlay(alpha))
             row.append(e)
         out.append(row)
@@ -249,8 +250,13 @@ def _class_index(label: Union[int, str], labels: Sequence[str]) -> int:
     raise ConfigError(f"unknown class {label!r}" + (f"; did you mean {', '.join(map(repr, close))}?" if close else ""))
 
 
-def _png_name(item, index: int, rank: Optional[int]) -> str:
-    stem = Path(os.fspath(item)).stem if isinstance(item, (str, os.PathLike)) else f"image{index}"
+def _png_name(item, index: int, rank: Optional[int], stems: dict) -> str:
+    """``<stem>_gradcam[_<rank>].png``; two images of one name (a/0001.jpg, b/0001.jpg) get their
+    position appended (0001_gradcam.png, 0001-2_gradcam.png) so no overlay overwrites another."""
+    if index not in stems:
+        stem = Path(os.fspath(item)).stem if isinstance(item, (str, os.PathLike)) else f"image{index}"
+        stems[index] = stem if stem not in stems.values() else f"{stem}-{index + 1}"
+    stem = stems[index]
     return f"{stem}_gradcam{'' if rank is None else f'_{rank + 1}'}.png"
 
 
