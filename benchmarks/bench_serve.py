@@ -1,7 +1,7 @@
 """Load test of ``hubcls serve`` against its floor and PaddleHub serving, all on 127.0.0.1.
 
     python benchmarks/bench_serve.py [--model MobileNetV3_small_x1_0] [--concurrency 1,4,16]
-        [--server-cpus 1] [--paddlehub-module DIR] [--requests 600] [--seconds 20]
+        [--server-cpus 1] [--paddlehub-module DIR] [--requests 600] [--seconds 20] [--hub-venv DIR]
 
 What it prints, measured in the same run on the same JPEGs (four ~400 px photos, one per request,
 PaddleHub's protocol: JSON with base64 images, so every server sees the same requests):
@@ -11,11 +11,14 @@ PaddleHub's protocol: JSON with base64 images, so every server sees the same req
   and backend the server uses (CPU ms per image; x the server's cores = images/s);
 * hubcls serve with adaptive batching (the default), and with ``--no-batching``;
 * PaddleHub 2.4's own ``hub serving start`` with **PaddleHub's original module** when
-  ``--paddlehub-module DIR`` points at PaddleHub's module source (its
-  ``modules/image/classification/mobilenet_v3_small_imagenet_ssld``; the official weights are not
-  reachable here, so the benchmark writes that module's weight file in PaddleHub's layout from the
-  hubcls model - same architecture, same values - into a copy of the directory), and PaddleHub
-  serving hubcls's generated module (``modules/<hub name>``).
+  ``--paddlehub-module DIR`` points at PaddleHub's module source, e.g. its
+  ``modules/image/classification/resnet50_vd_imagenet_ssld`` with ``--model ResNet50_vd_ssld`` (the
+  official weights are not reachable here, so the benchmark writes that module's weight file in
+  PaddleHub's layout from the weights hubcls serves - same architecture, same values - into a copy of
+  the directory, and prepends aliases for the Paddle 2.0-rc names such modules use and a NumPy 2
+  ``base64_to_cv2``; PaddleHub's ``mobilenet_v3_*_imagenet_ssld`` modules cannot serve at all: they
+  have no ``transforms`` and return logits only, so ``ImageClassifierModule.predict`` fails, which
+  the benchmark reports), and PaddleHub serving hubcls's module (``hubcls hub-module``).
 
 Per row: requests/s, p50/p99 latency, and the server's CPU ms per request (utime+stime of the server
 process tree from /proc, so other jobs on a shared machine do not distort it the way they distort
@@ -38,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -200,17 +204,26 @@ def load(port: int, path: str, bodies, concurrency: int, max_requests: int, max_
 
 def wait_up(port: int, path: str, body: bytes, proc, timeout: float = 600) -> None:
     deadline = time.time() + timeout
+    failures = 0
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
+        answer = None
         try:
             req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
                                          headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=30) as r:
-                if json.loads(r.read()).get("status") == "000":
-                    return
+                answer = json.loads(r.read())
+        except urllib.error.HTTPError as exc:  # up, but refusing: keep its answer
+            answer = {"status": str(exc.code), "msg": exc.read()[:300].decode(errors="replace")}
         except Exception:  # noqa: BLE001 - not up yet
             pass
+        if answer is not None:
+            if answer.get("status") == "000":
+                return
+            failures += 1
+            if failures >= 10:  # it is up and fails every request: say why instead of waiting
+                raise RuntimeError(f"the server answers {str(answer)[:300]}")
         if time.time() > deadline:
             raise TimeoutError(f"no answer on {path} after {timeout:.0f} s")
         time.sleep(0.5)
@@ -262,18 +275,53 @@ def run_server(name: str, cmd, route: str, env, args, bodies, log) -> list:
 
 
 # --------------------------------------------------------------------------- PaddleHub peers
-def paddlehub_original_module(src: Path, dest: Path, hubcls_model: str) -> Path:
+PADDLE_2RC_NAMES = """\
+# --- prepended by hubcls's benchmarks/bench_serve.py: Paddle 2.0-rc names -> Paddle 3 ---
+import paddle as _p, paddle.nn as _nn, paddle.nn.functional as _F
+for _old, _new in (("MaxPool2d", "MaxPool2D"), ("AvgPool2d", "AvgPool2D"), ("Conv2d", "Conv2D"),
+                   ("AdaptiveAvgPool2d", "AdaptiveAvgPool2D")):
+    if not hasattr(_nn, _old):
+        setattr(_nn, _old, getattr(_nn, _new))
+if not hasattr(_F, "hard_swish"):
+    _F.hard_swish = lambda x, name=None: _F.hardswish(x)
+if not hasattr(_F, "hard_sigmoid"):
+    _F.hard_sigmoid = lambda x, slope=0.2, offset=0.5, name=None: _F.hardsigmoid(x, slope, offset)
+if not hasattr(_p, "elementwise_add"):
+    _p.elementwise_add = lambda x, y, axis=-1, name=None: _p.add(x, y)
+if not getattr(_p.multiply, "_takes_axis", False):
+    _multiply = _p.multiply
+    def _mul(x, y, axis=-1, name=None):  # the old axis= only named the broadcast, which Paddle 3 infers
+        return _multiply(x, y)
+    _mul._takes_axis = True
+    _p.multiply = _mul
+# PaddleHub 2.4's base64_to_cv2 calls np.fromstring's binary mode, which NumPy 2 removed: frombuffer
+import base64 as _b64, cv2 as _cv2, numpy as _np
+import paddlehub.module.cv_module as _phcv, paddlehub.utils.utils as _phu
+def _base64_to_cv2(b64str):
+    return _cv2.imdecode(_np.frombuffer(_b64.b64decode(b64str.encode("utf8")), _np.uint8), _cv2.IMREAD_COLOR)
+_phu.base64_to_cv2 = _phcv.base64_to_cv2 = _base64_to_cv2
+# --- end of the prepended names ---
+"""
+
+
+def paddlehub_original_module(src: Path, dest: Path, hubcls_model: str, weights: Path) -> Path:
     """A copy of PaddleHub's module directory with its weight file written in PaddleHub's layout
-    (``paddle.load(file)[0]`` is the state dict of the module's own Layer) from the hubcls model:
+    (``paddle.load(file)[0]`` or ``paddle.load(file)``, as the module reads it: the state dict of the
+    module's own Layer) from the weights hubcls serves:
     the module is built once in PaddleHub's venv with an empty checkpoint to learn its keys, then the
     hubcls state dict is mapped onto them in order (shapes checked one by one)."""
-    dest = dest / src.name
+    dest = dest / "paddlehub_original" / src.name  # not in the servers' cwd: `-m NAME` would find it
     shutil.copytree(src, dest)
+    # The module was written for Paddle 2.0-rc; these aliases give its old names Paddle 3's layers and
+    # functions (same maths: fluid's hard_sigmoid is slope 0.2, offset 0.5), and PaddleHub's own
+    # base64_to_cv2 a NumPy 2 spelling; the rest is untouched.
+    src_text = (dest / "module.py").read_text()
+    (dest / "module.py").write_text(PADDLE_2RC_NAMES + src_text)
     import paddle
 
     import hubcls
 
-    model = hubcls.create_model(hubcls_model)
+    model = hubcls.create_model(hubcls_model, pretrained=str(weights))  # the values hubcls serves
     ours = [(k, v.numpy()) for k, v in model.state_dict().items()]
     np.save(dest.parent / "hubcls_weights.npy", np.array([v for _, v in ours], dtype=object), allow_pickle=True)
     empty = dest.parent / "empty.pdparams"
@@ -288,13 +336,16 @@ theirs = list(m.state_dict().items())
 ours = list(np.load({str(dest.parent / 'hubcls_weights.npy')!r}, allow_pickle=True))
 if len(theirs) != len(ours) or any(tuple(v.shape) != o.shape for (k, v), o in zip(theirs, ours)):
     sys.exit("the hubcls model does not map onto the PaddleHub module in order")
-paddle.save([{{k: o for (k, v), o in zip(theirs, ours)}}], {str(dest / '__WEIGHTS__')!r})
+sd = {{k: o for (k, v), o in zip(theirs, ours)}}
+paddle.save([sd] if __WRAPPED__ else sd, {str(dest / '__WEIGHTS__')!r})
 """
     weight_name = "mobilenet_v3_small_ssld.pdparams"
     for line in (src / "module.py").read_text().splitlines():
         if "os.path.join(self.directory," in line and ".pdparams" in line:
             weight_name = line.split("'")[1] if "'" in line else line.split('"')[1]
-    script = script.replace("__WEIGHTS__", weight_name)
+    # the file as the module reads it: `paddle.load(checkpoint)[0]` (a list) or `paddle.load(checkpoint)`
+    wrapped = "paddle.load(checkpoint)[0]" in src_text
+    script = script.replace("__WEIGHTS__", weight_name).replace("__WRAPPED__", str(wrapped))
     r = subprocess.run([str(HUB_VENV / "bin" / "python"), "-c", script], capture_output=True, text=True,
                        timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
     if r.returncode != 0:
@@ -303,6 +354,7 @@ paddle.save([{{k: o for (k, v), o in zip(theirs, ours)}}], {str(dest / '__WEIGHT
 
 
 def main(argv=None) -> int:
+    global HUB_VENV
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="MobileNetV3_small_x1_0")
     p.add_argument("--requests", type=int, default=600, help="most requests per (server, concurrency)")
@@ -318,7 +370,6 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
     args.conc = [int(c) for c in args.concurrency.split(",")]
-    global HUB_VENV
     if args.hub_venv:
         HUB_VENV = args.hub_venv.resolve()
 
@@ -377,12 +428,18 @@ def main(argv=None) -> int:
         hub_bin = str(HUB_VENV / "bin" / "hub")
         if args.paddlehub_module and (not only or "phorig" in only):
             try:
-                d = paddlehub_original_module(args.paddlehub_module.resolve(), work, cfg.name)
-                r = subprocess.run([hub_bin, "install", str(d)], env=env, capture_output=True, text=True, timeout=600)
+                d = paddlehub_original_module(args.paddlehub_module.resolve(), work, cfg.name, weights)
+                # its own HUB_HOME: hubcls's module may have the same name (resnet50_vd_imagenet_ssld)
+                env_o = dict(env, HUB_HOME=str(work / "hub_home_orig"))
+                (work / "hub_home_orig" / "conf").mkdir(parents=True)
+                (work / "hub_home_orig" / "conf" / "config.yaml").write_text(
+                    "server: http://127.0.0.1:9/paddlehub\n")
+                r = subprocess.run([hub_bin, "install", str(d)], env=env_o, capture_output=True, text=True,
+                                   timeout=600)
                 if r.returncode:
                     raise RuntimeError(r.stderr[-1500:])
                 servers.append((f"PaddleHub serving, its own {d.name}", [hub_bin, "serving", "start", "-m", d.name,
-                                                                         "-p", "{port}"], f"/predict/{d.name}", env))
+                                                                         "-p", "{port}"], f"/predict/{d.name}", env_o))
             except Exception as exc:  # noqa: BLE001
                 print(f"PaddleHub's original module could not be prepared: {exc}")
         if not only or "phhubcls" in only:
@@ -394,7 +451,12 @@ def main(argv=None) -> int:
             target = cache_path(url)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(weights, target)  # PaddleHub builds modules without arguments: the official cache spot
-            r = subprocess.run([hub_bin, "install", str(REPO / "modules" / hname)], env=env_h, capture_output=True,
+            mod_dir = REPO / "modules" / hname
+            if not mod_dir.is_dir():  # modules/ keeps three examples; the others are made on demand
+                subprocess.run([sys.executable, "-m", "hubcls", "hub-module", hname, "-o", str(work / "modules")],
+                               env=env, check=True, capture_output=True, timeout=600)
+                mod_dir = work / "modules" / hname
+            r = subprocess.run([hub_bin, "install", str(mod_dir)], env=env_h, capture_output=True,
                                text=True, timeout=600)
             if r.returncode == 0:
                 servers.append(("PaddleHub serving, hubcls's module", [hub_bin, "serving", "start", "-m", hname,
