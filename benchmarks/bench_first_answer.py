@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,7 @@ def main(argv=None) -> int:
             print(f"| {mode} | {run} | {t['import']:.2f} | {t['module']:.2f} | {t['first_answer']:.2f} | "
                   f"{t['cpu_first']:.2f} | {t['first_backend']} | {t['switched']:.2f} | {t['final_backend']} |", flush=True)
     print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    shutil.rmtree(work, ignore_errors=True)  # the weights and each run's export cache
     return 0
 
 

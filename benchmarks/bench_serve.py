@@ -493,6 +493,10 @@ def main(argv=None) -> int:
                       f"{pr['cpu_ms_per_request'] / max(a['cpu_ms_per_request'], 1e-9):.2f}x less CPU per request")
     if args.json:
         Path(args.json).write_text(json.dumps({"floor": fl, "floor_rps": floor_rps, "rows": rows}, indent=2))
+    if len(rows) == len(servers) * len(args.conc):  # the weights and module copies take up to ~700 MB
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"a server failed: its log and the work files are kept in {work}")
     return 0
 
 
