@@ -209,6 +209,17 @@ def test_errors_name_the_accepted_forms(tmp_path):
     assert "did you mean" in str(ei.value) and "model package directory" in str(ei.value)
 
 
+def test_zoo_name_wins_over_a_folder_of_that_name_holding_no_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / MODEL).mkdir()
+    (tmp_path / MODEL / "module.py").write_text("# someone's module source, not a model\n")
+    with pytest.warns(UserWarning, match="holds no model; using the zoo model"):
+        src = resolve_model(MODEL)
+    assert src.kind == "zoo"
+    with pytest.raises(ConfigError, match="holds no model"):
+        resolve_model(f"./{MODEL}")
+
+
 # --------------------------------------------------------------------------- heads and labels
 def test_named_model_takes_the_files_class_count(six, x, tmp_path, caplog):
     f = tmp_path / "six.pdparams"

@@ -163,7 +163,7 @@ def resolve_model(model: Union[str, os.PathLike, None], weights: Union[None, boo
             return resolve_model(weights)
         raise ConfigError(f"no model given; a model is {ACCEPTED_FORMS}")
     given = os.fspath(model) if isinstance(model, os.PathLike) else str(model)
-    if _looks_like_path(given):
+    if _looks_like_path(given) and not _zoo_name_beside_a_foreign_folder(given):
         src = _resolve_path(Path(given).expanduser(), given)
     else:
         try:
@@ -173,6 +173,20 @@ def resolve_model(model: Union[str, os.PathLike, None], weights: Union[None, boo
                 return resolve_model(weights)  # the directory says what it is; the name adds nothing
             raise
     return _apply_weights(src, weights)
+
+
+def _zoo_name_beside_a_foreign_folder(given: str) -> bool:
+    """A bare zoo name that is also the name of a folder in the working directory which holds no
+    model (e.g. a PaddleHub module's source copy named like it): the user meant the zoo model."""
+    if any(sep in given for sep in ("/", "\\")) or not Path(given).is_dir() or _resolve_dir(Path(given), given):
+        return False
+    try:
+        _zoo(given)
+    except RegistryError:
+        return False
+    warnings.warn(f"./{given} is a folder that holds no model; using the zoo model {given!r} "
+                  f"(write ./{given} to mean the folder)", stacklevel=3)
+    return True
 
 
 def _self_describing(p: Path) -> bool:
