@@ -21,11 +21,11 @@ import sys
 
 _ALWAYS_ALLOWED_PARTS = ("__pycache__", ".pytest_cache")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-# audit event -> positions of the path arguments it changes
+# audit event -> (position of a path it changes, position of the dir_fd that path is relative to)
 _PATH_EVENTS = {
-    "os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.truncate": (0,),
-    "os.symlink": (1,), "os.link": (1,), "shutil.rmtree": (0,), "shutil.copyfile": (1,),
-    "shutil.copytree": (1,), "shutil.move": (0, 1),
+    "os.mkdir": ((0, 2),), "os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.rename": ((0, 2), (1, 3)),
+    "os.truncate": ((0, None),), "os.symlink": ((1, 2),), "os.link": ((1, 3),), "shutil.rmtree": ((0, 1),),
+    "shutil.copyfile": ((1, None),), "shutil.copytree": ((1, None),), "shutil.move": ((0, None), (1, None)),
 }
 
 
@@ -43,14 +43,24 @@ class Guard:
         self.found = []
         self._busy = False
 
-    def _forbidden(self, path):
+    def _forbidden(self, path, dir_fd=None):
         if isinstance(path, int) or path is None:
             return None  # a file descriptor: its open was checked
         try:
             path = os.fsdecode(path)
         except TypeError:
             return None
-        full = os.path.normpath(path if os.path.isabs(path) else os.path.join(os.getcwd(), path))
+        if os.path.isabs(path):
+            base = ""
+        elif isinstance(dir_fd, int) and dir_fd >= 0:
+            # relative to an open directory (shutil.rmtree removes tmp_path's files this way)
+            try:
+                base = os.readlink(f"/proc/self/fd/{dir_fd}")
+            except OSError:
+                return None  # no /proc: cannot tell where it is
+        else:
+            base = os.getcwd()
+        full = os.path.normpath(os.path.join(base, path))
         for root in self.forbidden:
             if full == root or full.startswith(root + os.sep):
                 if any(full == a or full.startswith(a + os.sep) for a in self.allowed):
@@ -67,13 +77,14 @@ class Guard:
         if event == "open":
             path, mode, flags = args
             writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & _WRITE_FLAGS)
-            paths = (path,) if writes else ()
+            paths = ((path, None),) if writes else ()  # os.open's dir_fd is not audited; rare for writes
         elif event in _PATH_EVENTS:
-            paths = tuple(args[i] for i in _PATH_EVENTS[event] if i < len(args))
+            paths = tuple((args[i], args[j] if j is not None and j < len(args) else None)
+                          for i, j in _PATH_EVENTS[event] if i < len(args))
         else:
             return
-        for p in paths:
-            bad = self._forbidden(p)
+        for p, dir_fd in paths:
+            bad = self._forbidden(p, dir_fd)
             if bad is not None:
                 self._record(event, bad)
 
