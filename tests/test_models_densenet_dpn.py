@@ -9,7 +9,7 @@ from _zoo_peer_classic import check_parity, random_input
 paddle = pytest.importorskip("paddle")
 import hubcls  # noqa: E402
 
-# Plain parity with paddleclas for every DenseNet/DPN: tests/test_models_parity.py (generic).
+# Plain parity with paddleclas for every DenseNet/DPN: tests/test_models_all.py (generic).
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from hubcls.models import hrnet  # noqa: E402
 
 F = paddle.nn.functional
 
-# Plain parity for every HRNet width: tests/test_models_parity.py (generic). Here: calibrated weights
+# Plain parity for every HRNet width: tests/test_models_all.py (generic). Here: calibrated weights
 # (random HRNets give 1e11 logits, where 1e-4 says little) for the widest, slow.
 @pytest.mark.slow
 def test_parity_calibrated_w64(tmp_path):

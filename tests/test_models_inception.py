@@ -38,7 +38,7 @@ def test_googlenet_aux_heads_in_training():
         np.testing.assert_allclose(g.numpy(), r.numpy(), atol=1e-4)
 
 
-# InceptionV3/V4 plain parity: tests/test_models_parity.py (generic); GoogLeNet is here because
+# InceptionV3/V4 plain parity: tests/test_models_all.py (generic); GoogLeNet is here because
 # the generic helper expects a tensor and paddleclas's GoogLeNet returns [main, aux1, aux2].
 @pytest.mark.slow
 def test_inception_v4_parity_calibrated(tmp_path):

@@ -1,11 +1,9 @@
-"""Parity with pip paddleclas 2.6.0: for every architecture paddleclas defines that hubcls
-registers (all families, picked up automatically), paddleclas's model with random weights (and
-random BN statistics) is saved as .pdparams, loaded with ``create_model(name, pretrained=file)``,
-and both must give the same eval logits (max abs diff <= 1e-4).
+"""Parity with pip paddleclas 2.6 in the key schemes paddleclas 2.6 cannot produce: release/2.0 names
+for the legendary ResNet (derived here independently, by position, from the release/2.0 module
+order) and the Paddle 1.x static ``.tar`` format (written with Paddle's own LoDTensor serializer).
 
-Plus the key schemes paddleclas 2.6 cannot produce: release/2.0 names for the legendary ResNet
-(derived here independently, by position, from the release/2.0 module order) and the Paddle 1.x
-static ``.tar`` format (written with Paddle's own LoDTensor serializer).
+The generic parity check of every architecture (paddleclas's random weights -> .pdparams -> hubcls,
+same logits) is in tests/test_models_all.py, on the model instance the other generic checks share.
 """
 from __future__ import annotations
 
@@ -14,83 +12,13 @@ import tarfile
 import numpy as np
 import pytest
 
-import os
-
-from _models_common import arch_names, is_big, model_params, test_input_size
+from _models_common import build_peer, logits, make_input, peer_backbone, randomize
 
 paddle = pytest.importorskip("paddle")
-pc_backbone = pytest.importorskip("paddleclas.ppcls.arch.backbone")
+peer_backbone()
 import hubcls  # noqa: E402
 
 ATOL = 1e-4
-
-
-def _peer_names():
-    return [n for n in arch_names() if callable(getattr(pc_backbone, n, None))]
-
-
-def build_peer(name, **kwargs):
-    # paddleclas's model_zoo modules give parameters fixed (Paddle 1.x) names, which Paddle refuses
-    # to create twice in one process; a fresh name scope per model avoids that.
-    with paddle.utils.unique_name.guard():
-        model = getattr(pc_backbone, name)(**kwargs)
-    model.eval()
-    return model
-
-
-def randomize(model, seed=0):
-    """Randomise the 1-D tensors (BN scale/shift/running stats, biases), whose defaults (1/0)
-    would hide mix-ups; conv/linear weights are already random from their initialisers."""
-    rng = np.random.RandomState(seed)
-    state = {}
-    for k, v in model.state_dict().items():
-        arr = v.numpy()
-        if arr.ndim == 1 and arr.dtype.kind == "f":
-            if k.endswith(("_variance", "running_var")):
-                arr = rng.uniform(0.5, 1.5, arr.shape)
-            elif k.endswith(("_mean", "running_mean")):
-                arr = rng.uniform(-0.1, 0.1, arr.shape)
-            else:
-                arr = arr + rng.uniform(-0.2, 0.2, arr.shape)
-            arr = arr.astype(v.numpy().dtype)
-            v.set_value(arr)
-        state[k] = arr
-    return state
-
-
-def logits(model, x):
-    with paddle.no_grad():
-        out = model(x)
-    if isinstance(out, dict):  # paddleclas TheseusLayer may return a dict
-        out = out["logits"] if "logits" in out else next(iter(out.values()))
-    if isinstance(out, (list, tuple)):  # GoogLeNet returns [main, aux1, aux2] even in eval
-        out = out[0]
-    return out.numpy()
-
-
-def make_input(size, seed=1):
-    return paddle.to_tensor(np.random.RandomState(seed).standard_normal((1, 3, size, size)).astype("float32"))
-
-
-@pytest.mark.parametrize("name", model_params(_peer_names()))
-def test_parity_with_paddleclas(name, tmp_path):
-    if is_big(name) and os.environ.get("HUBCLS_TEST_GIANT") != "1":
-        pytest.skip("> 300M params: two builds plus a multi-GB .pdparams round trip are too heavy for "
-                    "CI (same code as the smaller models of the family; HUBCLS_TEST_GIANT=1 runs it)")
-    try:
-        peer = build_peer(name)
-    except Exception as exc:  # noqa: BLE001 - the peer's own builder is broken; nothing to compare
-        pytest.skip(f"paddleclas 2.6.0 cannot build {name}: {type(exc).__name__}: {exc}")
-    randomize(peer)
-    path = tmp_path / f"{name}.pdparams"
-    paddle.save(peer.state_dict(), str(path))
-    ours = hubcls.create_model(name, pretrained=str(path))
-    ours.eval()
-    x = make_input(test_input_size(ours))
-    a, b = logits(peer, x), logits(ours, x)
-    assert a.shape == b.shape
-    diff = float(np.abs(a - b).max())
-    assert diff <= ATOL, f"{name}: max |paddleclas - hubcls| = {diff:.3g}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from hubcls.models import res2net  # noqa: E402
 F = paddle.nn.functional
 
 
-# Plain parity for all five: tests/test_models_parity.py (generic). Res2Net200_vd's random logits
+# Plain parity for all five: tests/test_models_all.py (generic). Res2Net200_vd's random logits
 # reach 1e24 there; with calibrated weights (here, slow) 1e-4 is a real bound.
 @pytest.mark.slow
 def test_parity_calibrated_res2net200(tmp_path):

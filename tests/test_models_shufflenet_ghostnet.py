@@ -1,5 +1,5 @@
 """ShuffleNetV2 and GhostNet: name aliases, quirks and backbone API (parity with pip paddleclas 2.6:
-tests/test_models_parity.py)."""
+tests/test_models_all.py)."""
 from __future__ import annotations
 
 import numpy as np

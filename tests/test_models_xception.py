@@ -11,7 +11,7 @@ paddle = pytest.importorskip("paddle")
 import hubcls  # noqa: E402
 
 
-# Plain parity for all five: tests/test_models_parity.py (generic); calibrated weights here, slow.
+# Plain parity for all five: tests/test_models_all.py (generic); calibrated weights here, slow.
 @pytest.mark.slow
 @pytest.mark.parametrize("module, name", [("model_zoo.xception", "Xception71"),
                                           ("model_zoo.xception_deeplab", "Xception65_deeplab")])

@@ -10,7 +10,7 @@ import os
 import pytest
 
 PEERS = [
-    "paddleclas.ppcls.arch.backbone",       # model parity (tests/test_models_parity.py, ...)
+    "paddleclas.ppcls.arch.backbone",       # model parity (tests/test_models_all.py, ...)
     "paddleclas.deploy.python.preprocess",  # preprocessing parity (tests/test_data_transforms.py)
     "ppdet.modeling",                       # detection (tests/test_det_ppdet.py)
 ]
