@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -43,6 +44,7 @@ _PARENT_RUN_DIR = os.environ.get("HUBCLS_TEST_RUN_DIR")
 RUN_DIR = Path(tempfile.mkdtemp(prefix="hubcls-tests-", dir=_PARENT_RUN_DIR if _PARENT_RUN_DIR and
                                 os.path.isdir(_PARENT_RUN_DIR) else None))
 os.environ["HUBCLS_TEST_RUN_DIR"] = str(RUN_DIR)
+atexit.register(shutil.rmtree, RUN_DIR, ignore_errors=True)  # also when pytest stops before configure
 os.environ["HUBCLS_HOME"] = str(RUN_DIR / "hubcls_home")
 os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(RUN_DIR / "hypothesis")
 
