@@ -68,8 +68,8 @@ def run_one(path: str) -> dict:
     res = {"config": path, "stage": "none"}
     try:
         register_with_ppdet()
+        from _models_common import randomize
         from ppdet.core.workspace import create, load_config, merge_config
-        from test_models_parity import randomize
 
         paddle.set_device("cpu")
         cfg = load_config(path)
