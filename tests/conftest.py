@@ -90,6 +90,16 @@ def _git_status():
 
 def pytest_configure(config):
     global _guard, _git_before
+    # -n N without a --dist of the user's choice: loadgroup, so the work units below hold (pytest-xdist
+    # is optional, hence here rather than in addopts). Workers parse the command line again, so the
+    # controller tells them through the environment (they start after this).
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        if os.environ.get("HUBCLS_TEST_XDIST_LOADGROUP") == "1":
+            config.option.loadgroup = True  # what xdist sets from --dist loadgroup
+    elif (getattr(config.option, "dist", "no") == "load"
+          and not any(a == "-d" or a.startswith("--dist") for a in config.invocation_params.args)):
+        config.option.dist = "loadgroup"
+        os.environ["HUBCLS_TEST_XDIST_LOADGROUP"] = "1"
     allowed = [str(RUN_DIR)]
     factory = getattr(config, "_tmp_path_factory", None)
     if factory is not None:  # a --basetemp inside the checkout is the user's choice
