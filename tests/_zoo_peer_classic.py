@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _zoo_peer_mobile import build_peer, random_input
 
 paddle = pytest.importorskip("paddle")

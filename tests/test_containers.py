@@ -7,10 +7,9 @@ import fnmatch
 import re
 import shutil
 import subprocess
-import tomllib
 
 import pytest
-
+import tomllib
 from _hub_helpers import REPO
 
 DOCKERFILE = REPO / "Dockerfile"

@@ -10,7 +10,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from _hub_helpers import MODEL, jpeg_bytes, photo, write_weights
 
 pytest.importorskip("paddle")

@@ -17,9 +17,18 @@ import os
 
 import numpy as np
 import pytest
-
-from _models_common import (BIG_PARAMS_M, GIANT_GROUP, arch_names, build_peer, is_big, logits, make_input,
-                            model_params, peer_names, randomize, test_input_size)
+from _models_common import (
+    BIG_PARAMS_M,
+    arch_names,
+    build_peer,
+    is_big,
+    logits,
+    make_input,
+    model_params,
+    peer_names,
+    randomize,
+    test_input_size,
+)
 
 paddle = pytest.importorskip("paddle")
 import hubcls  # noqa: E402

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _zoo_peer_mobile import build_peer, keys_20, logits, random_input
 
 paddle = pytest.importorskip("paddle")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _zoo_peer_classic import check_parity, random_input
 
 paddle = pytest.importorskip("paddle")

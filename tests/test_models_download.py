@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,7 +285,6 @@ def test_pretrained_true_downloads_official_file(server, monkeypatch, home):
 
 def test_pretrained_true_offline_without_cache(monkeypatch):
     import hubcls
-
     from hubcls.errors import WeightsUnavailableError
     from hubcls.hub.download import cache_path
 

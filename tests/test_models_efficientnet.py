@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from _zoo_peer_mobile import check_parity, random_input, randomize
 
 paddle = pytest.importorskip("paddle")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _zoo_peer_classic import check_parity, keys_20, random_input
 from _zoo_peer_mobile import ppcls_module
 

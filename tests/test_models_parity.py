@@ -11,7 +11,6 @@ import tarfile
 
 import numpy as np
 import pytest
-
 from _models_common import build_peer, logits, make_input, peer_backbone, randomize
 
 paddle = pytest.importorskip("paddle")
@@ -74,7 +73,7 @@ def write_static_tar(model, tar_path, folder):
 
     tmp = tar_path.parent / folder
     tmp.mkdir()
-    for k, v in model.state_dict().items():
+    for v in model.state_dict().values():
         t = core.DenseTensor()
         t.set(v.numpy(), core.CPUPlace())
         core.save_dense_tensor(t, str(tmp / v.name))

@@ -24,6 +24,7 @@ def test_counting_conventions_match_paddle_flops_functions():
     """Run paddle.hapi.dynamic_flops's own per-layer count functions (paddle.flops itself fails to
     print its table on Paddle 3.3) on a model with every counted layer type; totals must agree."""
     from paddle.hapi import dynamic_flops as df
+
     from hubcls.models._profile import count_macs
 
     nn = paddle.nn

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _zoo_peer_classic import check_parity, random_input
 
 paddle = pytest.importorskip("paddle")

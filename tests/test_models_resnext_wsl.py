@@ -5,7 +5,6 @@ count and MACs against the zoo table (at 224 and FixRes 320)."""
 from __future__ import annotations
 
 import pytest
-
 from _zoo_peer_classic import check_parity
 
 paddle = pytest.importorskip("paddle")

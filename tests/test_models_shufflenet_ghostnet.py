@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _zoo_peer_mobile import random_input
 
 paddle = pytest.importorskip("paddle")
 import hubcls  # noqa: E402
 from hubcls.models.shufflenet_v2 import channel_shuffle  # noqa: E402
+
 
 def test_weight_names_resolve_to_architectures():
     r = hubcls.models.resolve

@@ -257,9 +257,9 @@ def test_list_models():
 def _smallest_arch_per_mapped_family():
     """For every family module with a registered key map (or Paddle 1.x static names, recorded by
     the shared layers), its smallest architecture."""
-    from hubcls.models._registry import ARCHS, _KEY_MAPS
-
     from _models_common import arch_names, params_m_estimate
+
+    from hubcls.models._registry import _KEY_MAPS, ARCHS
 
     names = arch_names()  # loads the family files, which register their key maps
     mapped = {fn.__module__ for maps in _KEY_MAPS.values() for fn in maps.values()}

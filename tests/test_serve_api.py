@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
 from _hub_helpers import MODEL, jpeg_bytes, photo, write_weights
 
 pytest.importorskip("paddle")

@@ -9,7 +9,6 @@ import threading
 import urllib.request
 
 import pytest
-
 from _hub_helpers import MODEL, free_port, jpeg_bytes, photo, start_serve, wait_http, write_weights
 
 pytest.importorskip("paddle")

@@ -18,7 +18,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from _hub_helpers import MODEL, REPO, free_port, jpeg_bytes, photo, wait_http, write_weights
 
 HUB_NAME = "mobilenetv3_small_x0_35_imagenet"

@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-
 from _hub_helpers import MODEL, free_port, jpeg_bytes, photo, write_weights
 
 pytest.importorskip("paddle")
