@@ -61,9 +61,8 @@ def write_weights(path: Path, name: str = MODEL, seed: int = 0) -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _photos():
-    from skimage import data
-
     import cv2
+    from skimage import data
 
     out = []
     for fn in (data.astronaut, data.coffee, data.chelsea, data.rocket):
@@ -210,3 +209,16 @@ def weights_answering(path: Path, name: str, image_rgb: np.ndarray, target: int,
     path.parent.mkdir(parents=True, exist_ok=True)
     paddle.save({k: v.numpy() for k, v in sd.items()}, str(path))
     return path
+
+
+def same_answers(a, b, tol: float = 1e-5) -> bool:
+    """Two Modules' answers agree: the same structure, the same labels in the same order, scores
+    within `tol`. Exact equality is wrong here: a new Module answers on dygraph until auto's backend
+    is ready (first answer fast), so two Modules may be on different backends for the same call."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same_answers(a[k], b[k], tol) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_answers(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(float(a) - float(b)) <= tol
+    return a == b

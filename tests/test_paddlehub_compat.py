@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from _hub_helpers import MODEL, REPO, StaticServer, free_port, jpeg_bytes, photo, write_weights
 
 from hubcls.hub.make_modules import VERSION
@@ -176,8 +175,8 @@ def test_paddlehub_contract_with_real_paddlehub(env, tmp_path, hub_name, model):
     """A module generated under a PaddleHub name, installed into real PaddleHub 2.4 and used as
     PaddleHub's own module test and README do (tests/test_paddlehub_contract.py: without PaddleHub)."""
     import cv2
-
     from _hub_helpers import weights_answering
+
     from hubcls.models import paddlehub_module, resolve
 
     e = dict(env["env"], HUBCLS_HOME=str(tmp_path / "hubcls_home"), HUBCLS_OFFLINE="1")

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _hub_helpers import jpeg_bytes, photo, weights_answering
 
 pytest.importorskip("paddle")

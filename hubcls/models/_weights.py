@@ -16,10 +16,14 @@ WeightsError listing the keys.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from paddle.nn import Layer
 
 from ..errors import WeightsError
 from ._safe_pickle import safe_load
@@ -43,7 +47,7 @@ WEIGHTS_NAME = "model.pdparams"
 SAFETENSORS_NAME = "model.safetensors"
 
 # ---------------------------------------------------------------------------------------------
-def read_state(path) -> Dict[str, np.ndarray]:
+def read_state(path: Union[str, os.PathLike]) -> Dict[str, np.ndarray]:
     """Any supported weight file/directory -> {key: ndarray}."""
     p = Path(path)
     if p.is_dir():
@@ -83,7 +87,7 @@ def read_state(path) -> Dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in state.items()}
 
 
-def candidate_schemes(model) -> Dict[str, Dict[str, str]]:
+def candidate_schemes(model: Layer) -> Dict[str, Dict[str, str]]:
     """scheme -> {model key: file key}; 'native' is the identity."""
     from ._registry import key_maps_for
 
@@ -124,7 +128,8 @@ def _prepare(model, state):
     return state
 
 
-def classifier_keys(model) -> set:
+def classifier_keys(model: Layer) -> Set[str]:
+    """The state_dict keys of ``model``'s classifier (its ``classifier_name`` layer, else the last Linear)."""
     name = getattr(model, "classifier_name", None)
     if not name:
         last = None
@@ -137,7 +142,8 @@ def classifier_keys(model) -> set:
     return {k for k in model.state_dict().keys() if k.startswith(name + ".")}
 
 
-def match_state(model, state: Dict[str, np.ndarray], source: str = "weights", missing_ok=()):
+def match_state(model: Layer, state: Dict[str, np.ndarray], source: str = "weights",
+                missing_ok: Iterable[str] = ()) -> Tuple[str, Dict[str, np.ndarray], List[Tuple[str, Any, Any]]]:
     """-> (scheme, {model key: array}, skipped classifier keys). Raises WeightsError on mismatch.
     ``missing_ok``: model keys the file may lack (they keep their current values)."""
     model_sd = model.state_dict()
@@ -184,7 +190,7 @@ def match_state(model, state: Dict[str, np.ndarray], source: str = "weights", mi
     return best, out, skipped
 
 
-def head_num_classes(model, state: Dict[str, np.ndarray]) -> Optional[int]:
+def head_num_classes(model: Layer, state: Dict[str, np.ndarray]) -> Optional[int]:
     """The class count of the classifier in ``state`` (a weights file read for ``model``'s
     architecture, in any key scheme it loads), or None when the file has no such classifier."""
     cls_keys = classifier_keys(model)
@@ -202,8 +208,8 @@ def head_num_classes(model, state: Dict[str, np.ndarray]) -> Optional[int]:
     return int(w[1]) if len(w) == 2 else int(w[0])  # Linear: (in, out); 1x1 conv: (out, in, 1, 1)
 
 
-def load_pretrained(model, path, source: Optional[str] = None, state: Optional[Dict[str, np.ndarray]] = None,
-                    missing_ok=()):
+def load_pretrained(model: Layer, path: Union[str, os.PathLike], source: Optional[str] = None,
+                    state: Optional[Dict[str, np.ndarray]] = None, missing_ok: Iterable[str] = ()) -> str:
     """Load weights from ``path`` into ``model`` (``state``: ``path`` already read); returns the
     detected key scheme. ``missing_ok``: model keys the file may lack (a detection backbone's
     classifier, which it drops, and its fresh deformable-conv offsets)."""
@@ -231,7 +237,7 @@ def load_pretrained(model, path, source: Optional[str] = None, state: Optional[D
 
 
 # ---------------------------------------------------------------------------------------------
-def save_pretrained(model, directory, **kwargs):
+def save_pretrained(model: Layer, directory: Union[str, os.PathLike], **kwargs: Any) -> Path:
     """Write a model package (see _package.py): model.json + model.safetensors (+ model.pdparams)."""
     from ._package import save_pretrained as _save
 
