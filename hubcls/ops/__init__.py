@@ -6,7 +6,16 @@ imports Paddle: the core works with NumPy arrays and DLPack tensors from any fra
 """
 from __future__ import annotations
 
-from .. import _C
+try:
+    from .. import _C
+except ImportError as exc:  # the usual cause: Python found the source tree (cwd) before the install
+    from pathlib import Path as _Path
+
+    _pkg = _Path(__file__).resolve().parents[1]
+    _hint = (f"Python imported hubcls from the source checkout {_pkg}, which holds no compiled core: run "
+             f"from another directory, or install it in place with `pip install -e .`"
+             if (_pkg.parent / "pyproject.toml").is_file() else "reinstall hubcls (pip install --force-reinstall hubcls)")
+    raise ImportError(f"hubcls's compiled C++ core (hubcls._C) cannot be imported ({exc}). {_hint}") from exc
 from . import augment, policies
 from .cpu import cpu_isa, set_cpu_isa, supported_cpu_isas, using_cpu_isa
 from .erase import cutout, fill_rects, gridmask, hide_and_seek, random_erasing
