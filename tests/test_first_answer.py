@@ -117,3 +117,64 @@ def test_serve_is_ready_while_the_backend_switches(held_load, tmp_path):
         info = c.get("/v1/models").json()["models"][0]
         assert info["backend"] != "dygraph" and info["backend_state"] == "ready"
         assert c.post("/predict/m", json=body).json()["status"] == "000"
+
+
+_EXIT_SCRIPT = r"""
+import atexit, json, sys, threading, time
+from pathlib import Path
+
+import numpy as np
+
+out = Path(sys.argv[2])
+report = {}
+# registered before the pipeline's own exit hook, so it runs after it (exit hooks run last-first)
+atexit.register(lambda: out.write_text(json.dumps(dict(report, state=m.pipeline.backend_state))))
+
+import paddle
+
+import hubcls.hub as hub
+
+real, entered = paddle.jit.save, threading.Event()
+
+
+def held_jit_save(*args, **kwargs):  # a long native step: still running when the main thread exits
+    entered.set()
+    time.sleep(3)
+    real(*args, **kwargs)
+    report["export_finished"] = True
+
+
+paddle.jit.save = held_jit_save
+m = hub.Module(name=sys.argv[3], weights=sys.argv[1])
+assert entered.wait(120), "the background export never started"
+report["pending"] = m.pipeline.backend_pending
+report["answer"] = m.predict([np.zeros((64, 64, 3), np.uint8)])[0]
+"""
+
+
+def test_exit_while_the_background_export_runs(tmp_path):
+    """A process that predicts once and exits while "auto" still exports in the background exits
+    cleanly (it aborted with SIGABRT when an exit bound expired mid-export): the exit waits for the
+    native step in progress, then the switch stops before the next one (no ONNX conversion, no timing)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    w = write_weights(tmp_path / "w.pdparams")
+    home, out = tmp_path / "home", tmp_path / "report.json"
+    env = dict(os.environ, HUBCLS_HOME=str(home), OMP_NUM_THREADS="1")
+    for k in ("HUBCLS_BACKEND", "HUBCLS_BACKGROUND_BACKEND", "HUBCLS_VERBOSE"):
+        env.pop(k, None)
+    p = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, str(w), str(out), MODEL], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "terminate called" not in p.stderr
+    report = json.loads(out.read_text())
+    assert report["pending"] is True  # the export was still running when the answer came
+    (label, prob), = report["answer"].items()  # PaddleHub's {label: probability}, top-1
+    assert isinstance(label, str) and 0.0 < prob <= 1.0
+    assert report.get("export_finished") is True  # waited for, not torn down mid-step
+    assert report["state"].endswith("stopped at interpreter exit")
+    kinds = {json.loads(f.read_text())["kind"] for f in home.rglob("cache_key.json")}
+    assert "inference" in kinds and not kinds & {"onnx", "auto-choice"}, kinds

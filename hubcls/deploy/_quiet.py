@@ -31,7 +31,13 @@ def set_verbose(on: bool = True) -> None:
 
 @contextlib.contextmanager
 def quiet():
-    """Silence fd 1/2 inside the block (C++ prints included); replay the output if it raises."""
+    """Silence fd 1/2 inside the block (C++ prints included); replay the output if it raises.
+
+    Every native step (export, conversion, session start, timed run) runs inside one, so its entry is
+    also where a background thread stops when the interpreter exits (:mod:`._cancel`)."""
+    from ._cancel import checkpoint
+
+    checkpoint()
     if verbose():
         yield
         return
@@ -51,8 +57,10 @@ def quiet():
         failed = False
         try:
             yield
-        except BaseException:
-            failed = True
+        except BaseException as exc:
+            from ._cancel import BackgroundCancelled
+
+            failed = not isinstance(exc, BackgroundCancelled)  # stopped at exit: nothing went wrong
             raise
         finally:
             for stream in (sys.stdout, sys.stderr):

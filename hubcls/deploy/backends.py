@@ -818,13 +818,13 @@ AUTO_TOLERANCE = 0.95  # a better-ranked candidate wins only while it keeps >= 9
 
 def _probe_seconds(b: Backend, size, n: int, runs: int = 3) -> float:
     x = np.random.default_rng(0).standard_normal((n, *size)).astype(np.float32)
-    with quiet():
-        b(x)  # kernel selection / oneDNN primitive creation for this shape
-        t = []
-        for _ in range(runs):
+    t = []
+    for i in range(runs + 1):  # each run in its own quiet(): a stop point at exit between runs (._cancel)
+        with quiet():
             t0 = time.perf_counter()
-            b(x)
-            t.append(time.perf_counter() - t0)
+            b(x)  # the first: kernel selection / oneDNN primitive creation for this shape
+            if i:
+                t.append(time.perf_counter() - t0)
     return min(t)  # the machine may be shared: the least-disturbed run is the runtime's own speed
 
 
@@ -839,6 +839,7 @@ def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "
     backends built while measuring are left in ``built`` for reuse."""
     import json
 
+    from ._cancel import checkpoint
     from .gate import MAX_DPROB, TOP1_MIN, accuracy_gate, logits_in_chunks
 
     size = art._size()
@@ -849,6 +850,7 @@ def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "
     def measure(tmp: Path):
         seconds, failed, gates = {}, {}, {}
         for (n, p), lab in zip(cands, labels):
+            checkpoint()  # the interpreter is exiting: stop between candidates (._cancel)
             try:
                 b = built[(n, p)] = BACKENDS.get(n).from_model(art, precision=p, **kw)
             except Exception as exc:  # noqa: BLE001 - a candidate that cannot run here is just not chosen

@@ -91,8 +91,12 @@ class PredictionPipeline:
         self._backend_ready = threading.Event()
 
         def run():
+            from ._cancel import BackgroundCancelled
+
             try:
                 fast = load()
+            except BackgroundCancelled:  # the interpreter is exiting (_finish_pending_switches)
+                self.backend_state = f"stayed on {_backend_name(current)}: stopped at interpreter exit"
             except Exception as exc:  # noqa: BLE001 - the model still answers on the current backend
                 self.backend_state = f"stayed on {_backend_name(current)}: {type(exc).__name__}: {exc}"[:300]
             else:
@@ -284,14 +288,17 @@ def _backend_name(backend) -> str:
 _PENDING: set = set()  # background backend switches still running
 
 
-def _finish_pending_switches(timeout: float = 120.0) -> None:
-    """At exit, let a background export finish (bounded) rather than kill it inside Paddle's C++
-    code while the interpreter is torn down."""
-    import time
+def _finish_pending_switches() -> None:
+    """At exit, stop background backend switches at their next checkpoint (between native steps) and
+    wait for them WITHOUT a bound: a thread still inside Paddle / paddle2onnx / onnxruntime C++ code
+    when the interpreter finalises aborts the process (SIGABRT, "terminate called without an active
+    exception"; a 120 s bound expired mid-export for EfficientNetB6 at 600 px). The wait is at most
+    the one native step each thread is in (see ._cancel)."""
+    from ._cancel import cancel_background
 
-    deadline = time.monotonic() + timeout
+    cancel_background()
     for t in list(_PENDING):
-        t.join(max(0.0, deadline - time.monotonic()))
+        t.join()
 
 
 def _watch_at_exit() -> None:
