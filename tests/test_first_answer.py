@@ -149,6 +149,7 @@ m = hub.Module(name=sys.argv[3], weights=sys.argv[1])
 assert entered.wait(120), "the background export never started"
 report["pending"] = m.pipeline.backend_pending
 report["answer"] = m.predict([np.zeros((64, 64, 3), np.uint8)])[0]
+print("ANSWER", json.dumps(report["answer"]))  # not swallowed by the background export's quiet()
 """
 
 
@@ -174,6 +175,7 @@ def test_exit_while_the_background_export_runs(tmp_path):
     assert report["pending"] is True  # the export was still running when the answer came
     (label, prob), = report["answer"].items()  # PaddleHub's {label: probability}, top-1
     assert isinstance(label, str) and 0.0 < prob <= 1.0
+    assert "ANSWER " + json.dumps(report["answer"]) in p.stdout.splitlines()
     assert report.get("export_finished") is True  # waited for, not torn down mid-step
     assert report["state"].endswith("stopped at interpreter exit")
     kinds = {json.loads(f.read_text())["kind"] for f in home.rglob("cache_key.json")}

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 
 # Set before Paddle's C++ side reads them (it reads GLOG_* at first import); harmless if already set.
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -38,7 +39,10 @@ def quiet():
     from ._cancel import checkpoint
 
     checkpoint()
-    if verbose():
+    if verbose() or threading.current_thread() is not threading.main_thread():
+        # fds 1/2 are the whole process's: redirecting them from a background thread (auto's export
+        # while a Module answers) swallowed the main thread's own prints, and two threads nesting
+        # quiet() out of order left fd 1 on a temp file for good
         yield
         return
     for stream in (sys.stdout, sys.stderr):
