@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -521,3 +522,35 @@ def test_calibration_folder_is_capped_and_spread_over_classes(tmp_path):
     assert len(imgs) == 4 and cid.startswith("user-") and "4 images from" in desc
     assert calibration_source(tmp_path, 4)[1] == cid  # the id is the content's
     assert len(calibration_source(tmp_path)[0]) == 15
+
+
+def test_quiet_in_a_background_thread_never_swallows_the_users_output():
+    """auto exports in a background thread while the Module answers: what the user's code prints
+    meanwhile must reach the terminal (fd 1/2 are the process's; the main thread keeps them silenced
+    for its own native steps)."""
+    code = textwrap.dedent("""
+        import os, threading
+        from hubcls.deploy._quiet import quiet
+        inside, done = threading.Event(), threading.Event()
+        def background():
+            with quiet():
+                os.write(1, b"NATIVE-BACKGROUND\\n")  # a C++ line may get through: the lesser harm
+                inside.set()
+                done.wait(30)
+        t = threading.Thread(target=background)
+        t.start()
+        assert inside.wait(30)
+        print("USER-LINE", flush=True)
+        os.write(2, b"USER-ERR\\n")
+        done.set()
+        t.join()
+        with quiet():
+            os.write(1, b"NATIVE-MAIN\\n")  # the main thread still silences native output
+        print("END", flush=True)
+    """)
+    env = dict(os.environ)
+    env.pop("HUBCLS_VERBOSE", None)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "USER-LINE" in r.stdout and "END" in r.stdout and "USER-ERR" in r.stderr, (r.stdout, r.stderr)
+    assert "NATIVE-MAIN" not in r.stdout

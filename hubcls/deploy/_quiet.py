@@ -45,6 +45,14 @@ def quiet():
         # quiet() out of order left fd 1 on a temp file for good
         yield
         return
+    if threading.current_thread() is not threading.main_thread():
+        # fd 1/2 belong to the whole process: redirected here (auto exports in a background thread
+        # while the Module already answers) they would swallow whatever the user's own code prints
+        # meanwhile, or everything up to exit. Python-level chatter is quietened at its source instead;
+        # a native line may get through, which is the lesser harm.
+        with _python_level_quiet():
+            yield
+        return
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -82,3 +90,19 @@ def quiet():
                 if captured:
                     sys.stderr.write(captured.decode("utf-8", "replace"))
                     sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _python_level_quiet():
+    """paddle2onnx prints its INFO lines (``ONNX model saved in ...``) with print(); its own level
+    switch stops them without touching the process's file descriptors."""
+    p2o = sys.modules.get("paddle2onnx.utils")
+    log = getattr(p2o, "logging", None)
+    old = getattr(log, "log_level", None)
+    if old is not None:
+        log.log_level = min(old, 1)  # 1: warnings and errors only
+    try:
+        yield
+    finally:
+        if old is not None:
+            log.log_level = old
