@@ -39,17 +39,14 @@ def quiet():
     from ._cancel import checkpoint
 
     checkpoint()
-    if verbose() or threading.current_thread() is not threading.main_thread():
-        # fds 1/2 are the whole process's: redirecting them from a background thread (auto's export
-        # while a Module answers) swallowed the main thread's own prints, and two threads nesting
-        # quiet() out of order left fd 1 on a temp file for good
+    if verbose():
         yield
         return
     if threading.current_thread() is not threading.main_thread():
-        # fd 1/2 belong to the whole process: redirected here (auto exports in a background thread
-        # while the Module already answers) they would swallow whatever the user's own code prints
-        # meanwhile, or everything up to exit. Python-level chatter is quietened at its source instead;
-        # a native line may get through, which is the lesser harm.
+        # fds 1/2 are the whole process's: redirecting them from a background thread (auto's export
+        # while a Module answers) swallowed the main thread's own prints, and two threads nesting
+        # quiet() out of order left fd 1 on a temp file for good. Python-level chatter is quietened
+        # at its source instead; a native line may get through, which is the lesser harm.
         with _python_level_quiet():
             yield
         return
