@@ -836,7 +836,9 @@ def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "
     precision; onnxruntime, then OpenVINO, then Paddle Inference, which starts slowest) within
     AUTO_TOLERANCE of the fastest. A reduced-precision candidate counts only when the accuracy gate
     passes against fp32 on the calibration images (int8: on those it was not calibrated on). The
-    backends built while measuring are left in ``built`` for reuse."""
+    backends still running after measuring are left in ``built`` for reuse (the others are freed as soon as
+    they are timed, so at most two runtimes hold memory at once)."""
+    import gc
     import json
 
     from ._cancel import checkpoint
@@ -847,17 +849,29 @@ def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "
     labels = [f"{n}/{p}" for n, p in cands]
     reduced = [lab for (n, p), lab in zip(cands, labels) if p in REDUCED]
 
+    def runtime(n: str, p: str) -> Backend:
+        if (n, p) not in built:  # started again from the cached program/ONNX file (seconds)
+            built[(n, p)] = BACKENDS.get(n).from_model(art, precision=p, **kw)
+        return built[(n, p)]
+
     def measure(tmp: Path):
         seconds, failed, gates = {}, {}, {}
+        kept = None  # the first fp32 candidate that ran: the gate's reference, and often the choice
         for (n, p), lab in zip(cands, labels):
             checkpoint()  # the interpreter is exiting: stop between candidates (._cancel)
             try:
-                b = built[(n, p)] = BACKENDS.get(n).from_model(art, precision=p, **kw)
+                b = runtime(n, p)
             except Exception as exc:  # noqa: BLE001 - a candidate that cannot run here is just not chosen
                 failed[lab] = f"{type(exc).__name__}: {exc}"
                 continue
             time.sleep(0.3)  # let the previous runtime's worker threads park (OpenMP spin-waits ~200 ms)
             seconds[lab] = {str(bs): _probe_seconds(b, size, bs) for bs in AUTO_PROBE_BATCHES}
+            if kept is None and p not in REDUCED:
+                kept = (n, p)
+            else:  # one runtime at a time besides the reference: each holds its weights and the buffers of
+                del b  # the largest probed batch (5 at once reached 8 GB for EfficientNetB6 at 528 px)
+                built.pop((n, p), None)
+                gc.collect()
         alive = [lab for lab in labels if lab in seconds]
         if not alive:
             raise RuntimeError("no candidate ran: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
@@ -869,14 +883,16 @@ def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "
             if lab not in gates:
                 if "logits" not in ref:  # fp32: the first fp32 candidate that ran, else the dygraph model
                     fp32 = [tuple(lab2.split("/")) for lab2 in alive if lab2 not in reduced]
-                    runner = built[fp32[0]] if fp32 else DygraphBackend(art.model(), threads=threads)
+                    runner = runtime(*fp32[0]) if fp32 else DygraphBackend(art.model(), threads=threads)
                     ref["logits"] = logits_in_chunks(runner, calib.batch())
                 name, prec = lab.split("/")
                 x, r = calib.batch(), ref["logits"]
                 if getattr(BACKENDS.get(name), "needs_calibration", False):
                     x, r = x[len(x) // 2:], r[len(r) // 2:]  # the half it was not calibrated on
-                g = accuracy_gate(r, logits_in_chunks(built[(name, prec)], x), lab, calib.description)
+                g = accuracy_gate(r, logits_in_chunks(runtime(name, prec), x), lab, calib.description)
                 gates[lab] = g.as_dict()
+                if gates[lab]["passed"] is False:
+                    built.pop((name, prec), None)
             return gates[lab]["passed"]
 
         while True:
