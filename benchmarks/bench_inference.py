@@ -313,6 +313,7 @@ def run_model(name, args, home, threads, batches):
     model.eval()
     photos = sample_images(max(batches) + 8)  # real photos (scikit-image / scikit-learn), cycled with crops
     from hubcls.data import eval_transforms_for
+    from hubcls.models._weights import load_pretrained
 
     data = np.asarray(eval_transforms_for(model.pretrained_cfg).batch(photos), np.float32)
     if args.weights == "informative":
@@ -321,7 +322,7 @@ def run_model(name, args, home, threads, batches):
 
         informative_init(model, seed=0, probe=data[:8])
     elif args.weights != "random":
-        model.set_state_dict(paddle.load(args.weights))  # your own file: trusted here
+        load_pretrained(model, args.weights)  # the restricted loader, any key scheme hubcls reads
     wfile = home / f"{name}.pdparams"
     paddle.save(model.state_dict(), str(wfile))
     mres = {"weights": args.weights, "load_before": os.getloadavg()}
