@@ -554,3 +554,49 @@ def test_quiet_in_a_background_thread_never_swallows_the_users_output():
     assert r.returncode == 0, r.stderr
     assert "USER-LINE" in r.stdout and "END" in r.stdout and "USER-ERR" in r.stderr, (r.stdout, r.stderr)
     assert "NATIVE-MAIN" not in r.stdout
+
+
+def test_dygraph_forward_while_another_thread_exports(home, batch, tmp_path):
+    """The dygraph backend answers while its model is traced to a program in another thread (auto's
+    background switch). Paddle keeps its tracer in a module global that a thread copies on its first
+    use: a thread starting while a trace holds the tracer off stayed in static mode for good
+    ("conv2d(): argument must be Value, but got EagerParamBase"; every answer of `hubcls serve` was
+    then a 500). The common lock keeps the answering thread out until the trace is over."""
+    import threading
+
+    from paddle.base import framework
+
+    from hubcls.deploy._program import save_inference_program
+
+    paddle.seed(3)
+    model = hubcls.create_model("MobileNetV3_small_x0_35")
+    be = B.DygraphBackend(model)
+    ref = be(batch)
+    errors, outs = [], []
+
+    def export():
+        try:
+            save_inference_program(model, tmp_path / "p" / "model", SIZE)
+        except Exception as exc:  # noqa: BLE001 - recorded, asserted below
+            errors.append(exc)
+
+    def answer():  # a fresh thread, as the serving batcher's is, first touching paddle now
+        try:
+            outs.extend(be(batch) for _ in range(3))
+        except Exception as exc:  # noqa: BLE001 - recorded, asserted below
+            errors.append(exc)
+
+    exporter = threading.Thread(target=export)
+    exporter.start()
+    deadline = time.time() + 120
+    while framework._dygraph_tracer_ is not None and exporter.is_alive() and time.time() < deadline:
+        time.sleep(0.0002)  # until the trace holds the tracer off
+    assert exporter.is_alive(), "the export ended before its trace was seen"
+    answerer = threading.Thread(target=answer)
+    answerer.start()
+    answerer.join(300)
+    exporter.join(300)
+    assert not errors, errors
+    assert len(outs) == 3
+    for out in outs:
+        np.testing.assert_allclose(out, ref, atol=1e-5)

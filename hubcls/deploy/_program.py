@@ -19,7 +19,11 @@ ONNX_FILE = "model.onnx"
 # Paddle builds a program from a dygraph model (jit.save / to_static) on process-wide state (its
 # block stack, the IR guard): two threads exporting at once fail with "The block obtained before and
 # after calling the static API ... is inconsistent" (seen with a background backend switch next to a
-# foreground export). Every export in hubcls takes this lock; dygraph forward passes need none.
+# foreground export). A trace also holds Paddle's tracer off in a module global that every thread
+# copies on its first use: a thread that first ran a dygraph forward during a trace stayed in static
+# mode for good ("conv2d(): argument must be Value, but got EagerParamBase"; `hubcls serve` answered
+# 500 to everything after a request met its background switch). Every export, every ONNX conversion
+# (paddle2onnx loads programs and switches IR modes) and every dygraph forward in hubcls takes it.
 EXPORT_LOCK = threading.RLock()
 ONNX_INT8_FILE = "model_int8.onnx"
 ONNX_OPSET = 13
@@ -164,7 +168,7 @@ def export_onnx(directory, prefix: str = PROGRAM, out_file: Optional[str] = None
     # missing, and onnxoptimizer's pass list in paddle2onnx 2.1 names a pass that does not exist; the
     # converter's own optimiser (enable_optimize) already folds what onnxruntime needs.
     try:
-        with quiet():
+        with EXPORT_LOCK, quiet():  # it loads the program with paddle.jit.load and switches IR modes
             paddle2onnx.export(
                 str(model_file), str(params_file), str(out), opset_version=opset,
                 enable_onnx_checker=True, enable_optimize=True, optimize_tool="none",

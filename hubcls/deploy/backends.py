@@ -375,8 +375,10 @@ class DygraphBackend(Backend):
         return cls(artifacts.model(), device=device, threads=threads)
 
     def run(self, batch):
+        from ._program import EXPORT_LOCK
+
         paddle = self._paddle
-        with paddle.no_grad():
+        with EXPORT_LOCK, paddle.no_grad():  # not while a program is being traced (see EXPORT_LOCK)
             out = self.model(paddle.to_tensor(batch, place=self._place()))
         if isinstance(out, (list, tuple)):
             out = out[0]
