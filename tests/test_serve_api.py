@@ -190,8 +190,12 @@ def test_full_queue_answers_503_and_recovers(tmp_path):
         with ThreadPoolExecutor(3) as ex:
             first = [ex.submit(c.post, f"/predict/{HUB_NAME}", json=payload) for _ in range(3)]
             deadline = time.time() + 30
-            while app.state.server.models["mobilenetv3_small_x0_35"].batcher.depth < 2 and time.time() < deadline:
-                time.sleep(0.02)  # one running (blocked), two waiting: the queue is full
+            batcher = app.state.server.models["mobilenetv3_small_x0_35"].batcher
+            # full = the worker holds one request inside the gate AND two wait behind it; depth alone
+            # can read 2 before the worker took the first (then the third was still on its way in)
+            while (gate.calls < 1 or batcher.depth < 2) and time.time() < deadline:
+                time.sleep(0.02)
+            assert gate.calls == 1 and batcher.depth == 2
             r = c.post(f"/predict/{HUB_NAME}", json=payload)
             assert r.status_code == 503 and r.headers.get("retry-after") == "1"
             r = c.post(f"/v1/models/{HUB_NAME}:predict", json=payload)
