@@ -561,7 +561,7 @@ def test_dygraph_forward_while_another_thread_exports(home, batch, tmp_path):
     background switch). Paddle keeps its tracer in a module global that a thread copies on its first
     use: a thread starting while a trace holds the tracer off stayed in static mode for good
     ("conv2d(): argument must be Value, but got EagerParamBase"; every answer of `hubcls serve` was
-    then a 500). The common lock keeps the answering thread out until the trace is over."""
+    then a 500). A new thread's first forward now waits for the trace to end (paddle_thread_ready)."""
     import threading
 
     from paddle.base import framework

@@ -19,12 +19,26 @@ ONNX_FILE = "model.onnx"
 # Paddle builds a program from a dygraph model (jit.save / to_static) on process-wide state (its
 # block stack, the IR guard): two threads exporting at once fail with "The block obtained before and
 # after calling the static API ... is inconsistent" (seen with a background backend switch next to a
-# foreground export). A trace also holds Paddle's tracer off in a module global that every thread
-# copies on its first use: a thread that first ran a dygraph forward during a trace stayed in static
-# mode for good ("conv2d(): argument must be Value, but got EagerParamBase"; `hubcls serve` answered
-# 500 to everything after a request met its background switch). Every export, every ONNX conversion
-# (paddle2onnx loads programs and switches IR modes) and every dygraph forward in hubcls takes it.
+# foreground export). Every export and ONNX conversion (paddle2onnx loads programs and switches IR
+# modes) in hubcls takes this lock; see also paddle_thread_ready.
 EXPORT_LOCK = threading.RLock()
+_THREAD = threading.local()
+
+
+def paddle_thread_ready(paddle) -> None:
+    """Call before a dygraph forward. Paddle makes a thread's eager state on the thread's first use,
+    from a module global that a trace in another thread holds at None: a thread that first ran a
+    forward during auto's background export stayed in static mode for good ("conv2d(): argument must
+    be Value, but got EagerParamBase"; `hubcls serve` answered 500 to everything after). A new
+    thread's first use therefore happens under EXPORT_LOCK (at most one trace's wait, once); forwards
+    in a thread whose state is made run beside traces (the main thread's is made at import)."""
+    if getattr(_THREAD, "ready", False) or threading.current_thread() is threading.main_thread():
+        return
+    with EXPORT_LOCK:
+        paddle.in_dynamic_mode()  # reads the thread's state: made now, outside any trace
+    _THREAD.ready = True
+
+
 ONNX_INT8_FILE = "model_int8.onnx"
 ONNX_OPSET = 13
 

@@ -375,10 +375,11 @@ class DygraphBackend(Backend):
         return cls(artifacts.model(), device=device, threads=threads)
 
     def run(self, batch):
-        from ._program import EXPORT_LOCK
+        from ._program import paddle_thread_ready
 
         paddle = self._paddle
-        with EXPORT_LOCK, paddle.no_grad():  # not while a program is being traced (see EXPORT_LOCK)
+        paddle_thread_ready(paddle)
+        with paddle.no_grad():
             out = self.model(paddle.to_tensor(batch, place=self._place()))
         if isinstance(out, (list, tuple)):
             out = out[0]

@@ -134,14 +134,10 @@ def grad_cam(model, batch: np.ndarray, class_indices: Sequence[int], stage: int 
     """(cams (N, h, w) in [0, 1] over the network input, logits (N, classes), stage path) for a float32
     NCHW ``batch``; ``class_indices[i]`` is the class explained for image i."""
     from .._paddle import import_paddle
-    from ..deploy._program import EXPORT_LOCK
+    from ..deploy._program import paddle_thread_ready
 
     paddle = import_paddle()
-    with EXPORT_LOCK:  # a dygraph forward must not overlap a background export (see EXPORT_LOCK)
-        return _grad_cam_locked(paddle, model, batch, class_indices, stage)
-
-
-def _grad_cam_locked(paddle, model, batch, class_indices, stage):
+    paddle_thread_ready(paddle)
     layer, path = stage_layer(model, stage)
     captured = []
     hook = layer.register_forward_post_hook(lambda _layer, inputs, output: captured.append((inputs, output)))
