@@ -186,3 +186,16 @@ def pytest_collection_modifyitems(config, items):
         group = item.nodeid.split("::")[0] + (f"::{key}" if key else "")
         # xdist reads the group after the last '@' of a node id that ends in ']' (params): keep both out
         item.add_marker(pytest.mark.xdist_group(group.replace("@", "_").replace("]", ")").replace("[", "(")))
+
+
+# ------------------------------------------------------------------ background work per test
+@pytest.fixture(autouse=True)
+def _background_switches_end_with_their_test():
+    """A Module built with backend "auto" exports and times backends in a background thread; one left
+    running past its test wrote into a tmp HUBCLS_HOME already deleted (a warning per test) and took
+    CPU from the tests after it. Each test's switches stop at its end (its Modules keep answering on
+    the backend they have)."""
+    yield
+    pipeline = sys.modules.get("hubcls.deploy.pipeline")
+    if pipeline is not None:
+        pipeline.stop_background_switches()

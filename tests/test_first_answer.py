@@ -180,3 +180,24 @@ def test_exit_while_the_background_export_runs(tmp_path):
     assert report["state"].endswith("stopped at interpreter exit")
     kinds = {json.loads(f.read_text())["kind"] for f in home.rglob("cache_key.json")}
     assert "inference" in kinds and not kinds & {"onnx", "auto-choice"}, kinds
+
+
+def test_stop_background_switches_keeps_the_answering_backend(held_load, tmp_path):
+    """stop_background_switches() (what tests/conftest.py runs after each test) stops a running switch
+    at its next checkpoint; the Module keeps answering on dygraph, and a later switch runs again."""
+    import hubcls.hub as hub
+    from hubcls.deploy import pipeline as P
+
+    w = write_weights(tmp_path / "w.pdparams")
+    m = hub.Module(name=MODEL, weights=str(w))
+    assert m.pipeline.backend_pending and m.runner.name == "dygraph"
+    stopper = threading.Thread(target=P.stop_background_switches)
+    stopper.start()
+    held_load["release"].set()  # the held step ends; the switch meets a checkpoint and stops there
+    stopper.join(300)
+    assert not stopper.is_alive() and not P._PENDING
+    assert not m.pipeline.backend_pending and m.runner.name == "dygraph"
+    assert m.pipeline.backend_state == "stayed on dygraph: stopped by stop_background_switches()"
+    assert m.predict([photo(0)], top_k=1)[0]  # still answers
+    m2 = hub.Module(name=MODEL, weights=str(w))  # the stop was lifted: this one switches
+    assert m2.wait_for_backend(300) and m2.runner.name != "dygraph"

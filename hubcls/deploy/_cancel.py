@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 _CANCELLED = threading.Event()
+_REASON = ["at interpreter exit"]
 
 
 class BackgroundCancelled(BaseException):
@@ -23,11 +24,19 @@ def checkpoint() -> None:
     """Call before each native step; raises :class:`BackgroundCancelled` in a non-main thread once
     :func:`cancel_background` was called (the main thread always goes on)."""
     if _CANCELLED.is_set() and threading.current_thread() is not threading.main_thread():
-        raise BackgroundCancelled("the interpreter is exiting")
+        raise BackgroundCancelled(_REASON[0])
 
 
-def cancel_background() -> None:
+def cancel_background(reason: str = "at interpreter exit") -> None:
+    """Stop background threads at their next checkpoint; ``reason`` completes "stopped ..." in the
+    state they leave behind."""
+    _REASON[0] = reason
     _CANCELLED.set()
+
+
+def resume_background() -> None:
+    """Let background work run again (after :func:`cancel_background` and the threads are joined)."""
+    _CANCELLED.clear()
 
 
 def cancelling() -> bool:

@@ -95,8 +95,8 @@ class PredictionPipeline:
 
             try:
                 fast = load()
-            except BackgroundCancelled:  # the interpreter is exiting (_finish_pending_switches)
-                self.backend_state = f"stayed on {_backend_name(current)}: stopped at interpreter exit"
+            except BackgroundCancelled as why:  # exit (_finish_pending_switches) or stop_background_switches
+                self.backend_state = f"stayed on {_backend_name(current)}: stopped {why}"
             except Exception as exc:  # noqa: BLE001 - the model still answers on the current backend
                 self.backend_state = f"stayed on {_backend_name(current)}: {type(exc).__name__}: {exc}"[:300]
             else:
@@ -299,6 +299,22 @@ def _finish_pending_switches() -> None:
     cancel_background()
     for t in list(_PENDING):
         t.join()
+
+
+def stop_background_switches() -> None:
+    """Stop every running background backend switch now (each at its next checkpoint; its model stays
+    on the backend it answers with) and wait for them; later switches run again. For test harnesses
+    and embedders whose temporary ``HUBCLS_HOME`` is about to go away."""
+    from ._cancel import cancel_background, resume_background
+
+    if not _PENDING:
+        return
+    cancel_background("by stop_background_switches()")
+    try:
+        for t in list(_PENDING):
+            t.join()
+    finally:
+        resume_background()
 
 
 def _watch_at_exit() -> None:
