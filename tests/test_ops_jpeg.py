@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hubcls import ops
 from hubcls.data import read_image
 from hubcls.ops import jpeg as J
 from hubcls.ops import reference, resize_crop_normalize
@@ -173,6 +174,99 @@ def test_exif_orientations_match_read_image(orientation):
                                     dtype="uint8", layout="NHWC")
     assert rep.scale_denom.tolist() == [4]
     np.testing.assert_array_equal(out[0], small[:h4, :w4])
+
+
+# Decoded regions above this many bytes are streamed row by row into the resize pass (a ring of
+# rows, no whole intermediate image; csrc/ops/cpu/jpeg_decode.cpp kStreamRegionBytes), smaller ones
+# decoded whole first. Both must give the same pixels.
+STREAM_REGION_BYTES = 1 << 20
+
+
+def _large_photo_jpeg(enc="420", size=(1600, 1200)):
+    return _jpeg(cv2.resize(photos()[0], size, interpolation=cv2.INTER_CUBIC), **ENCODINGS[enc])
+
+
+@pytest.mark.parametrize("enc", ["420", "444", "progressive"])
+def test_streamed_large_regions_equal_full_decode_then_kernel(enc):
+    """Regions over the streaming threshold (rows decoded into a ring as the kernel reaches them):
+    exactly full decode + the kernel at scale 1, and the reduced decode + the kernel at DCT scale 1/2;
+    downscales (many taps) and upscales, flips, every filter."""
+    rng = np.random.default_rng(7)
+    data = _large_photo_jpeg(enc)
+    full = read_image(data)
+    half = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_2), cv2.COLOR_BGR2RGB)
+    H, W = full.shape[:2]
+    streamed = 0
+    for t in range(8):
+        cw, ch = int(rng.integers(700, W + 1)), int(rng.integers(600, H + 1))
+        cx, cy = int(rng.integers(0, W - cw + 1)), int(rng.integers(0, H - ch + 1))
+        bw, bh = rng.uniform(0.5 * cw, cw), rng.uniform(0.5 * ch, ch)
+        clip, box = [cx, cy, cw, ch], [rng.uniform(0, cw - bw), rng.uniform(0, ch - bh), bw, bh]
+        interp = ("bilinear", "bicubic", "area", "nearest")[t % 4]
+        aa, flip = bool(t % 3), bool(t % 2)
+        size = (36, 52) if t % 4 else (1000, 900)  # large downscales, and one upscale of the region
+        ref = resize_crop_normalize([full[cy:cy + ch, cx:cx + cw]], [box], size, flip=[flip], interpolation=interp,
+                                    antialias=aa)
+        out, rep = J.jpeg_decode_resize([data], [clip], [box], size, flip=[flip], interpolation=interp, antialias=aa,
+                                        max_scale_denom=1)
+        assert rep.status.tolist() == [0] and rep.scale_denom.tolist() == [1]
+        streamed += int(np.prod(rep.decoded[0])) * 3 > STREAM_REGION_BYTES
+        np.testing.assert_array_equal(out, ref, err_msg=f"{enc} clip={clip} box={box} {interp} aa={aa}")
+        # DCT scale 1/2 of the whole image: libjpeg's reduced decode (OpenCV's) + the kernel, exactly
+        kw = dict(flip=[flip], interpolation=interp, antialias=aa)
+        fbox = [cx + box[0], cy + box[1], bw, bh] if t % 2 else [0.25, 0.5, W - 1.0, H - 0.75]
+        out, rep = J.jpeg_decode_resize([data], [[0, 0, W, H]], [fbox], (36, 52), max_scale_denom=2, **kw)
+        assert rep.scale_denom.tolist() == [2]
+        streamed += int(np.prod(rep.decoded[0])) * 3 > STREAM_REGION_BYTES
+        np.testing.assert_array_equal(out, resize_crop_normalize([half], [[v / 2 for v in fbox]], (36, 52), **kw))
+    assert streamed >= 6 + 4
+
+
+def test_streamed_truncated_file_leaves_its_sample_untouched():
+    """A file libjpeg gives up on halfway through a streamed region: reported, its sample untouched
+    (the rows already resampled went to a staging sample), the other samples decoded."""
+    good = _large_photo_jpeg()
+    cut = good[: len(good) // 2] + b"\xff\xd9"
+    out = np.full((2, 3, 64, 64), 5.0, np.float32)
+    clips = [[0, 0, 1600, 1200]] * 2
+    _, rep = J.jpeg_decode_resize([cut, good], clips, clips, 64, out=out, max_scale_denom=1)
+    assert rep.failed == [0] and rep.messages[0]
+    assert (out[0] == 5.0).all()
+    ref = resize_crop_normalize([read_image(good)], clips[:1], 64)
+    np.testing.assert_array_equal(out[1:], ref)
+
+
+def test_every_cpu_isa_gives_the_same_pixels():
+    """The op resamples with the resize_crop_normalize row kernel of the level picked at run time
+    (scalar / AVX2 / AVX-512, whichever this CPU has): every level equals the scalar one within the
+    kernel tests' tolerance, on whole-region and streamed decodes, DCT-scaled or not; and each equals
+    full decode + resize_crop_normalize at that level exactly."""
+    small = _jpeg(photos()[0], quality=90)
+    large = _large_photo_jpeg()
+    cases = [(small, [30, 20, 400, 300], [5.5, 3.0, 380.0, 290.0], (224, 224), 1),
+             (small, [0, 0, 500, 375], [0.0, 0.0, 500.0, 375.0], (40, 56), 8),
+             (large, [100, 50, 1400, 1100], [10.0, 20.0, 1300.0, 1000.0], (224, 224), 1),  # streamed
+             (large, [0, 0, 1600, 1200], [0.0, 0.0, 1600.0, 1200.0], (160, 224), 4)]
+    full = {id(d): read_image(d) for d in (small, large)}
+    isas = ops.supported_cpu_isas()
+    assert isas[0] == "scalar"
+    for k, (data, clip, box, size, den) in enumerate(cases):
+        got = {}
+        for isa in isas:
+            with ops.using_cpu_isa(isa):
+                assert ops.cpu_isa() == isa
+                for layout in ("NCHW", "NHWC"):
+                    out, rep = J.jpeg_decode_resize([data], [clip], [box], size, flip=[k % 2 == 1], layout=layout,
+                                                    max_scale_denom=den)
+                    assert rep.scale_denom.tolist() == [den]
+                    got[isa, layout] = out
+                    if den == 1:
+                        cx, cy, cw, ch = clip
+                        ref = resize_crop_normalize([full[id(data)][cy:cy + ch, cx:cx + cw]], [box], size,
+                                                    flip=[k % 2 == 1], layout=layout)
+                        np.testing.assert_array_equal(out, ref, err_msg=f"{isa} case {k} {layout}")
+        for (isa, layout), out in got.items():
+            np.testing.assert_allclose(out, got["scalar", layout], atol=3e-5, rtol=0, err_msg=f"{isa} case {k} {layout}")
 
 
 def test_grayscale_and_bgr_output():

@@ -3,7 +3,9 @@
 // (jpeg_skip_scanlines / jpeg_crop_scanline; rows below the crop are never entropy-decoded) and, when
 // allowed, lets the inverse DCT scale the image down by 1/2, 1/4 or 1/8 as long as the scaled crop
 // still covers the output; the decoded region then goes through the resize_crop_normalize pass
-// straight into the batch buffer. Built only when CMake finds libjpeg-turbo (HUBCLS_WITH_JPEG).
+// (the SIMD row kernel of the level the CPU has) straight into the batch buffer — regions over 1 MB
+// row by row as they are decoded, without a whole intermediate image. Built only when CMake finds
+// libjpeg-turbo (HUBCLS_WITH_JPEG).
 #pragma once
 #include <cstddef>
 #include <cstdint>

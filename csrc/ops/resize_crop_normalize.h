@@ -50,6 +50,15 @@ void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const doubl
 void resize_normalize_with_coeffs_cpu(const ImageView& im, const ResampleCoeffs& cx, const ResampleCoeffs& cy,
                                       bool flip, void* out_img, const RCNParams& p);
 
+// The same pass over a source whose rows arrive while it runs (a decoder streaming scanlines into
+// it, so no whole intermediate image exists): before each output row, feed(ctx, end) must make
+// source rows [.., end) readable at rows[r] (end may exceed h: clamp); it returns false to stop
+// (the output is then partly written). The rows' start indices must not decrease (rows a later
+// output row reads may replace earlier ones).
+void resize_normalize_streamed_cpu(int64_t h, int64_t w, int64_t c, const uint8_t* const* rows,
+                                   bool (*feed)(void* ctx, int64_t end), void* ctx, const ResampleCoeffs& cx,
+                                   const ResampleCoeffs& cy, bool flip, void* out_img, const RCNParams& p);
+
 #ifdef HUBCLS_WITH_CUDA
 // One device image for the CUDA kernel: pointer + geometry + its box and flip.
 struct DeviceImage {

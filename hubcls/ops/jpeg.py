@@ -4,7 +4,9 @@ The C++ op (csrc/ops/jpeg_decode.h, built when CMake finds libjpeg-turbo) decode
 the rows and columns the crop's resampling taps read — rows below the crop are never decoded, rows
 above it only entropy-decoded, columns outside it never inverse-transformed — optionally with the
 inverse DCT scaling the image by 1/2, 1/4 or 1/8 while the scaled crop still covers the output, and
-resamples that region straight into the batch with the resize_crop_normalize pass. One call per
+resamples that region straight into the batch with the resize_crop_normalize pass (its SIMD row
+kernel, picked at run time like :func:`hubcls.ops.resize_crop_normalize`'s; regions over 1 MB are
+streamed into it row by row as they are decoded, without a whole intermediate image). One call per
 batch, the GIL released, OpenMP over images.
 
 Pixels. With ``max_scale_denom=1`` the output equals full decode (same libjpeg-turbo, ISLOW IDCT,

@@ -103,6 +103,24 @@ void resize_normalize_with_coeffs_cpu(const ImageView& im, const ResampleCoeffs&
   rows_kernel(active_isa())(make_job(im, cx, cy, flip, 0, p.out_h, p, a, b, false, out_img));
 }
 
+void resize_normalize_streamed_cpu(int64_t h, int64_t w, int64_t c, const uint8_t* const* rows,
+                                   bool (*feed)(void* ctx, int64_t end), void* ctx, const ResampleCoeffs& cx,
+                                   const ResampleCoeffs& cy, bool flip, void* out_img, const RCNParams& p) {
+  float a[3], b[3];
+  normalize_coeffs(p, a, b);
+  ImageView im;
+  im.data = nullptr;  // the kernel takes every row from `rows`
+  im.h = h;
+  im.w = w;
+  im.c = c;
+  im.row_stride = w * c;
+  rcn::Job job = make_job(im, cx, cy, flip, 0, p.out_h, p, a, b, false, out_img);
+  job.src_rows = rows;
+  job.feed = feed;
+  job.feed_ctx = ctx;
+  rows_kernel(active_isa())(job);
+}
+
 void resize_crop_normalize_cpu(const std::vector<ImageView>& images, const double* boxes, const uint8_t* flips,
                                void* out, const RCNParams& p, int num_threads) {
   const int64_t n = static_cast<int64_t>(images.size());

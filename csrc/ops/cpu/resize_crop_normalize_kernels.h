@@ -34,6 +34,13 @@ struct Job {
   int in_of_out[3];  // output channel -> source channel (channel swap, grey replication)
   float a[3], b[3];  // output = resampled * a + b, per output channel
   void* out;         // this image's output (3 x out_h x out_w or out_h x out_w x 3 elements)
+  // Streamed source (a decoder producing rows while the kernel runs; null: rows at src + r *
+  // row_stride). Before output row y, feed(feed_ctx, end) must make source rows up to `end`
+  // (start + taps of row y, may exceed the image) readable at src_rows[r]; false (the decoder
+  // failed) ends the call.
+  const uint8_t* const* src_rows = nullptr;
+  bool (*feed)(void* ctx, int64_t end) = nullptr;
+  void* feed_ctx = nullptr;
 };
 
 void rows_scalar(const Job& job);

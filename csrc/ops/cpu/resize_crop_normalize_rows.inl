@@ -334,13 +334,15 @@ void run_rows(const rcn::Job& job) {
   for (int k = 0; k < n_stages; ++k) streams[k].stage = reinterpret_cast<uint8_t*>(take(static_cast<size_t>(stage_bytes)));
   build_htable(job, t);
 
-  const uint8_t* first_col = job.src + static_cast<int64_t>(job.x.lo) * C;
+  const uint8_t* first_col = job.src_rows ? nullptr : job.src + static_cast<int64_t>(job.x.lo) * C;
   for (int64_t y = job.y0; y < job.y1; ++y) {
+    if (job.feed && !job.feed(job.feed_ctx, static_cast<int64_t>(job.y.start[y]) + ty)) break;
     int n = 0;  // the source rows with a non-zero weight
     for (int k = 0; k < ty; ++k) {
       const float w = job.y.weight[y * ty + k];
       if (w == 0.f) continue;
-      rows[n] = first_col + (static_cast<int64_t>(job.y.start[y]) + k) * job.row_stride;
+      const int64_t r = static_cast<int64_t>(job.y.start[y]) + k;
+      rows[n] = job.src_rows ? job.src_rows[r] + static_cast<int64_t>(job.x.lo) * C : first_col + r * job.row_stride;
       wk[n] = w;
       ++n;
     }
