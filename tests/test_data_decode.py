@@ -283,3 +283,27 @@ def test_fast_jpeg_path_agrees_with_pillow(mode):
     assert _fast_jpeg(_encode(Image.new("CMYK", (8, 8)), "JPEG"), "<t>", 10**9, None) is None
     with pytest.raises(ImageDecodeError, match="decompression-bomb"):
         read_image(data, max_pixels=100)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6])
+def test_fast_jpeg_decodes_rgb_exactly_as_bgr_swapped(orientation):
+    """The fast path has libjpeg-turbo write RGB itself where OpenCV can (IMREAD_COLOR_RGB, >= 4.10):
+    exactly OpenCV's BGR decode with its channels swapped, at full size and every DCT reduction, for
+    colour (4:2:0 and progressive) and grey files, with the EXIF orientation applied."""
+    import cv2
+
+    from hubcls.data.decode import _fast_jpeg
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    flags = {None: cv2.IMREAD_COLOR, 150: cv2.IMREAD_REDUCED_COLOR_2, 75: cv2.IMREAD_REDUCED_COLOR_4,
+             37: cv2.IMREAD_REDUCED_COLOR_8}
+    for img, kw in ((Image.fromarray(_photo(301, 453, seed=2)), {}), (Image.fromarray(_photo(301, 453, seed=3)),
+                                                                     {"progressive": True}),
+                    (Image.fromarray(_photo(301, 453, seed=5)).convert("L"), {})):
+        data = _encode(img, "JPEG", quality=90, exif=exif.tobytes(), **kw)
+        for reduce_to, flag in flags.items():
+            fast = _fast_jpeg(data, "<t>", 10**9, reduce_to)
+            ref = cv2.imdecode(np.frombuffer(data, np.uint8), flag)[:, :, ::-1]
+            assert fast is not None and fast.flags.c_contiguous
+            np.testing.assert_array_equal(fast, ref, err_msg=f"{img.mode} {kw} reduce_to={reduce_to}")

@@ -225,10 +225,15 @@ def _fast_jpeg(data: bytes, name: str, limit: int, reduce_to) -> Optional[np.nda
             if -(-short // k) >= reduce_to:
                 flag = f
                 break
+    # OpenCV >= 4.10 has libjpeg-turbo write RGB itself (the same pixels, no BGR->RGB pass over the
+    # image: ~9% of a 4000x3000 decode); the reduced flags carry IMREAD_COLOR, which must go then
+    rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    if rgb is not None:
+        flag = (flag & ~cv2.IMREAD_COLOR) | rgb
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if arr is None or arr.ndim != 3 or arr.shape[2] != 3:
         return None
-    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    return arr if rgb is not None else cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
 
 class JpegSource:
