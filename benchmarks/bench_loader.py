@@ -22,6 +22,8 @@ through paddle.from_dlpack, zero-copy; the cost of paddle.to_tensor is printed o
   * ``hubcls``            hubcls.data.build_dataloader (crop-aware + DCT-scaled JPEG decode);
   * ``hubcls exact``      the same with ``scaled_decode: false`` (crop-aware only: full-decode pixels);
   * ``hubcls eager``      the same with HUBCLS_JPEG_DECODER=0 (decode whole images, then the kernel);
+  * ``hubcls scalar kernel`` the same with the portable resize row kernel (hubcls.ops.using_cpu_isa
+                          ("scalar")) instead of the SIMD level picked at run time;
   * ``PaddleClas``        pip paddleclas's own ops in a paddle.io.Dataset + paddle.io.DataLoader;
   * ``hubcls eval``       the eval op list (ResizeImage resize_short 256 + CropImage 224), the
                           preprocessing hub.Module.predict / serve / infer run (``eval eager``: whole
@@ -197,7 +199,7 @@ class _Env:
                 os.environ[k] = v
 
 
-def hubcls_loader(root, lst, batch_size, workers, *, scaled=True, eager=False, eval_ops=False):
+def hubcls_loader(root, lst, batch_size, workers, *, scaled=True, eager=False, eval_ops=False, isa=None):
     """-> (one pass over the data, close). Batches end as paddle Tensors through DLPack (zero-copy on
     the CPU; paddle.to_tensor would add a copy, measured on its own line)."""
     import paddle
@@ -216,7 +218,9 @@ def hubcls_loader(root, lst, batch_size, workers, *, scaled=True, eager=False, e
     epoch = [0]
 
     def run():
-        with env:
+        from hubcls.ops import cpu_isa, using_cpu_isa
+
+        with env, using_cpu_isa(isa or cpu_isa()):
             loader.set_epoch(epoch[0])
             epoch[0] += 1
             n = 0
@@ -341,6 +345,8 @@ def main(argv=None):
         datas = read_list(folder, lst)
         bs = args.batch_size
         made = {"hubcls": hubcls_loader(folder, lst, bs, 0),
+                # the same with the portable row kernel instead of the one the CPU dispatches to
+                "hubcls scalar kernel": hubcls_loader(folder, lst, bs, 0, isa="scalar"),
                 "hubcls exact": hubcls_loader(folder, lst, bs, 0, scaled=False),
                 "hubcls eager": hubcls_loader(folder, lst, bs, 0, eager=True),
                 # the eval preprocessing hub.Module.predict / serve / infer run (same pipeline code)
@@ -360,7 +366,7 @@ def main(argv=None):
         large = size[0] > 1000
         targets = [("hubcls", "cv2 decode", None if large else 1.0), ("hubcls", "cv2 decode+resize", 4.0 if large else None),
                    ("hubcls", "PaddleClas", None if large else 3.0), ("hubcls", "cv2 decode 1/8", None),
-                   ("hubcls", "hubcls eager", None),
+                   ("hubcls", "hubcls eager", None), ("hubcls", "hubcls scalar kernel", None),
                    ("hubcls exact", "cv2 decode", None), ("hubcls eager", "cv2 decode", None),
                    ("hubcls eval", "cv2 decode", None), ("hubcls eval", "hubcls eval eager", None),
                    ("PaddleClas", "cv2 decode", None)]
