@@ -44,6 +44,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # per-core figures: before NumPy/
 
 import argparse
 import io
+import shutil
 import sys
 import tempfile
 import time
@@ -323,7 +324,8 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, nargs="*", default=[],
                     help="also time both loaders with N worker processes (wall-clock images/s)")
     ap.add_argument("--no-paddleclas", action="store_true", help="skip the PaddleClas loader")
-    ap.add_argument("--data", default=None, help="folder for the generated JPEGs (default: a temp dir)")
+    ap.add_argument("--data", default=None,
+                    help="folder for the generated JPEGs, kept and reused (default: a temp dir, removed at the end)")
     args = ap.parse_args(argv)
 
     import cv2
@@ -337,46 +339,50 @@ def main(argv=None):
     sets = [("ImageNet-size 500x375 q90", root / "imagenet", args.images, (500, 375), 0.0)]
     if args.large:
         sets.append(("photos 4000x3000 q90", root / "large", args.large, (4000, 3000), args.large_grain))
-    for title, folder, n, size, grain in sets:
-        lst = folder / "list.txt"
-        if not lst.is_file():
-            print(f"writing {n} JPEGs ({size[0]}x{size[1]}) to {folder} ...", flush=True)
-            make_jpegs(folder, n, size, grain=grain)
-        datas = read_list(folder, lst)
-        bs = args.batch_size
-        made = {"hubcls": hubcls_loader(folder, lst, bs, 0),
-                # the same with the portable row kernel instead of the one the CPU dispatches to
-                "hubcls scalar kernel": hubcls_loader(folder, lst, bs, 0, isa="scalar"),
-                "hubcls exact": hubcls_loader(folder, lst, bs, 0, scaled=False),
-                "hubcls eager": hubcls_loader(folder, lst, bs, 0, eager=True),
-                # the eval preprocessing hub.Module.predict / serve / infer run (same pipeline code)
-                "hubcls eval": hubcls_loader(folder, lst, bs, 0, eval_ops=True),
-                "hubcls eval eager": hubcls_loader(folder, lst, bs, 0, eager=True, eval_ops=True)}
-        if not args.no_paddleclas:
-            made["PaddleClas"] = paddleclas_loader(folder, lst, bs, 0)
-        try:
-            fl_fns = floor_passes(datas)
-            times = interleaved_cpu_ms({**fl_fns, **{k: run for k, (run, _) in made.items()},
-                                        "  (paddle.to_tensor)": to_tensor_pass(bs, n)}, n, args.rounds)
-        finally:
-            for _, close in made.values():
-                close()
-        fl = {k: times[k] for k in fl_fns}
-        loaders = {k: times[k] for k in times if k not in fl}
-        large = size[0] > 1000
-        targets = [("hubcls", "cv2 decode", None if large else 1.0), ("hubcls", "cv2 decode+resize", 4.0 if large else None),
-                   ("hubcls", "PaddleClas", None if large else 3.0), ("hubcls", "cv2 decode 1/8", None),
-                   ("hubcls", "hubcls eager", None), ("hubcls", "hubcls scalar kernel", None),
-                   ("hubcls exact", "cv2 decode", None), ("hubcls eager", "cv2 decode", None),
-                   ("hubcls eval", "cv2 decode", None), ("hubcls eval", "hubcls eval eager", None),
-                   ("PaddleClas", "cv2 decode", None)]
-        report(title, n, [len(d) for d in datas], [8 * len(d) / (size[0] * size[1]) for d in datas], fl, loaders,
-               targets)
-        for w in args.workers:
-            hc = time_loader_wall(lambda f=folder, li=lst, w=w: hubcls_loader(f, li, args.batch_size, w), n, args.rounds)
-            pc = time_loader_wall(lambda f=folder, li=lst, w=w: paddleclas_loader(f, li, args.batch_size, w), n,
-                                  args.rounds) if not args.no_paddleclas else float("nan")
-            print(f"  {w} workers, wall clock: hubcls {hc:.1f} img/s, PaddleClas {pc:.1f} img/s, {hc / pc:.2f}x")
+    try:
+        for title, folder, n, size, grain in sets:
+            lst = folder / "list.txt"
+            if not lst.is_file():
+                print(f"writing {n} JPEGs ({size[0]}x{size[1]}) to {folder} ...", flush=True)
+                make_jpegs(folder, n, size, grain=grain)
+            datas = read_list(folder, lst)
+            bs = args.batch_size
+            made = {"hubcls": hubcls_loader(folder, lst, bs, 0),
+                    # the same with the portable row kernel instead of the one the CPU dispatches to
+                    "hubcls scalar kernel": hubcls_loader(folder, lst, bs, 0, isa="scalar"),
+                    "hubcls exact": hubcls_loader(folder, lst, bs, 0, scaled=False),
+                    "hubcls eager": hubcls_loader(folder, lst, bs, 0, eager=True),
+                    # the eval preprocessing hub.Module.predict / serve / infer run (same pipeline code)
+                    "hubcls eval": hubcls_loader(folder, lst, bs, 0, eval_ops=True),
+                    "hubcls eval eager": hubcls_loader(folder, lst, bs, 0, eager=True, eval_ops=True)}
+            if not args.no_paddleclas:
+                made["PaddleClas"] = paddleclas_loader(folder, lst, bs, 0)
+            try:
+                fl_fns = floor_passes(datas)
+                times = interleaved_cpu_ms({**fl_fns, **{k: run for k, (run, _) in made.items()},
+                                            "  (paddle.to_tensor)": to_tensor_pass(bs, n)}, n, args.rounds)
+            finally:
+                for _, close in made.values():
+                    close()
+            fl = {k: times[k] for k in fl_fns}
+            loaders = {k: times[k] for k in times if k not in fl}
+            large = size[0] > 1000
+            targets = [("hubcls", "cv2 decode", None if large else 1.0), ("hubcls", "cv2 decode+resize", 4.0 if large else None),
+                       ("hubcls", "PaddleClas", None if large else 3.0), ("hubcls", "cv2 decode 1/8", None),
+                       ("hubcls", "hubcls eager", None), ("hubcls", "hubcls scalar kernel", None),
+                       ("hubcls exact", "cv2 decode", None), ("hubcls eager", "cv2 decode", None),
+                       ("hubcls eval", "cv2 decode", None), ("hubcls eval", "hubcls eval eager", None),
+                       ("PaddleClas", "cv2 decode", None)]
+            report(title, n, [len(d) for d in datas], [8 * len(d) / (size[0] * size[1]) for d in datas], fl, loaders,
+                   targets)
+            for w in args.workers:
+                hc = time_loader_wall(lambda f=folder, li=lst, w=w: hubcls_loader(f, li, args.batch_size, w), n, args.rounds)
+                pc = time_loader_wall(lambda f=folder, li=lst, w=w: paddleclas_loader(f, li, args.batch_size, w), n,
+                                      args.rounds) if not args.no_paddleclas else float("nan")
+                print(f"  {w} workers, wall clock: hubcls {hc:.1f} img/s, PaddleClas {pc:.1f} img/s, {hc / pc:.2f}x")
+    finally:
+        if not args.data:  # a temp folder: ~55 MB of JPEGs per run
+            shutil.rmtree(root, ignore_errors=True)
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
