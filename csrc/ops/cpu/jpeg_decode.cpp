@@ -139,7 +139,9 @@ bool feed_rows(void* ctx, int64_t end) {
 // Regions larger than this stream their rows into the resize pass instead of being decoded whole
 // first: beyond the L2 cache the whole region costs a write and a read through memory (and that
 // much memory per thread: 36 MB for a 4000x3000 photo at full scale); below it the region stays in
-// the cache and the whole-region path (16 rows per decode call) is kept.
+// the cache and the whole-region path (16 rows per decode call) is kept. Measured (1 thread, train
+// crops, scale 1): streaming saves ~3% on 4000x3000 photos, is within 1% on 1600x1200 ones and costs
+// ~18% on 500x375 ones (a feed per output row and a staged sample for a few hundred kB saved).
 constexpr int64_t kStreamRegionBytes = int64_t{1} << 20;
 
 bool starts_increase(const ResampleCoeffs& c) {
