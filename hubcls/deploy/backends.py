@@ -815,6 +815,16 @@ class _Calibration:
 
 
 AUTO_PROBE_BATCHES = (1, 8)  # the batch sizes predict (1) and serve's batching (8) run most
+AUTO_PROBE_PIXELS = 8 * 224 * 224  # the largest probe's input: batch 8 at 224 px, fewer images when larger
+
+
+def probe_batches(size) -> tuple:
+    """The batch sizes auto times for an input of ``size`` (.., H, W): AUTO_PROBE_BATCHES, the larger
+    one cut to AUTO_PROBE_PIXELS (batch 8 of EfficientNetB6 at 528-600 px held 5.6 GB in the probe;
+    at that size serving rarely batches 8 anyway)."""
+    h, w = int(size[-2]), int(size[-1])
+    cap = max(1, AUTO_PROBE_PIXELS // (h * w))
+    return tuple(sorted({min(bs, cap) for bs in AUTO_PROBE_BATCHES}))
 AUTO_TOLERANCE = 0.95  # a better-ranked candidate wins only while it keeps >= 95% of the fastest's speed (the
 # target is >= 90% of the fastest runtime; the other 5% are left for the noise of a short probe)
 
@@ -832,15 +842,15 @@ def _probe_seconds(b: Backend, size, n: int, runs: int = 3) -> float:
 
 
 def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "_Calibration", gate: bool = True) -> dict:
-    """Time every candidate (backend, precision) on this model, these threads and batches of
-    AUTO_PROBE_BATCHES once, and remember the choice in the cache (keyed like the programs, plus
+    """Time every candidate (backend, precision) on this model, these threads and the batches of
+    :func:`probe_batches` once, and remember the choice in the cache (keyed like the programs, plus
     threads, candidates and calibration set). A candidate's score is its worst slowdown against the
     fastest over the probed batches; the choice is the best-ranked candidate (fp32 before reduced
     precision; onnxruntime, then OpenVINO, then Paddle Inference, which starts slowest) within
     AUTO_TOLERANCE of the fastest. A reduced-precision candidate counts only when the accuracy gate
     passes against fp32 on the calibration images (int8: on those it was not calibrated on). The
-    backends still running after measuring are left in ``built`` for reuse (the others are freed as soon as
-    they are timed, so at most two runtimes hold memory at once)."""
+    backends still running after measuring are left in ``built`` for reuse (the others are freed as
+    soon as they are timed, so at most two runtimes hold memory at once)."""
     import gc
     import json
 
@@ -848,6 +858,7 @@ def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "
     from .gate import MAX_DPROB, TOP1_MIN, accuracy_gate, logits_in_chunks
 
     size = art._size()
+    batches = probe_batches(size)
     threads = kw["threads"] or default_threads()
     labels = [f"{n}/{p}" for n, p in cands]
     reduced = [lab for (n, p), lab in zip(cands, labels) if p in REDUCED]
@@ -868,7 +879,7 @@ def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "
                 failed[lab] = f"{type(exc).__name__}: {exc}"
                 continue
             time.sleep(0.3)  # let the previous runtime's worker threads park (OpenMP spin-waits ~200 ms)
-            seconds[lab] = {str(bs): _probe_seconds(b, size, bs) for bs in AUTO_PROBE_BATCHES}
+            seconds[lab] = {str(bs): _probe_seconds(b, size, bs) for bs in batches}
             if kept is None and p not in REDUCED:
                 kept = (n, p)
             else:  # one runtime at a time besides the reference: each holds its weights and the buffers of
@@ -915,10 +926,10 @@ def _measured_choice(art: ModelArtifacts, cands, built: dict, kw: dict, calib: "
             "seconds_per_batch": seconds, "slowdown_vs_fastest": score, "gate": gates, "failed": failed,
             "threads": threads, "calibration": calib.description if gate and reduced else None,
             "rule": f"best-ranked candidate with >= {AUTO_TOLERANCE:.0%} of the fastest's speed (worst ratio over batches "
-                    f"{list(AUTO_PROBE_BATCHES)}); bf16/int8 only with top-1 agreement >= {TOP1_MIN:.0%} and max "
+                    f"{list(batches)}); bf16/int8 only with top-1 agreement >= {TOP1_MIN:.0%} and max "
                     f"|dprob| <= {MAX_DPROB} against fp32"}, indent=1))
 
-    extra = {"device": kw["device"], "threads": threads, "candidates": labels, "probe": list(AUTO_PROBE_BATCHES)}
+    extra = {"device": kw["device"], "threads": threads, "candidates": labels, "probe": list(batches)}
     if gate and reduced:
         if calib.id is None:
             calib.batch()  # a batch given without an id is named by its hash
