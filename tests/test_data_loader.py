@@ -199,7 +199,8 @@ def test_config_errors(demo):
 
 
 _SIGINT_SCRIPT = textwrap.dedent("""
-    import sys, time
+    import faulthandler, signal, sys, time
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks if it hangs
     from hubcls.data import build_dataloader
     from hubcls.data.transforms import AUGMENTERS, TransformOp
 
@@ -237,7 +238,14 @@ def test_ctrl_c_shuts_down_cleanly(demo, tmp_path):
         shm = parts[-1]
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=120)  # 0.1-0.5 s here; 30 s once ran out on a loaded CI machine
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # every thread's stack, to see where it hangs
+            time.sleep(2)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"no exit within 120 s of SIGINT; its threads:\n{err[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -134,12 +134,13 @@ import paddle
 
 import hubcls.hub as hub
 
-real, entered = paddle.jit.save, threading.Event()
+real, entered, answered = paddle.jit.save, threading.Event(), threading.Event()
 
 
 def held_jit_save(*args, **kwargs):  # a long native step: still running when the main thread exits
     entered.set()
-    time.sleep(3)
+    answered.wait(300)  # until the answer is out (a fixed sleep ran out first on a loaded machine)
+    time.sleep(1)  # and the main thread is exiting
     real(*args, **kwargs)
     report["export_finished"] = True
 
@@ -149,7 +150,8 @@ m = hub.Module(name=sys.argv[3], weights=sys.argv[1])
 assert entered.wait(120), "the background export never started"
 report["pending"] = m.pipeline.backend_pending
 report["answer"] = m.predict([np.zeros((64, 64, 3), np.uint8)])[0]
-print("ANSWER", json.dumps(report["answer"]))  # not swallowed by the background export's quiet()
+print("ANSWER", json.dumps(report["answer"]), flush=True)  # not swallowed by the background export's quiet()
+answered.set()
 """
 
 
