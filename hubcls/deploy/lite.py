@@ -34,10 +34,10 @@ def export_lite(model, out_dir, *, input_size, valid_targets: str = "arm", name:
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
     spec = [paddle.static.InputSpec([None, *input_size], "float32", "x")]
-    from ._program import EXPORT_LOCK
+    from ._program import EXPORT_LOCK, tracing_copy
 
     with EXPORT_LOCK, quiet(), paddle.pir_utils.DygraphOldIrGuard():  # opt reads .pdmodel, not PIR .json
-        paddle.jit.save(model, str(out / "lite_src"), input_spec=spec)
+        paddle.jit.save(tracing_copy(model), str(out / "lite_src"), input_spec=spec)
     opt = Opt()
     opt.set_model_file(str(out / "lite_src.pdmodel"))
     opt.set_param_file(str(out / "lite_src.pdiparams"))
