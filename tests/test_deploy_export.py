@@ -117,6 +117,49 @@ def test_hardtanh_bounds_survive_onnx(tmp_path):
 
 
 @pytest.mark.skipif(not HAS_ONNX, reason="needs onnx, onnxruntime, paddle2onnx")
+def test_onnx_conversion_off_the_main_thread_prints_nothing(tmp_path, capfd):
+    """auto's background switch converts to ONNX in a thread, where fd 1 cannot be redirected without
+    swallowing the user's own prints: paddle2onnx's C++ "[Paddle2ONNX] ..." lines landed in the middle
+    of the user's output. Off the main thread the conversion runs in a child Python: nothing on fd
+    1/2, the same ONNX answers as the main thread's in-process conversion, and a failure names it."""
+    import threading
+
+    import onnxruntime as ort
+
+    from hubcls.deploy.export import export_onnx, save_inference_program
+    from hubcls.errors import ExportError
+
+    paddle.seed(5)
+    m = hubcls.create_model("MobileNetV3_small_x0_35")
+    save_inference_program(m, tmp_path / "inference", (3, 64, 64))
+    main_file = export_onnx(tmp_path, out_file=str(tmp_path / "main.onnx"))
+    capfd.readouterr()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(path=export_onnx(tmp_path, out_file=str(tmp_path / "bg.onnx"))))
+    t.start()
+    t.join(600)
+    out, err = capfd.readouterr()
+    assert "Paddle2ONNX" not in out and "Paddle2ONNX" not in err and out == ""
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    run = [ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+           for f in (main_file, result["path"])]
+    np.testing.assert_array_equal(run[0], run[1])
+    (tmp_path / "inference.pdiparams").write_bytes(b"not parameters")
+    errors = []
+
+    def broken():
+        try:
+            export_onnx(tmp_path, out_file=str(tmp_path / "broken.onnx"))
+        except ExportError as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=broken)
+    t.start()
+    t.join(600)
+    assert errors and "paddle2onnx could not convert" in errors[0] and "exit code" in errors[0]
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="needs onnx, onnxruntime, paddle2onnx")
 def test_export_from_training_config_uses_its_transforms_labels_and_weights(tmp_path):
     """`hubcls export -c quickstart -o Global.pretrained_model=W --output DIR`: the config's Infer transforms,
     its class_id_map_file labels and the given weights."""

@@ -196,19 +196,50 @@ def export_onnx(directory, prefix: str = PROGRAM, out_file: Optional[str] = None
     # optimize_tool: "polygraphy" (the default) auto-installs onnx-graphsurgeon with pip when it is
     # missing, and onnxoptimizer's pass list in paddle2onnx 2.1 names a pass that does not exist; the
     # converter's own optimiser (enable_optimize) already folds what onnxruntime needs.
-    try:
-        with EXPORT_LOCK, quiet():  # it loads the program with paddle.jit.load and switches IR modes
-            paddle2onnx.export(
-                str(model_file), str(params_file), str(out), opset_version=opset,
-                enable_onnx_checker=True, enable_optimize=True, optimize_tool="none",
-            )
-    except Exception as exc:  # noqa: BLE001 - paddle2onnx logs the cause and then fails on a NameError
-        raise ExportError(f"paddle2onnx could not convert {model_file}: {exc} (run with --verbose to see its log)") from exc
+    options = dict(opset_version=opset, enable_onnx_checker=True, enable_optimize=True, optimize_tool="none")
+    if threading.current_thread() is not threading.main_thread():
+        _convert_in_child(model_file, params_file, out, options)
+    else:
+        try:
+            with EXPORT_LOCK, quiet():  # it loads the program with paddle.jit.load and switches IR modes
+                paddle2onnx.export(str(model_file), str(params_file), str(out), **options)
+        except Exception as exc:  # noqa: BLE001 - paddle2onnx logs the cause and then fails on a NameError
+            raise ExportError(f"paddle2onnx could not convert {model_file}: {exc} (run with --verbose to see its "
+                              f"log)") from exc
     if not out.is_file():
         raise ExportError(f"paddle2onnx did not write {out} (run with --verbose to see its log)")
     if model_file.suffix == ".json":
         _fix_hardtanh_clips(model_file, out)
     return out
+
+
+_CHILD_CONVERT = """
+import json, sys
+import paddle2onnx
+paddle2onnx.export(sys.argv[1], sys.argv[2], sys.argv[3], **json.loads(sys.argv[4]))
+"""
+
+
+def _convert_in_child(model_file, params_file, out: Path, options: dict) -> None:
+    """paddle2onnx in a child Python, for a conversion off the main thread (auto's background switch):
+    its C++ part prints "[Paddle2ONNX] ..." lines straight to fd 1, which only the main thread may
+    redirect (see quiet()), so in-process they landed in the middle of the user's own output. The child
+    also keeps paddle2onnx's IR-mode switches out of this process. Costs a Python start (~2 s) in
+    the background. --verbose (HUBCLS_VERBOSE=1) lets its output through."""
+    import subprocess
+    import sys
+
+    from ._cancel import checkpoint
+    from ._quiet import verbose
+
+    checkpoint()  # a stop point at interpreter exit, as quiet() is for the in-process steps
+    cmd = [sys.executable, "-c", _CHILD_CONVERT, str(model_file), str(params_file), str(out), json.dumps(options)]
+    loud = verbose()
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=not loud, text=True)
+    if r.returncode != 0 or not out.is_file():
+        tail = "" if loud else " | ".join((r.stderr or r.stdout or "").strip().splitlines()[-3:])[-600:]
+        raise ExportError(f"paddle2onnx could not convert {model_file} (exit code {r.returncode}"
+                          f"{': ' + tail if tail else ''}; run with --verbose to see its log)")
 
 
 def _hardtanh_bounds(program_json) -> List[tuple]:

@@ -46,7 +46,8 @@ def quiet():
         # fds 1/2 are the whole process's: redirecting them from a background thread (auto's export
         # while a Module answers) swallowed the main thread's own prints, and two threads nesting
         # quiet() out of order left fd 1 on a temp file for good. Python-level chatter is quietened
-        # at its source instead; a native line may get through, which is the lesser harm.
+        # at its source instead; a native line may get through, which is the lesser harm (the ONNX
+        # conversion, whose C++ part prints to fd 1, runs in a child Python there: _program._convert_in_child).
         with _python_level_quiet():
             yield
         return
