@@ -275,6 +275,15 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
   ty.lo = 0;
   // the per-thread buffers live as long as the thread: do not keep one huge photo's worth around
   constexpr size_t kKeep = size_t{64} << 20;
+  // skip to the region's first row: the rows above it are entropy-decoded only
+  if (!guarded(d.err, [&] {
+        if (ry0 > 0) jpeg_skip_scanlines(&ci, static_cast<JDIMENSION>(ry0));
+      }))
+    return fail(JpegStatus::DecodeFailed, d.err.message);
+  JpegResult done;
+  done.scale_denom = den;
+  done.decoded_w = static_cast<int64_t>(cw);
+  done.decoded_h = rows;
   if (job.orientation == 1 && rows * stride > kStreamRegionBytes && starts_increase(ty)) {
     thread_local std::vector<uint8_t> ring, staged;
     thread_local std::vector<const uint8_t*> row_ptrs;
@@ -288,13 +297,8 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
     row_ptrs.assign(static_cast<size_t>(rows), nullptr);
     f.ring = ring.data();
     f.rows = row_ptrs.data();
-    // skip to the region's first row; the output goes to a staging sample first, so that a file
-    // libjpeg gives up on halfway leaves its batch sample untouched (the caller's general decoder
-    // fills it)
-    if (!guarded(d.err, [&] {
-          if (ry0 > 0) jpeg_skip_scanlines(&ci, static_cast<JDIMENSION>(ry0));
-        }))
-      return fail(JpegStatus::DecodeFailed, d.err.message);
+    // the output goes to a staging sample first, so that a file libjpeg gives up on halfway leaves
+    // its batch sample untouched (the caller's general decoder fills it)
     if (staged.size() < sample_bytes) staged.resize(sample_bytes);
     resize_normalize_streamed_cpu(Y1 - Y0, X1 - X0, channels, row_ptrs.data(), feed_rows, &f, tx, ty, job.flip,
                                   staged.data(), p);
@@ -302,16 +306,11 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
       return fail(JpegStatus::DecodeFailed, d.err.message[0] ? std::string(d.err.message) : "decoder stopped early");
     std::memcpy(dst, staged.data(), sample_bytes);
     if (ring.capacity() > kKeep) std::vector<uint8_t>().swap(ring);
-    JpegResult r;
-    r.scale_denom = den;
-    r.decoded_w = static_cast<int64_t>(cw);
-    r.decoded_h = rows;
-    return r;
+    return done;
   }
   if (raw.size() < static_cast<size_t>(rows * stride)) raw.resize(static_cast<size_t>(rows * stride));
   uint8_t* rbuf = raw.data();
   if (!guarded(d.err, [&] {
-        if (ry0 > 0) jpeg_skip_scanlines(&ci, static_cast<JDIMENSION>(ry0));
         JSAMPROW ptrs[16];
         while (ci.output_scanline < static_cast<JDIMENSION>(ry1)) {
           const int64_t at = static_cast<int64_t>(ci.output_scanline) - ry0;
@@ -357,12 +356,7 @@ JpegResult run_job(const JpegJob& job, void* out, int64_t out_count, size_t samp
   resize_normalize_with_coeffs_cpu(view, tx, ty, job.flip, dst, p);
   if (raw.capacity() > kKeep) std::vector<uint8_t>().swap(raw);
   if (oriented.capacity() > kKeep) std::vector<uint8_t>().swap(oriented);
-
-  JpegResult r;
-  r.scale_denom = den;
-  r.decoded_w = static_cast<int64_t>(cw);
-  r.decoded_h = rows;
-  return r;
+  return done;
 }
 
 }  // namespace
